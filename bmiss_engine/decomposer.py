@@ -1,0 +1,397 @@
+"""The decomposition driver: ``Decomposer(config).iterate(recording)`` yields progress and
+returns the result; ``run()`` drains it; ``transform()`` applies learned filters to new data.
+
+The baseline is convolutive FastICA (Negro et al. 2016): band-pass, extension, whitening,
+fixed-point FastICA from the activity-index maxima, CoV-of-ISI refinement, spike detection
+by peaks and 2-class k-means, acceptance on SIL, peel-off, duplicate removal. Separation
+vectors run in batches: one pass over the whitened data serves the whole batch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+
+from bmiss_engine.device import describe_device, pick_device, release_device_memory
+from bmiss_engine.errors import ConfigError, DecompositionError
+from bmiss_engine.recording import Recording
+from bmiss_engine.results import DecompositionResult, MotorUnit, SeparationModel
+from bmiss_engine.separation import preprocess
+from bmiss_engine.separation.alignment import muap_peak_offset, shift_train
+from bmiss_engine.separation.duplicates import rate_of_agreement
+from bmiss_engine.separation.fastica import contrast_by_name, fixed_point
+from bmiss_engine.separation.peel import peel_off
+from bmiss_engine.separation.spikes import SpikeDetection, detect_discharges, refine_by_cov
+from bmiss_engine.separation.whitening import (
+    apply_extended_filters,
+    extension_factor_for,
+    fit_whitening,
+    whiten,
+)
+
+log = logging.getLogger(__name__)
+
+Method = Literal["fastica", "bmiss", "hybrid"]
+Phase = Literal["preparing", "separating", "finishing", "done"]
+
+_MIN_DURATION_S = 1.0
+
+
+@dataclass(frozen=True)
+class DecomposerConfig:
+    """Settings of a decomposition. Defaults follow the field's practice (Negro et al. 2016).
+
+    n_iterations: separation vectors tried at most; batch_size: tried side by side;
+    patience_batches: stop after this many batches in a row add no unit;
+    extension_factor: delays R (None: channels·R ≈ 1000); band_hz / notch_hz: preprocessing;
+    sil_threshold, min_discharges, max_cov_isi: acceptance; duplicate_roa: RoA above which
+    two units are one; peel_off: subtract accepted units before looking further;
+    window_s: decompose only this (start, stop) part; device: "auto", "cpu", "cuda".
+    """
+
+    method: Method = "fastica"
+    n_iterations: int = 150
+    batch_size: int = 16
+    patience_batches: int = 3
+    contrast: str = "skew"
+    max_fixed_point_iter: int = 30
+    tolerance: float = 1e-4
+    converged_fraction: float = 0.75
+    refine_steps: int = 10
+    extension_factor: int | None = None
+    band_hz: tuple[float, float] = (20.0, 500.0)
+    notch_hz: float | None = None
+    auto_bad_channels: bool = True
+    sil_threshold: float = 0.90
+    min_discharges: int = 10
+    max_cov_isi: float | None = 0.5
+    duplicate_roa: float = 0.3
+    peel_off: bool = True
+    window_s: tuple[float, float] | None = None
+    device: str = "auto"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.method != "fastica":
+            raise ConfigError(
+                f"method {self.method!r} is not available yet in this version; use 'fastica'"
+            )
+        if self.n_iterations < 1 or self.batch_size < 1:
+            raise ConfigError("n_iterations and batch_size must be at least 1")
+        if not 0 <= self.sil_threshold <= 1:
+            raise ConfigError(f"sil_threshold must be in [0, 1], got {self.sil_threshold}")
+        if self.extension_factor is not None and self.extension_factor < 1:
+            raise ConfigError("extension_factor must be at least 1")
+        contrast_by_name(self.contrast)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> DecomposerConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(f"unknown setting(s): {', '.join(unknown)}")
+        fixed = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+        return cls(**fixed)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class IterationState:
+    """A snapshot of a running decomposition (numpy data only, safe to hand to another thread).
+
+    iteration / total: separation vectors tried so far / at most; units: accepted so far;
+    current_sil: SIL of the vector just tried (nan before the first); phase; elapsed_s.
+    """
+
+    iteration: int
+    total: int
+    units: tuple[MotorUnit, ...]
+    current_sil: float
+    phase: Phase
+    elapsed_s: float
+    message: str = ""
+    current_pulse_train: NDArray[np.float32] | None = field(default=None, repr=False)
+
+
+@dataclass
+class _Prepared:
+    x: torch.Tensor  # (n_used, n_samples), preprocessed
+    channels: tuple[int, ...]
+    factor: int
+
+
+class Decomposer:
+    """Decomposes recordings into motor units with the settings in ``config``."""
+
+    def __init__(self, config: DecomposerConfig | None = None) -> None:
+        self.config = config if config is not None else DecomposerConfig()
+
+    # -- public API ----------------------------------------------------------------------
+    def run(self, recording: Recording) -> DecompositionResult:
+        """Decompose ``recording`` to the end and return the result."""
+        gen = self.iterate(recording)
+        while True:
+            try:
+                next(gen)
+            except StopIteration as stop:
+                result: DecompositionResult = stop.value
+                return result
+
+    def iterate(self, recording: Recording) -> Generator[IterationState, None, DecompositionResult]:
+        """Decompose step by step: yields :class:`IterationState`, returns the result.
+
+        Closing the generator (``gen.close()``) cancels: device memory is released.
+        """
+        cfg = self.config
+        device = pick_device(cfg.device)
+        t0 = time.perf_counter()
+        if cfg.window_s is not None:
+            recording = recording.crop(*cfg.window_s)
+        fs = recording.sampling_rate_hz
+        z: torch.Tensor | None = None
+        prepared: _Prepared | None = None
+        try:
+            yield IterationState(0, cfg.n_iterations, (), float("nan"), "preparing", 0.0, "preprocessing")
+            prepared = self._prepare(recording, device)
+            whitening = fit_whitening(prepared.x, prepared.factor)
+            z = whiten(prepared.x, prepared.factor, whitening)
+            log.info("whitened %d extended rows to %d", prepared.x.shape[0] * prepared.factor, whitening.n_whitened)
+            units: list[MotorUnit] = []
+            filters: list[torch.Tensor] = []  # whitened-domain vectors of accepted units
+            basis: torch.Tensor | None = None
+            used = torch.zeros(z.shape[0], dtype=torch.bool, device=device)
+            half_window = int(round(0.025 * fs)) + prepared.factor
+            exclusion = max(1, int(round(0.05 * fs)))
+            init_guard = max(1, int(round(0.005 * fs)))
+            # the extension's zero padding and the filter's transients make edge peaks
+            used[:half_window] = True
+            used[-half_window:] = True
+            contrast = contrast_by_name(cfg.contrast)
+            iteration, idle_batches = 0, 0
+            while iteration < cfg.n_iterations and idle_batches < cfg.patience_batches:
+                k = min(cfg.batch_size, cfg.n_iterations - iteration)
+                starts = _activity_maxima(z, used, k, exclusion)
+                if starts.numel() == 0:
+                    break
+                w, _ = fixed_point(z, z[starts].T.contiguous(), contrast, basis, cfg.max_fixed_point_iter,
+                                   cfg.tolerance, cfg.converged_fraction)
+                w, detections = refine_by_cov(z, w, fs, cfg.refine_steps)
+                added = 0
+                for j, det in enumerate(detections):
+                    iteration += 1
+                    # do not start again where a source already explains the activity
+                    _mark_used(used, det.discharge_samples, init_guard)
+                    if self._acceptable(det):
+                        det, lag = _aligned(det, prepared.x, half_window)
+                        slot = self._duplicate_slot(det, units, fs)
+                        if slot is None:
+                            units.append(_make_unit(len(units), det, fs, lag))
+                            filters.append(w[:, j].clone())
+                            added += 1
+                            if cfg.peel_off:
+                                peel_off(z, torch.as_tensor(det.discharge_samples, device=device), half_window)
+                        elif det.cov_isi < units[slot].cov_isi:
+                            units[slot] = _make_unit(units[slot].unit_id, det, fs, lag)
+                            filters[slot] = w[:, j].clone()
+                        basis = _extend_basis(basis, w[:, j])
+                    yield IterationState(
+                        iteration, cfg.n_iterations, tuple(units), det.sil, "separating",
+                        time.perf_counter() - t0, f"{len(units)} units", det.pulse_train,
+                    )
+                idle_batches = 0 if added else idle_batches + 1
+            yield IterationState(iteration, cfg.n_iterations, tuple(units), float("nan"), "finishing",
+                                 time.perf_counter() - t0, "removing duplicates")
+            keep = _without_duplicates(units, fs, cfg.duplicate_roa)
+            ext_filters = [
+                (whitening.matrix @ filters[i]).cpu().numpy().astype(np.float32) for i in keep
+            ]
+            final = tuple(
+                dataclasses.replace(units[i], unit_id=n, separation_filter=f)
+                for n, (i, f) in enumerate(zip(keep, ext_filters, strict=True))
+            )
+            wall_s = time.perf_counter() - t0
+            result = DecompositionResult(
+                units=final,
+                sampling_rate_hz=fs,
+                n_samples=recording.n_samples,
+                model=SeparationModel(prepared.channels, prepared.factor, cfg.band_hz, cfg.notch_hz, fs),
+                config=cfg.as_dict(),
+                provenance={
+                    "source": recording.source,
+                    "device": describe_device(device),
+                    "wall_time_s": wall_s,
+                    "n_whitened": whitening.n_whitened,
+                    "iterations": iteration,
+                    "engine": _engine_version(),
+                },
+            )
+            yield IterationState(iteration, cfg.n_iterations, final, float("nan"), "done", wall_s,
+                                 f"{len(final)} units in {wall_s:.1f} s")
+            return result
+        finally:
+            # runs on normal return, on error, and when the consumer closes the generator
+            del z, prepared
+            release_device_memory(device)
+
+    def transform(self, result: DecompositionResult, recording: Recording) -> DecompositionResult:
+        """Apply the separation filters of ``result`` to another recording of the same grid;
+        discharges are detected anew. Units without a filter are dropped."""
+        model = result.model
+        if model is None:
+            raise DecompositionError("this result has no separation filters (imported result?)")
+        if recording.n_channels <= max(model.channels):
+            raise DecompositionError(
+                f"recording has {recording.n_channels} channels; the filters need channel {max(model.channels)}"
+            )
+        if abs(recording.sampling_rate_hz - model.sampling_rate_hz) > 1e-6:
+            raise DecompositionError(
+                f"sampling rate {recording.sampling_rate_hz:g} Hz differs from the fit's {model.sampling_rate_hz:g} Hz"
+            )
+        device = pick_device(self.config.device)
+        units = [u for u in result.units if u.separation_filter is not None]
+        if not units:
+            return result.with_units(())
+        x = _preprocessed(recording, model.channels, model.band_hz, model.notch_hz, device)
+        filt = torch.as_tensor(np.stack([u.separation_filter for u in units]), device=device)  # type: ignore[misc]
+        sources = apply_extended_filters(x, model.extension_factor, filt).cpu().numpy()
+        new_units = []
+        for u, s in zip(units, sources, strict=True):
+            det = detect_discharges(s, recording.sampling_rate_hz)
+            if u.source_lag_samples:
+                d = det.discharge_samples + u.source_lag_samples
+                det = dataclasses.replace(
+                    det, discharge_samples=d[(d >= 0) & (d < recording.n_samples)],
+                    pulse_train=shift_train(det.pulse_train, u.source_lag_samples),
+                )
+            new_units.append(u.replace(discharge_samples=det.discharge_samples, pulse_train=det.pulse_train))
+        return dataclasses.replace(result, units=tuple(new_units), n_samples=recording.n_samples,
+                                   provenance={**result.provenance, "transformed": recording.source})
+
+    # -- steps ---------------------------------------------------------------------------
+    def _prepare(self, recording: Recording, device: torch.device) -> _Prepared:
+        cfg = self.config
+        fs = recording.sampling_rate_hz
+        if recording.duration_s < _MIN_DURATION_S:
+            raise DecompositionError(
+                f"recording lasts {recording.duration_s:.2f} s; at least {_MIN_DURATION_S:g} s is needed"
+            )
+        channels = [int(c) for c in recording.grid.good_channels]
+        if cfg.auto_bad_channels and channels:
+            filtered = preprocess.bandpass(recording.emg_v[channels], fs, cfg.band_hz)
+            flagged = set(preprocess.detect_bad_channels(filtered))
+            if flagged:
+                log.info("excluding channels %s as bad (RMS far from the median)", sorted(channels[i] for i in flagged))
+            channels = [c for i, c in enumerate(channels) if i not in flagged]
+        if len(channels) < 2:
+            raise DecompositionError("fewer than 2 usable channels after bad-channel exclusion")
+        factor = cfg.extension_factor or extension_factor_for(len(channels))
+        x = _preprocessed(recording, tuple(channels), cfg.band_hz, cfg.notch_hz, device)
+        return _Prepared(x, tuple(channels), factor)
+
+    def _acceptable(self, det: SpikeDetection) -> bool:
+        cfg = self.config
+        if det.sil < cfg.sil_threshold or det.discharge_samples.size < cfg.min_discharges:
+            return False
+        return cfg.max_cov_isi is None or det.cov_isi <= cfg.max_cov_isi
+
+    def _duplicate_slot(self, det: SpikeDetection, units: list[MotorUnit], fs: float) -> int | None:
+        for i, u in enumerate(units):
+            if rate_of_agreement(u.discharge_samples, det.discharge_samples, fs) > self.config.duplicate_roa:
+                return i
+        return None
+
+
+def _preprocessed(
+    recording: Recording, channels: tuple[int, ...], band_hz: tuple[float, float], notch_hz: float | None,
+    device: torch.device,
+) -> torch.Tensor:
+    fs = recording.sampling_rate_hz
+    emg = preprocess.bandpass(recording.emg_v[list(channels)], fs, band_hz)
+    if notch_hz:
+        emg = preprocess.notch(emg, fs, notch_hz)
+    emg = emg - emg.mean(axis=1, keepdims=True)
+    # scale to unit median RMS so float32 sums stay well inside range whatever the input unit
+    rms = float(np.median(np.sqrt(np.mean(emg.astype(np.float64) ** 2, axis=1))))
+    if rms <= 0:
+        raise DecompositionError("the recording is flat (zero signal on every channel)")
+    return torch.as_tensor(emg / np.float32(rms), dtype=torch.float32, device=device)
+
+
+def _activity_maxima(z: torch.Tensor, used: torch.Tensor, k: int, exclusion: int) -> torch.Tensor:
+    """Up to ``k`` sample indices of the largest activity index ``Σ z²`` not yet used, each
+    at least ``exclusion`` samples from the others; marks their neighbourhoods used."""
+    activity = (z * z).sum(dim=1)
+    activity[used] = -1.0
+    order = torch.argsort(activity, descending=True)[: max(64 * k, 1024)].cpu().numpy()
+    picked: list[int] = []
+    for t in order:
+        if activity[int(t)] < 0:
+            break
+        if all(abs(int(t) - p) >= exclusion for p in picked):
+            picked.append(int(t))
+            if len(picked) == k:
+                break
+    n = z.shape[0]
+    for t in picked:
+        used[max(0, t - exclusion) : min(n, t + exclusion + 1)] = True
+    return torch.as_tensor(picked, dtype=torch.long, device=z.device)
+
+
+def _mark_used(used: torch.Tensor, samples: NDArray[np.int64], guard: int) -> None:
+    n = used.shape[0]
+    for lag in range(-guard, guard + 1):
+        idx = samples + lag
+        used[torch.as_tensor(idx[(idx >= 0) & (idx < n)], device=used.device)] = True
+
+
+def _extend_basis(basis: torch.Tensor | None, w: torch.Tensor) -> torch.Tensor:
+    """Add ``w`` (d,) to the orthonormal basis (d, m) by one Gram-Schmidt step."""
+    v = w.clone()
+    if basis is not None:
+        v = v - basis @ (basis.T @ v)
+    norm = v.norm()
+    if norm < 1e-6:
+        return basis if basis is not None else w[:, None] / w.norm()
+    v = (v / norm)[:, None]
+    return v if basis is None else torch.cat([basis, v], dim=1)
+
+
+def _make_unit(unit_id: int, det: SpikeDetection, fs: float, lag: int) -> MotorUnit:
+    return MotorUnit(unit_id, det.discharge_samples, det.pulse_train, fs, source_lag_samples=lag)
+
+
+def _aligned(det: SpikeDetection, x: torch.Tensor, half_window: int) -> tuple[SpikeDetection, int]:
+    """The detection moved so its discharges mark the MUAP energy peak, and the shift."""
+    lag = muap_peak_offset(x, det.discharge_samples, half_window)
+    if lag == 0:
+        return det, 0
+    d = det.discharge_samples + lag
+    d = d[(d >= 0) & (d < x.shape[1])]
+    return dataclasses.replace(det, discharge_samples=d, pulse_train=shift_train(det.pulse_train, lag)), lag
+
+
+def _without_duplicates(units: list[MotorUnit], fs: float, threshold: float) -> list[int]:
+    """Indices to keep: of any two units with RoA > threshold, the one with lower CoV ISI."""
+    order = sorted(range(len(units)), key=lambda i: units[i].cov_isi)
+    keep: list[int] = []
+    for i in order:
+        if all(rate_of_agreement(units[j].discharge_samples, units[i].discharge_samples, fs) <= threshold for j in keep):
+            keep.append(i)
+    return sorted(keep)
+
+
+def _engine_version() -> str:
+    from bmiss_engine import __version__
+
+    return __version__
+

@@ -1,0 +1,45 @@
+"""Choice of the torch device: CUDA (or MPS) when present, else CPU."""
+
+from __future__ import annotations
+
+import torch
+
+from bmiss_engine.errors import ConfigError
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """Return the torch device for ``name`` ("auto", "cpu", "cuda", "cuda:N" or "mps").
+
+    "auto" prefers CUDA, then Apple's MPS, then the CPU. Asking for a device that is not
+    present raises :class:`ConfigError` rather than failing later inside torch.
+    """
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device {name!r} was asked for but CUDA is not available here")
+    if name == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise ConfigError("device 'mps' was asked for but MPS is not available here")
+    try:
+        return torch.device(name)
+    except RuntimeError as exc:
+        raise ConfigError(f"unknown device {name!r}: use auto, cpu, cuda or mps") from exc
+
+
+def describe_device(device: torch.device) -> str:
+    """Human-readable device name, e.g. ``"cuda (NVIDIA H100)"`` or ``"cpu"``."""
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    return device.type
+
+
+def release_device_memory(device: torch.device) -> None:
+    """Hand cached blocks back to the driver once a decomposition ends or is cancelled."""
+    if device.type == "cuda":
+        torch.cuda.empty_cache()

@@ -1,0 +1,19 @@
+"""Typed errors of the engine; the CLI and the GUI turn them into one-line messages."""
+
+from __future__ import annotations
+
+
+class BmissError(Exception):
+    """Base class of every error the engine raises on purpose."""
+
+
+class RecordingFormatError(BmissError):
+    """A file could not be read as a recording (missing, unreadable, wrong layout, bad values)."""
+
+
+class ConfigError(BmissError, ValueError):
+    """A configuration value is out of range or inconsistent."""
+
+
+class DecompositionError(BmissError):
+    """The decomposition could not run on this recording (too short, no usable channels, ...)."""
