@@ -26,6 +26,7 @@ from bmiss_engine.recording import Recording
 from bmiss_engine.results import DecompositionResult, MotorUnit, SeparationModel
 from bmiss_engine.separation import preprocess
 from bmiss_engine.separation.alignment import muap_peak_offset, shift_train
+from bmiss_engine.separation.diversity import duplicate_columns, top_peak_samples
 from bmiss_engine.separation.duplicates import rate_of_agreement
 from bmiss_engine.separation.fastica import contrast_by_name, fixed_point
 from bmiss_engine.separation.peel import peel_off
@@ -65,6 +66,8 @@ class DecomposerConfig:
     max_fixed_point_iter: int = 30
     tolerance: float = 1e-4
     converged_fraction: float = 0.75
+    reseed_rounds: int = 2
+    reseed_after: int = 5
     refine_steps: int = 10
     extension_factor: int | None = None
     band_hz: tuple[float, float] = (20.0, 500.0)
@@ -183,7 +186,8 @@ class Decomposer:
                 starts = _activity_maxima(z, used, k, exclusion)
                 if starts.numel() == 0:
                     break
-                w, _ = fixed_point(z, z[starts].T.contiguous(), contrast, basis, cfg.max_fixed_point_iter,
+                w = self._diverse_starts(z, starts, used, basis, exclusion, half_window)
+                w, _ = fixed_point(z, w, contrast, basis, cfg.max_fixed_point_iter,
                                    cfg.tolerance, cfg.converged_fraction)
                 w, detections = refine_by_cov(z, w, fs, cfg.refine_steps)
                 added = 0
@@ -297,6 +301,30 @@ class Decomposer:
         factor = cfg.extension_factor or extension_factor_for(len(channels))
         x = _preprocessed(recording, tuple(channels), cfg.band_hz, cfg.notch_hz, device)
         return _Prepared(x, tuple(channels), factor)
+
+    def _diverse_starts(
+        self, z: torch.Tensor, starts: torch.Tensor, used: torch.Tensor, basis: torch.Tensor | None,
+        exclusion: int, max_shift: int,
+    ) -> torch.Tensor:
+        """Initial vectors (d, K) for a batch, restarted where a few fixed-point steps show two
+        columns heading for the same unit (see :mod:`separation.diversity`)."""
+        cfg = self.config
+        contrast = contrast_by_name(cfg.contrast)
+        w = z[starts].T.contiguous()
+        block = exclusion // 2
+        for _ in range(cfg.reseed_rounds):
+            w, _ = fixed_point(z, w, contrast, basis, cfg.reseed_after, cfg.tolerance, 1.0)
+            peaks = top_peak_samples(z @ w, block, 30)
+            dups = duplicate_columns(peaks, max_shift)
+            keep = [j for j in range(w.shape[1]) if j not in dups]
+            for j in keep:
+                _mark_used(used, peaks[j], exclusion // 4)
+            if not dups:
+                break
+            fresh = _activity_maxima(z, used, len(dups), exclusion)
+            for j, t in zip(dups, fresh.tolist()):
+                w[:, j] = z[t]
+        return w
 
     def _acceptable(self, det: SpikeDetection) -> bool:
         cfg = self.config

@@ -40,7 +40,7 @@ class SimulationConfig:
     peak_rate_last_hz: float = 20.0
     isi_cov: float = 0.15
     fibre_range: tuple[float, float] = (60.0, 900.0)
-    depth_range_mm: tuple[float, float] = (3.0, 12.0)
+    depth_range_mm: tuple[float, float] = (2.0, 8.0)
     missing_corner: bool = True
     seed: int = 0
 

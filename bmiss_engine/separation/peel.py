@@ -10,18 +10,24 @@ from __future__ import annotations
 
 import torch
 
+_SPIKES_PER_CHUNK = 128  # bounds the gathered windows to 128·(2L+1)·d floats
+
 
 def peel_off(z: torch.Tensor, discharge_samples: torch.Tensor, half_window: int) -> None:
     """Subtract, in place, the unit's average waveform from ``z`` (n_samples, d).
 
-    ``discharge_samples`` is a 1-D int64 tensor of unique sample indices.
+    ``discharge_samples`` is a 1-D int64 tensor of unique sample indices. Overlapping
+    windows of close discharges add up, as the unit's MUAPs do.
     """
     n = z.shape[0]
     t = discharge_samples[(discharge_samples >= half_window) & (discharge_samples < n - half_window)]
     if t.numel() < 2:
         return
-    lags = range(-half_window, half_window + 1)
-    template = torch.stack([z[t + lag].mean(dim=0) for lag in lags])  # (2L+1, d)
-    for j, lag in enumerate(lags):
-        # within one lag the indices are distinct, so plain indexed subtraction is exact
-        z[t + lag] -= template[j]
+    offsets = torch.arange(-half_window, half_window + 1, device=z.device)
+    windows = t[:, None] + offsets  # (n_spikes, 2L+1)
+    template = torch.zeros(offsets.numel(), z.shape[1], dtype=z.dtype, device=z.device)
+    for chunk in windows.split(_SPIKES_PER_CHUNK):
+        template += z[chunk].sum(dim=0)
+    template /= t.numel()
+    for chunk in windows.split(_SPIKES_PER_CHUNK):
+        z.index_add_(0, chunk.reshape(-1), template.repeat(chunk.shape[0], 1), alpha=-1.0)

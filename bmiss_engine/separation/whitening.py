@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 
 CHUNK_SAMPLES = 16384
+FLOOR_SCALE = 1.0
 
 
 def extension_factor_for(n_channels: int, target_rows: int = 1000) -> int:
@@ -68,7 +69,7 @@ def fit_whitening(x: torch.Tensor, factor: int) -> Whitening:
     """Fit the whitening of the extended signal of ``x`` (n_channels, n_samples)."""
     cov = extended_covariance(x, factor)
     eigenvalues, vectors = torch.linalg.eigh(cov.cpu())
-    floor = eigenvalues[: eigenvalues.numel() // 2].mean().clamp_min(1e-30)
+    floor = eigenvalues[: eigenvalues.numel() // 2].mean().clamp_min(1e-30) * FLOOR_SCALE
     keep = eigenvalues > floor
     vals = eigenvalues[keep]
     matrix = (vectors[:, keep] / vals.sqrt()).to(device=x.device, dtype=x.dtype)
