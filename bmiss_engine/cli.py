@@ -43,6 +43,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--columns", type=int, default=5)
     s.add_argument("--ied", type=float, default=8.0, help="inter-electrode distance in mm")
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--compact", action="store_true", help="store EMG as float16 µV (half the size)")
 
     i = sub.add_parser("info", help="describe a recording file")
     i.add_argument("file")
@@ -122,7 +123,7 @@ def _simulate(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.suffix.lower() != ".npz":
         raise BmissError(f"{out}: simulate writes the .npz layout; name the output *.npz")
-    write_npz(recording, out)
+    write_npz(recording, out, dtype=np.float16 if args.compact else np.float32)
     truth_path = out.with_name(out.stem + "_truth.npz")
     save_npz_atomic(truth_path, {**truth.as_npz_dict(), "fs_hz": np.float64(cfg.sampling_rate_hz)})
     counts = [len(d) for d in truth.discharge_samples]

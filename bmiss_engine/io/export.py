@@ -14,7 +14,7 @@ import numpy as np
 import scipy.io
 
 from bmiss_engine.errors import BmissError, RecordingFormatError
-from bmiss_engine.io.npz import save_npz_atomic
+from bmiss_engine.io.npz import _chmod_like_open, save_npz_atomic
 from bmiss_engine.results import DecompositionResult, MotorUnit, SeparationModel
 
 
@@ -33,6 +33,7 @@ def _atomic_bytes(path: Path, payload: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(payload)
+        _chmod_like_open(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
