@@ -1,0 +1,100 @@
+from __future__ import annotations
+
+import gc
+import threading
+
+import numpy as np
+import pytest
+
+from bmiss_engine import ConfigError, Decomposer, DecomposerConfig, DecompositionError
+from bmiss_engine.metrics import match_units
+from bmiss_engine.recording import ElectrodeGrid, Recording
+
+
+def _score(result, truth, fs):
+    return match_units(truth.discharge_samples, [u.discharge_samples for u in result.units], fs)
+
+
+def test_baseline_identifies_most_units_of_the_20_unit_simulation(sim20) -> None:
+    rec, truth = sim20
+    result = Decomposer().run(rec)
+    report = _score(result, truth, rec.sampling_rate_hz)
+    assert report.n_identified >= 15, report.summary()
+    assert report.median_roa_identified >= 0.9
+    # precision: nearly every reported unit is a true one
+    assert result.n_units - report.n_identified <= 2
+    for u in result.units:
+        assert u.sil >= 0.9 and u.separation_filter is not None
+        assert u.pulse_train.shape == (rec.n_samples,)
+
+
+def test_iterate_yields_growing_snapshots_and_returns_the_result(sim_short) -> None:
+    rec, truth = sim_short
+    gen = Decomposer(DecomposerConfig(n_iterations=48)).iterate(rec)
+    states = []
+    while True:
+        try:
+            states.append(next(gen))
+        except StopIteration as stop:
+            result = stop.value
+            break
+    assert states[0].phase == "preparing" and states[-1].phase == "done"
+    iterations = [s.iteration for s in states]
+    assert iterations == sorted(iterations) and max(iterations) <= 48
+    assert len(states[-1].units) == result.n_units >= 4
+    sep = [s for s in states if s.phase == "separating"]
+    assert sep and all(s.current_pulse_train.shape == (rec.n_samples,) for s in sep)
+    # snapshots are numpy data the consumer cannot corrupt
+    u = sep[-1].units[0] if sep[-1].units else result.units[0]
+    assert isinstance(u.pulse_train, np.ndarray) and not u.pulse_train.flags.writeable
+
+
+def test_closing_the_generator_cancels_and_leaves_nothing_behind(sim_short, tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    rec, _ = sim_short
+    threads_before = threading.active_count()
+    gen = Decomposer().iterate(rec)
+    for state in gen:
+        if state.phase == "separating":
+            break
+    gen.close()  # runs the generator's finally: device memory released
+    with pytest.raises(StopIteration):
+        next(gen)
+    del gen
+    gc.collect()
+    assert threading.active_count() <= threads_before
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_transform_applies_learned_filters_to_new_data(sim20) -> None:
+    rec, truth = sim20
+    fs = rec.sampling_rate_hz
+    first = rec.crop(0, 12)
+    second = rec.crop(10, 20)
+    fitted = Decomposer().run(first)
+    applied = Decomposer().transform(fitted, second)
+    assert applied.n_units == fitted.n_units and applied.n_samples == second.n_samples
+    offset = int(10 * fs)
+    later_truth = [d[d >= offset] - offset for d in truth.discharge_samples]
+    report = match_units(later_truth, [u.discharge_samples for u in applied.units], fs)
+    assert report.n_identified >= 0.8 * fitted.n_units, report.summary()
+
+
+def test_config_validation() -> None:
+    with pytest.raises(ConfigError, match="not available yet"):
+        DecomposerConfig(method="bmiss")
+    with pytest.raises(ConfigError, match="sil_threshold"):
+        DecomposerConfig(sil_threshold=1.5)
+    with pytest.raises(ConfigError, match="unknown setting"):
+        DecomposerConfig.from_dict({"n_iter": 3})
+    assert DecomposerConfig.from_dict({"band_hz": [10, 400]}).band_hz == (10, 400)
+
+
+def test_too_short_or_flat_recordings_are_decomposition_errors() -> None:
+    grid = ElectrodeGrid.full(2, 2, 8.0)
+    short = Recording(np.random.default_rng(0).standard_normal((4, 500)), 2048.0, grid)
+    with pytest.raises(DecompositionError, match="at least"):
+        Decomposer().run(short)
+    flat = Recording(np.zeros((4, 4096)), 2048.0, grid)
+    with pytest.raises(DecompositionError):
+        Decomposer().run(flat)
