@@ -101,8 +101,11 @@ class DecomposerConfig:
         unknown = sorted(set(values) - known)
         if unknown:
             raise ConfigError(f"unknown setting(s): {', '.join(unknown)}")
-        fixed = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
-        return cls(**fixed)
+        fixed: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+        try:
+            return cls(**fixed)
+        except TypeError as exc:
+            raise ConfigError(f"bad setting: {exc}") from None
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -173,9 +176,9 @@ class Decomposer:
             filters: list[torch.Tensor] = []  # whitened-domain vectors of accepted units
             basis: torch.Tensor | None = None
             used = torch.zeros(z.shape[0], dtype=torch.bool, device=device)
-            half_window = int(round(0.025 * fs)) + prepared.factor
-            exclusion = max(1, int(round(0.05 * fs)))
-            init_guard = max(1, int(round(0.005 * fs)))
+            half_window = round(0.025 * fs) + prepared.factor
+            exclusion = max(1, round(0.05 * fs))
+            init_guard = max(1, round(0.005 * fs))
             # the extension's zero padding and the filter's transients make edge peaks
             used[:half_window] = True
             used[-half_window:] = True
@@ -322,7 +325,7 @@ class Decomposer:
             if not dups:
                 break
             fresh = _activity_maxima(z, used, len(dups), exclusion)
-            for j, t in zip(dups, fresh.tolist()):
+            for j, t in zip(dups, fresh.tolist(), strict=False):
                 w[:, j] = z[t]
         return w
 

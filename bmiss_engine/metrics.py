@@ -80,8 +80,8 @@ def match_units(
     """Match true to estimated discharge trains (sample indices); see the module docstring."""
     t = _as_mapping(truth)
     e = _as_mapping(estimated)
-    max_lag = int(round(max_lag_s * sampling_rate_hz))
-    tol = int(round(tolerance_s * sampling_rate_hz))
+    max_lag = round(max_lag_s * sampling_rate_hz)
+    tol = round(tolerance_s * sampling_rate_hz)
     scored = []
     for tk, tv in t.items():
         for ek, ev in e.items():

@@ -185,8 +185,8 @@ class Recording:
 
     def crop(self, start_s: float, stop_s: float) -> Recording:
         """The part of the recording between ``start_s`` and ``stop_s`` (seconds)."""
-        a = max(0, int(round(start_s * self.sampling_rate_hz)))
-        b = min(self.n_samples, int(round(stop_s * self.sampling_rate_hz)))
+        a = max(0, round(start_s * self.sampling_rate_hz))
+        b = min(self.n_samples, round(stop_s * self.sampling_rate_hz))
         if b <= a:
             raise RecordingFormatError(f"empty time window {start_s}..{stop_s} s")
         return Recording(

@@ -114,7 +114,7 @@ def discharge_train(
         rate = min(peak_rate_hz, min_rate_hz + gain * (e - threshold))
         isi = (1.0 / rate) * max(0.3, 1.0 + isi_cov * rng.standard_normal())
         out.append(t)
-        t += max(1, int(round(isi * sampling_rate_hz)))
+        t += max(1, round(isi * sampling_rate_hz))
     return np.asarray([s for s in out if s < n], dtype=np.int64)
 
 
@@ -147,7 +147,7 @@ def simulate_recording(
     if cfg.missing_corner:
         # commercial 13×5 grids have 64 electrodes: the (0, 0) corner is absent
         grid = ElectrodeGrid(grid.n_rows, grid.n_columns, grid.ied_mm, grid.channel_rc[1:])
-    n = int(round(cfg.duration_s * cfg.sampling_rate_hz))
+    n = round(cfg.duration_s * cfg.sampling_rate_hz)
     excitation = trapezoid(n, cfg.sampling_rate_hz, cfg.peak_excitation, cfg.ramp_s)
     thresholds, props = motor_unit_pool(cfg, rng)
     gen = generator if generator is not None else LineSourceGenerator(seed=cfg.seed)

@@ -103,8 +103,8 @@ class LineSourceGenerator:
     ) -> tuple[NDArray[np.float32], int]:
         rng = np.random.default_rng(self.seed)
         pos = grid.positions_mm()  # (n_channels, 2): along, across
-        pre = int(round(self.pre_s * sampling_rate_hz))
-        n_t = int(round(self.duration_s * sampling_rate_hz))
+        pre = round(self.pre_s * sampling_rate_hz)
+        n_t = round(self.duration_s * sampling_rate_hz)
         t_s = (np.arange(n_t) - pre) / sampling_rate_hz
         muaps = np.zeros((units.n_units, grid.n_channels, n_t), dtype=np.float64)
         for k in range(units.n_units):

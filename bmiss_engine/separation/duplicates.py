@@ -40,8 +40,8 @@ def rate_of_agreement(
     """RoA = common / (common + only-in-a + only-in-b) after the best lag (MUniverse's rule)."""
     if len(a) == 0 or len(b) == 0:
         return 0.0
-    max_lag = int(round(max_lag_s * sampling_rate_hz))
-    tol = int(round(tolerance_s * sampling_rate_hz))
+    max_lag = round(max_lag_s * sampling_rate_hz)
+    tol = round(tolerance_s * sampling_rate_hz)
     common, _ = matched_count(np.sort(a), np.sort(b), max_lag, tol)
     common = min(common, len(b))
     return common / (len(a) + len(b) - common)

@@ -79,7 +79,7 @@ def fixed_point(
     w = w / w.norm(dim=0, keepdim=True).clamp_min(1e-12)
     active = torch.ones(w.shape[1], dtype=torch.bool, device=w.device)
     it = 0
-    for it in range(1, max_iter + 1):
+    for it in range(1, max_iter + 1):  # noqa: B007 - the count is returned
         idx = torch.nonzero(active).squeeze(1)
         wa = w[:, idx]
         s = z @ wa  # (n, Ka)

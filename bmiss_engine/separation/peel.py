@@ -26,8 +26,9 @@ def peel_off(z: torch.Tensor, discharge_samples: torch.Tensor, half_window: int)
     offsets = torch.arange(-half_window, half_window + 1, device=z.device)
     windows = t[:, None] + offsets  # (n_spikes, 2L+1)
     template = torch.zeros(offsets.numel(), z.shape[1], dtype=z.dtype, device=z.device)
-    for chunk in windows.split(_SPIKES_PER_CHUNK):
+    chunks = torch.split(windows, _SPIKES_PER_CHUNK)
+    for chunk in chunks:
         template += z[chunk].sum(dim=0)
     template /= t.numel()
-    for chunk in windows.split(_SPIKES_PER_CHUNK):
+    for chunk in chunks:
         z.index_add_(0, chunk.reshape(-1), template.repeat(chunk.shape[0], 1), alpha=-1.0)

@@ -29,7 +29,7 @@ def bandpass(
         raise DecompositionError(f"band-pass {band_hz} Hz is empty at {sampling_rate_hz:g} Hz sampling")
     sos = signal.butter(order, [low, high], btype="bandpass", fs=sampling_rate_hz, output="sos")
     padlen = min(emg.shape[1] - 1, 3 * (2 * len(sos) + 1))
-    return signal.sosfiltfilt(sos, emg, axis=1, padlen=padlen).astype(np.float32)
+    return np.asarray(signal.sosfiltfilt(sos, emg, axis=1, padlen=padlen), dtype=np.float32)
 
 
 def notch(

@@ -21,9 +21,9 @@ MIN_PEAK_DISTANCE_S = 0.02  # as MUedit: rates above 50 Hz are not expected
 def pulse_train_peaks(pulse_train: NDArray[np.floating], sampling_rate_hz: float) -> NDArray[np.int64]:
     """Sample indices of the positive peaks of ``pulse_train`` (shape (n_samples,)),
     at least MIN_PEAK_DISTANCE_S apart."""
-    distance = max(1, int(round(MIN_PEAK_DISTANCE_S * sampling_rate_hz)))
+    distance = max(1, round(MIN_PEAK_DISTANCE_S * sampling_rate_hz))
     peaks, _ = find_peaks(np.asarray(pulse_train), distance=distance, height=0.0)
-    return peaks.astype(np.int64)
+    return np.asarray(peaks, dtype=np.int64)
 
 
 def two_class_kmeans(heights: NDArray[np.floating], n_iter: int = 50) -> tuple[NDArray[np.bool_], float, float]:
@@ -103,7 +103,8 @@ def mean_discharge_rate_hz(
     discharge_samples: NDArray[np.integer], sampling_rate_hz: float, max_isi_s: float = 0.4
 ) -> float:
     """Mean instantaneous discharge rate in Hz over intervals shorter than ``max_isi_s``."""
-    isi = np.diff(np.sort(np.asarray(discharge_samples, dtype=np.int64))) / sampling_rate_hz
+    isi: NDArray[np.float64] = np.diff(np.sort(np.asarray(discharge_samples, dtype=np.int64))).astype(np.float64)
+    isi = isi / sampling_rate_hz
     isi = isi[(isi > 0) & (isi <= max_isi_s)]
     if isi.size == 0:
         return 0.0

@@ -18,7 +18,7 @@ FLOOR_SCALE = 1.0
 
 def extension_factor_for(n_channels: int, target_rows: int = 1000) -> int:
     """Delays R so that ``n_channels · R`` is about ``target_rows`` (at least 1)."""
-    return max(1, int(round(target_rows / max(1, n_channels))))
+    return max(1, round(target_rows / max(1, n_channels)))
 
 
 def extend_chunk(x: torch.Tensor, factor: int, start: int, stop: int) -> torch.Tensor:

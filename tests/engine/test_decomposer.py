@@ -29,7 +29,7 @@ def test_baseline_identifies_most_units_of_the_20_unit_simulation(sim20) -> None
 
 
 def test_iterate_yields_growing_snapshots_and_returns_the_result(sim_short) -> None:
-    rec, truth = sim_short
+    rec, _truth = sim_short
     gen = Decomposer(DecomposerConfig(n_iterations=48)).iterate(rec)
     states = []
     while True:

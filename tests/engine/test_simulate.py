@@ -32,7 +32,7 @@ def test_isi_variability_at_steady_excitation() -> None:
 
 def test_noise_level_matches_snr() -> None:
     cfg = SimulationConfig(n_units=5, duration_s=5.0, snr_db=10.0, seed=2)
-    rec, truth = simulate_recording(cfg)
+    rec, _truth = simulate_recording(cfg)
     clean = simulate_recording(SimulationConfig(**{**cfg.__dict__, "snr_db": 200.0}))[0].emg_v
     noise = rec.emg_v - clean
     snr = 10 * np.log10(np.mean(clean.astype(np.float64) ** 2) / np.mean(noise.astype(np.float64) ** 2))
