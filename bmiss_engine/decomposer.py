@@ -44,6 +44,9 @@ Method = Literal["fastica", "bmiss", "hybrid"]
 Phase = Literal["preparing", "separating", "finishing", "done"]
 
 _MIN_DURATION_S = 1.0
+# a source this clean is a motor unit (accepted or not): its discharges are no place to start
+# another search; noise sources below it would use up the starting points for nothing
+_EXPLAINED_SIL = 0.8
 
 
 @dataclass(frozen=True)
@@ -196,8 +199,9 @@ class Decomposer:
                 added = 0
                 for j, det in enumerate(detections):
                     iteration += 1
-                    # do not start again where a source already explains the activity
-                    _mark_used(used, det.discharge_samples, init_guard)
+                    if det.sil >= _EXPLAINED_SIL:
+                        # do not start again where a unit-like source already explains the activity
+                        _mark_used(used, det.discharge_samples, init_guard)
                     if self._acceptable(det):
                         det, lag = _aligned(det, prepared.x, half_window)
                         slot = self._duplicate_slot(det, units, fs)
@@ -315,16 +319,20 @@ class Decomposer:
         contrast = contrast_by_name(cfg.contrast)
         w = z[starts].T.contiguous()
         block = exclusion // 2
+        # the peaks of this batch's columns are off limits for its restarts only: marking them
+        # for good would use up the starting points of later batches
+        avoid = used.clone()
         for _ in range(cfg.reseed_rounds):
             w, _ = fixed_point(z, w, contrast, basis, cfg.reseed_after, cfg.tolerance, 1.0)
             peaks = top_peak_samples(z @ w, block, 30)
             dups = duplicate_columns(peaks, max_shift)
             keep = [j for j in range(w.shape[1]) if j not in dups]
             for j in keep:
-                _mark_used(used, peaks[j], exclusion // 4)
+                _mark_used(avoid, peaks[j], exclusion // 4)
             if not dups:
                 break
-            fresh = _activity_maxima(z, used, len(dups), exclusion)
+            fresh = _activity_maxima(z, avoid, len(dups), exclusion)
+            used |= avoid & ~used & _neighbourhoods(fresh, exclusion, used.shape[0], used.device)
             for j, t in zip(dups, fresh.tolist(), strict=False):
                 w[:, j] = z[t]
         return w
@@ -383,6 +391,13 @@ def _mark_used(used: torch.Tensor, samples: NDArray[np.int64], guard: int) -> No
     for lag in range(-guard, guard + 1):
         idx = samples + lag
         used[torch.as_tensor(idx[(idx >= 0) & (idx < n)], device=used.device)] = True
+
+
+def _neighbourhoods(samples: torch.Tensor, half: int, n: int, device: torch.device) -> torch.Tensor:
+    mask = torch.zeros(n, dtype=torch.bool, device=device)
+    for t in samples.tolist():
+        mask[max(0, t - half) : min(n, t + half + 1)] = True
+    return mask
 
 
 def _extend_basis(basis: torch.Tensor | None, w: torch.Tensor) -> torch.Tensor:
