@@ -371,10 +371,11 @@ def _activity_maxima(z: torch.Tensor, used: torch.Tensor, k: int, exclusion: int
     at least ``exclusion`` samples from the others; marks their neighbourhoods used."""
     activity = (z * z).sum(dim=1)
     activity[used] = -1.0
-    order = torch.argsort(activity, descending=True)[: max(64 * k, 1024)].cpu().numpy()
+    # one transfer of the best candidates, not one device sync per candidate
+    values, order = torch.topk(activity, min(activity.numel(), max(64 * k, 1024)))
     picked: list[int] = []
-    for t in order:
-        if activity[int(t)] < 0:
+    for value, t in zip(values.tolist(), order.tolist(), strict=True):
+        if value < 0:
             break
         if all(abs(int(t) - p) >= exclusion for p in picked):
             picked.append(int(t))
