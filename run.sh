@@ -26,7 +26,7 @@ ensure_apt() {
 }
 
 ensure_venv() {  # $1: extras, e.g. "test,dev"
-  local stamp="$VENV/.installed-$1"
+  local stamp="$VENV/.installed-${1:-base}"
   local want; want=$(sha256sum pyproject.toml | cut -c1-16)
   [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
   if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
@@ -34,7 +34,11 @@ ensure_venv() {  # $1: extras, e.g. "test,dev"
     # torch pinned here to the CPU build that lies on this kind of machine; pyproject keeps
     # a range so users with a GPU install their own CUDA build
     "$VENV/bin/python" -m pip install -q "torch==2.13.0"
-    "$VENV/bin/python" -m pip install -q -e ".[$1]"
+    if [ -n "$1" ]; then
+      "$VENV/bin/python" -m pip install -q -e ".[$1]"
+    else
+      "$VENV/bin/python" -m pip install -q -e .
+    fi
     echo "$want" > "$stamp"
   fi
 }
