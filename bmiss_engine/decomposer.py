@@ -44,8 +44,7 @@ Method = Literal["fastica", "bmiss", "hybrid"]
 Phase = Literal["preparing", "separating", "finishing", "done"]
 
 _MIN_DURATION_S = 1.0
-# a source this clean is a motor unit (accepted or not): its discharges are no place to start
-# another search; noise sources below it would use up the starting points for nothing
+# a source this clean is a motor unit, accepted or not: later vectors stay orthogonal to it
 _EXPLAINED_SIL = 0.8
 
 
@@ -180,8 +179,7 @@ class Decomposer:
             basis: torch.Tensor | None = None
             used = torch.zeros(z.shape[0], dtype=torch.bool, device=device)
             half_window = round(0.025 * fs) + prepared.factor
-            exclusion = max(1, round(0.05 * fs))
-            init_guard = max(1, round(0.005 * fs))
+            exclusion = max(1, round(0.02 * fs))
             # the extension's zero padding and the filter's transients make edge peaks
             used[:half_window] = True
             used[-half_window:] = True
@@ -199,9 +197,6 @@ class Decomposer:
                 added = 0
                 for j, det in enumerate(detections):
                     iteration += 1
-                    if det.sil >= _EXPLAINED_SIL:
-                        # do not start again where a unit-like source already explains the activity
-                        _mark_used(used, det.discharge_samples, init_guard)
                     if self._acceptable(det):
                         det, lag = _aligned(det, prepared.x, half_window)
                         slot = self._duplicate_slot(det, units, fs)
@@ -214,6 +209,9 @@ class Decomposer:
                         elif det.cov_isi < units[slot].cov_isi:
                             units[slot] = _make_unit(units[slot].unit_id, det, fs, lag)
                             filters[slot] = w[:, j].clone()
+                    if det.sil >= _EXPLAINED_SIL:
+                        # accepted or not, a unit-like source is not to be found again: keep later
+                        # vectors orthogonal to it (Negro et al. 2016). Accepted ones are also peeled.
                         basis = _extend_basis(basis, w[:, j])
                     yield IterationState(
                         iteration, cfg.n_iterations, tuple(units), det.sil, "separating",
