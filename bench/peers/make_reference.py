@@ -71,7 +71,8 @@ def one(
     name = f"{peer} ({FALLBACK_LABEL[peer]})" if args else peer
     cpu = rec_json.get("cpu_s", "—")
     row = f"| {name} | {label} | {ident} | {med} | {n} | {wall} | {cpu} | {run.peak_rss_mb:.0f} |"
-    cmds = [f"- {name}, {rec.name}: {run.message}"]
+    msg = run.message.removeprefix("cached: ")
+    cmds = [f"- {name}, {rec.name}: {msg if run.ok else msg.split(':')[0]}"]
     if rec_json:
         cmds.append(f"  - `{rec_json['command']}` (load average {rec_json.get('load_before', '?')} before)")
     cmds.append(f"  - `{shown}`")
@@ -110,6 +111,18 @@ def main() -> None:
             "| peer | file | identified/total | median RoA | units reported | wall s | CPU s | peak RSS MB |",
             "|---|---|---|---|---|---|---|---|",
             *rows,
+            "",
+            "## Notes",
+            "",
+            "- Every run shared the 2 cores with another engineer's jobs (load average 2-5): CPU s is about equal",
+            "  to wall s, i.e. each peer got about one core. Unloaded, expect roughly half the wall time.",
+            "- FastIcaCBSS at its default 100 ICA iterations timed out (900 s) on all three MyoGen files: once the",
+            "  units are found (A: the first 11 iterations), every further iteration runs the full 99 fixed-point",
+            "  steps without converging (~12 s each here). Re-run with 30 ICA iterations (the peer script's optional",
+            "  argument), it reproduces the figures in shared/data/README.md (11/11, 10/11, 22/34).",
+            "- emgdecomp: package defaults (Formento 2021) except SIL >= 0.9, > 20 discharges, 100 source searches;",
+            "  10-900 Hz band-pass first (see bench/peers/peer_emgdecomp.py). Its CoV-ISI improvement step scores",
+            "  all local maxima rather than the detected discharges; only 4-10 of its 100 searches are accepted.",
             "",
             "## Commands",
             "",
