@@ -295,16 +295,21 @@ class Decomposer:
                 f"recording lasts {recording.duration_s:.2f} s; at least {_MIN_DURATION_S:g} s is needed"
             )
         channels = [int(c) for c in recording.grid.good_channels]
-        if cfg.auto_bad_channels and channels:
-            filtered = preprocess.bandpass(recording.emg_v[channels], fs, cfg.band_hz)
+        if not channels:
+            raise DecompositionError("every channel is marked bad")
+        # filtered once: bad-channel detection and separation use the same band-passed signal
+        filtered = preprocess.bandpass(recording.emg_v[channels], fs, cfg.band_hz)
+        if cfg.auto_bad_channels:
             flagged = set(preprocess.detect_bad_channels(filtered))
             if flagged:
                 log.info("excluding channels %s as bad (RMS far from the median)", sorted(channels[i] for i in flagged))
-            channels = [c for i, c in enumerate(channels) if i not in flagged]
+                keep = [i for i in range(len(channels)) if i not in flagged]
+                channels = [channels[i] for i in keep]
+                filtered = filtered[keep]
         if len(channels) < 2:
             raise DecompositionError("fewer than 2 usable channels after bad-channel exclusion")
         factor = cfg.extension_factor or extension_factor_for(len(channels))
-        x = _preprocessed(recording, tuple(channels), cfg.band_hz, cfg.notch_hz, device)
+        x = _finish_preprocessing(filtered, fs, cfg.notch_hz, device)
         return _Prepared(x, tuple(channels), factor)
 
     def _diverse_starts(
@@ -330,7 +335,8 @@ class Decomposer:
             if not dups:
                 break
             fresh = _activity_maxima(z, avoid, len(dups), exclusion)
-            used |= avoid & ~used & _neighbourhoods(fresh, exclusion, used.shape[0], used.device)
+            # the restarts' own neighbourhoods stay off limits for later batches
+            used |= _neighbourhoods(fresh, exclusion, used.shape[0], used.device)
             for j, t in zip(dups, fresh.tolist(), strict=False):
                 w[:, j] = z[t]
         return w
@@ -354,6 +360,13 @@ def _preprocessed(
 ) -> torch.Tensor:
     fs = recording.sampling_rate_hz
     emg = preprocess.bandpass(recording.emg_v[list(channels)], fs, band_hz)
+    return _finish_preprocessing(emg, fs, notch_hz, device)
+
+
+def _finish_preprocessing(
+    emg: NDArray[np.float32], fs: float, notch_hz: float | None, device: torch.device
+) -> torch.Tensor:
+    """Notch, mean removal and scaling of band-passed EMG (n_channels, n_samples), on ``device``."""
     if notch_hz:
         emg = preprocess.notch(emg, fs, notch_hz)
     emg = emg - emg.mean(axis=1, keepdims=True)
