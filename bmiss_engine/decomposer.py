@@ -187,10 +187,12 @@ class Decomposer:
             iteration, idle_batches = 0, 0
             while iteration < cfg.n_iterations and idle_batches < cfg.patience_batches:
                 k = min(cfg.batch_size, cfg.n_iterations - iteration)
-                starts = _activity_maxima(z, used, k, exclusion)
+                # z changes only by peel-off between batches: one activity index per batch
+                activity = torch.linalg.vector_norm(z, dim=1) ** 2
+                starts = _activity_maxima(activity, used, k, exclusion)
                 if starts.numel() == 0:
                     break
-                w = self._diverse_starts(z, starts, used, basis, exclusion, half_window)
+                w = self._diverse_starts(z, activity, starts, used, basis, exclusion, half_window)
                 w, _ = fixed_point(z, w, contrast, basis, cfg.max_fixed_point_iter,
                                    cfg.tolerance, cfg.converged_fraction)
                 w, detections = refine_by_cov(z, w, fs, cfg.refine_steps)
@@ -313,7 +315,8 @@ class Decomposer:
         return _Prepared(x, tuple(channels), factor)
 
     def _diverse_starts(
-        self, z: torch.Tensor, starts: torch.Tensor, used: torch.Tensor, basis: torch.Tensor | None,
+        self, z: torch.Tensor, activity: torch.Tensor, starts: torch.Tensor, used: torch.Tensor,
+        basis: torch.Tensor | None,
         exclusion: int, max_shift: int,
     ) -> torch.Tensor:
         """Initial vectors (d, K) for a batch, restarted where a few fixed-point steps show two
@@ -334,7 +337,7 @@ class Decomposer:
                 _mark_used(avoid, peaks[j], exclusion // 4)
             if not dups:
                 break
-            fresh = _activity_maxima(z, avoid, len(dups), exclusion)
+            fresh = _activity_maxima(activity, avoid, len(dups), exclusion)
             # the restarts' own neighbourhoods stay off limits for later batches
             used |= _neighbourhoods(fresh, exclusion, used.shape[0], used.device)
             for j, t in zip(dups, fresh.tolist(), strict=False):
@@ -377,11 +380,11 @@ def _finish_preprocessing(
     return torch.as_tensor(emg / np.float32(rms), dtype=torch.float32, device=device)
 
 
-def _activity_maxima(z: torch.Tensor, used: torch.Tensor, k: int, exclusion: int) -> torch.Tensor:
-    """Up to ``k`` sample indices of the largest activity index ``Σ z²`` not yet used, each
-    at least ``exclusion`` samples from the others; marks their neighbourhoods used."""
-    activity = (z * z).sum(dim=1)
-    activity[used] = -1.0
+def _activity_maxima(activity: torch.Tensor, used: torch.Tensor, k: int, exclusion: int) -> torch.Tensor:
+    """Up to ``k`` sample indices of the largest activity index (``Σ z²`` per sample,
+    shape (n_samples,)) not yet used, each at least ``exclusion`` samples from the others;
+    marks their neighbourhoods used."""
+    activity = activity.masked_fill(used, -1.0)
     # one transfer of the best candidates, not one device sync per candidate
     values, order = torch.topk(activity, min(activity.numel(), max(64 * k, 1024)))
     picked: list[int] = []
@@ -392,10 +395,10 @@ def _activity_maxima(z: torch.Tensor, used: torch.Tensor, k: int, exclusion: int
             picked.append(int(t))
             if len(picked) == k:
                 break
-    n = z.shape[0]
+    n = activity.shape[0]
     for t in picked:
         used[max(0, t - exclusion) : min(n, t + exclusion + 1)] = True
-    return torch.as_tensor(picked, dtype=torch.long, device=z.device)
+    return torch.as_tensor(picked, dtype=torch.long, device=activity.device)
 
 
 def _mark_used(used: torch.Tensor, samples: NDArray[np.int64], guard: int) -> None:

@@ -20,17 +20,28 @@ def matched_count(
     oth = np.asarray(other, dtype=np.int64)
     if ref.size == 0 or oth.size == 0:
         return 0, 0
-    best, best_lag = -1, 0
-    for lag in range(-max_lag, max_lag + 1):
-        e = oth + lag
-        idx = np.searchsorted(e, ref)
-        lo = e[np.clip(idx - 1, 0, e.size - 1)]
-        hi = e[np.clip(idx, 0, e.size - 1)]
-        d = np.minimum(np.abs(ref - lo), np.abs(ref - hi))
-        count = int(np.count_nonzero(d <= tolerance))
-        if count > best:
-            best, best_lag = count, lag
-    return best, best_lag
+    # every (reference, other) pair closer than max_lag + tolerance, found by two binary
+    # searches; a pair at difference Δ = ref - other matches at lags Δ - tol … Δ + tol
+    reach = max_lag + tolerance
+    lo = np.searchsorted(oth, ref - reach, side="left")
+    hi = np.searchsorted(oth, ref + reach, side="right")
+    n_near = hi - lo
+    n_lags = 2 * max_lag + 1
+    if int(n_near.sum()) == 0:
+        return 0, -max_lag
+    ref_idx = np.repeat(np.arange(ref.size), n_near)
+    first_pair = np.cumsum(n_near) - n_near
+    oth_idx = np.repeat(lo, n_near) + np.arange(ref_idx.size) - np.repeat(first_pair, n_near)
+    diff = ref[ref_idx] - oth[oth_idx]
+    # matched[r, lag]: reference discharge r has a partner at this lag
+    matched = np.zeros((ref.size, n_lags), dtype=bool)
+    for k in range(-tolerance, tolerance + 1):
+        lag = diff + k
+        ok = np.abs(lag) <= max_lag
+        matched[ref_idx[ok], lag[ok] + max_lag] = True
+    counts = matched.sum(axis=0)
+    best_i = int(np.argmax(counts))  # first maximum: the most negative lag, as before
+    return int(counts[best_i]), best_i - max_lag
 
 
 def rate_of_agreement(
