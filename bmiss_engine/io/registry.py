@@ -1,32 +1,107 @@
-"""Pick the reader for a recording file."""
+"""Pick the reader for a recording or result file: by content first (magic bytes), then by
+extension for the text formats that have none."""
 
 from __future__ import annotations
 
 import os
-import zipfile
 from pathlib import Path
 
 from bmiss_engine.errors import RecordingFormatError
-from bmiss_engine.io.npz import read_npz
-from bmiss_engine.recording import Recording
+from bmiss_engine.recording import ElectrodeGrid, Recording
+
+_MAT_V5 = b"MATLAB 5.0 MAT-file"
+_MAT_V73 = b"MATLAB 7.3 MAT-file"
+_HDF5 = b"\x89HDF\r\n\x1a\n"
+_ZIP = b"PK\x03\x04"
+_GZIP = b"\x1f\x8b"
+_NPY = b"\x93NUMPY"
+
+SUPPORTED = ".otb+ and the plain .npz layout"
 
 
-def open_recording(path: str | os.PathLike[str]) -> Recording:
+def _check_file(path: Path) -> bytes:
+    """The first 1 KiB of ``path``, after ruling out a missing, folder or empty path."""
+    if not path.exists():
+        raise RecordingFormatError(f"{path}: no such file")
+    if path.is_dir():
+        raise RecordingFormatError(f"{path}: is a folder, not a recording file")
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(1024)
+    except OSError as exc:
+        raise RecordingFormatError(f"{path}: cannot read ({exc})") from None
+    if not head:
+        raise RecordingFormatError(f"{path}: the file is empty")
+    return head
+
+
+def file_kind(path: Path, head: bytes) -> str:
+    """One of "npz", "otb+", "mat", "openhdemg", "npy", "csv", or "" when unknown."""
+    suffix = path.name.lower().rsplit(".", 1)[-1] if "." in path.name else ""
+    if head.startswith(_ZIP):
+        return "npz"
+    if head.startswith((_MAT_V5, _MAT_V73)) or head.startswith(_HDF5) or head[512:520] == _HDF5:
+        return "mat"
+    if head.startswith(_GZIP) or (suffix == "json" and head.lstrip()[:1] == b"{"):
+        return "openhdemg"
+    if head.startswith(_NPY):
+        return "npy"
+    if suffix in ("otb+", "otb") or (len(head) >= 512 and head[257:262] == b"ustar"):
+        return "otb+"
+    if suffix in ("npz",):
+        return "npz"  # a broken .npz: let its reader name the problem
+    if suffix in ("csv", "txt", "tsv"):
+        return "csv"
+    if suffix == "mat":
+        return "mat"
+    return ""
+
+
+def open_recording(
+    path: str | os.PathLike[str],
+    *,
+    grid: ElectrodeGrid | None = None,
+    sampling_rate_hz: float | None = None,
+    grid_index: int = 0,
+) -> Recording:
     """Open a recording file, whatever its supported format.
+
+    ``grid`` and ``sampling_rate_hz`` describe files that do not (``.npy``, ``.csv``); for the
+    other formats ``grid`` replaces the file's own layout (it must have as many channels), and a
+    ``sampling_rate_hz`` that contradicts the file is an error. ``grid_index`` picks one grid of
+    a file that holds several (``.otb+``, MUedit).
 
     Raises :class:`RecordingFormatError` naming the file and the problem for anything that
     cannot be read: a missing file, a folder, an empty or truncated file, a wrong layout.
     """
     path = Path(path)
-    if not path.exists():
-        raise RecordingFormatError(f"{path}: no such file")
-    if path.is_dir():
-        raise RecordingFormatError(f"{path}: is a folder, not a recording file")
-    if path.stat().st_size == 0:
-        raise RecordingFormatError(f"{path}: the file is empty")
-    if path.suffix.lower() == ".npz" or zipfile.is_zipfile(path):
-        return read_npz(path)
-    raise RecordingFormatError(
-        f"{path}: unsupported format '{path.suffix or 'no extension'}'; this version reads the plain "
-        ".npz layout (see README)"
-    )
+    head = _check_file(path)
+    kind = file_kind(path, head)
+    recordings = _read(kind, path, grid, sampling_rate_hz)
+    if not 0 <= grid_index < len(recordings):
+        raise RecordingFormatError(f"{path}: holds {len(recordings)} grid(s); there is no grid {grid_index}")
+    rec = recordings[grid_index]
+    if sampling_rate_hz is not None and abs(rec.sampling_rate_hz - sampling_rate_hz) > 1e-6 * sampling_rate_hz:
+        raise RecordingFormatError(
+            f"{path}: the file says {rec.sampling_rate_hz:g} Hz but {sampling_rate_hz:g} Hz was given"
+        )
+    if grid is not None and grid is not rec.grid:
+        if grid.n_channels != rec.n_channels:
+            raise RecordingFormatError(
+                f"{path}: the given grid has {grid.n_channels} channels, the file {rec.n_channels}"
+            )
+        rec = Recording(rec.emg_v, rec.sampling_rate_hz, grid, rec.aux, rec.source, rec.file_format)
+    return rec
+
+
+def _read(kind: str, path: Path, grid: ElectrodeGrid | None, fs_hz: float | None) -> tuple[Recording, ...]:
+    if kind == "npz":
+        from bmiss_engine.io.npz import read_npz
+
+        return (read_npz(path),)
+    if kind == "otb+":
+        from bmiss_engine.io.otb import read_otb_plus
+
+        return read_otb_plus(path)
+    raise RecordingFormatError(f"{path}: unsupported format '{path.suffix or 'no extension'}'; BMISS reads {SUPPORTED}")
+
