@@ -10,12 +10,17 @@ GR04MM1305, GR08MM1305    13×5    4, 8   serpentine down the columns; (0, 0) ha
 HD04MM1305, HD08MM1305    13×5    4, 8   column by column from the last column; (0, 4) empty
 GR10MM0808, HD10MM0808    8×8     10     column by column, each column from the bottom row
 HD05MM0804, HD10MM0804    8×4     5, 10  column by column, each column from the top row
+GR10MM0804                8×4     10     from the last column, each column from the bottom row
 ========================  ======  =====  ====================================================
 
-Source: the wiring tables of openhdemg's ``electrodes.sort_rawemg`` (orientation 180°: the
-connector towards the researcher), which agree with OTBioLab+ and, for the GR08MM1305, with the
-correlation of neighbouring channels in openhdemg's real sample (see ``bench/realdata.py``).
-Other codes of the form ``GRddMMrrcc``/``HDddMMrrcc`` (e.g. GR10MM0804) get their shape and
+Sources: the wiring tables of openhdemg's ``electrodes.sort_rawemg`` (orientation 180°: the
+connector towards the researcher) and MUedit's ``formatsignalHDEMG`` (``ElChannelMap``; the only
+source for GR10MM0804). They agree on the GR grids and the HD..0804 and, for the GR08MM1305,
+with the correlation of neighbouring channels in openhdemg's real sample (``bench/realdata.py``).
+For HD..1305 and HD10MM0808 they disagree (MUedit mirrors the GR wiring left-right; openhdemg
+keeps the 8×8 as the GR and wires the 13×5 columns all in one direction): openhdemg's tables are
+used here, and those three orders deserve a check on real data.
+Other codes of the form ``GRddMMrrcc``/``HDddMMrrcc`` get their shape and
 distance from the code and a plain column-major order, with a warning: their wiring is not known
 here, so neighbours on the grid may not be neighbours in the data.
 """
@@ -59,6 +64,10 @@ def _hd_0804(k: int) -> tuple[int, int]:
     return k % 8, k // 8
 
 
+def _gr_0804(k: int) -> tuple[int, int]:
+    return 7 - k % 8, 3 - k // 8
+
+
 # code -> (rows, columns, ied_mm, n_electrodes, channel k -> (row, column))
 KNOWN_GRIDS: dict[str, tuple[int, int, float, int, Callable[[int], tuple[int, int]]]] = {
     "GR04MM1305": (13, 5, 4.0, 64, _gr_1305),
@@ -69,6 +78,7 @@ KNOWN_GRIDS: dict[str, tuple[int, int, float, int, Callable[[int], tuple[int, in
     "HD10MM0808": (8, 8, 10.0, 64, _mm_0808),
     "HD05MM0804": (8, 4, 5.0, 32, _hd_0804),
     "HD10MM0804": (8, 4, 10.0, 32, _hd_0804),
+    "GR10MM0804": (8, 4, 10.0, 32, _gr_0804),
 }
 
 

@@ -11,7 +11,6 @@ auxiliary channel (e.g. ``force``).
 from __future__ import annotations
 
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from bmiss_engine.errors import RecordingFormatError
+from bmiss_engine.io.atomic import write_atomic
 from bmiss_engine.recording import VOLTS_PER_UNIT, ElectrodeGrid, Recording
 
 _LAYOUT_KEYS = {"emg", "fs_hz", "grid_shape", "ied_mm", "channel_rc", "unit", "bad_channels", "fibre_axis"}
@@ -119,20 +119,4 @@ def write_npz(
 def save_npz_atomic(path: str | os.PathLike[str], arrays: dict[str, Any]) -> None:
     """``np.savez_compressed`` to a temporary file in the same folder, then rename: a crash
     mid-write never leaves a half-written file under ``path``."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez_compressed(fh, **arrays)
-        _chmod_like_open(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _chmod_like_open(path: str) -> None:
-    """mkstemp creates 0600 files; give the final file the mode a plain open() would."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
+    write_atomic(path, lambda fh: np.savez_compressed(fh, **arrays))

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from bmiss_engine.errors import RecordingFormatError
 from bmiss_engine.recording import ElectrodeGrid, Recording
+from bmiss_engine.results import DecompositionResult
 
 _MAT_V5 = b"MATLAB 5.0 MAT-file"
 _MAT_V73 = b"MATLAB 7.3 MAT-file"
@@ -16,7 +17,7 @@ _ZIP = b"PK\x03\x04"
 _GZIP = b"\x1f\x8b"
 _NPY = b"\x93NUMPY"
 
-SUPPORTED = ".otb+ and the plain .npz layout"
+SUPPORTED = ".otb+, DEMUSE/MUedit .mat, openhdemg .json, .npz, and .npy/.csv with a grid description"
 
 
 def _check_file(path: Path) -> bytes:
@@ -63,13 +64,15 @@ def open_recording(
     grid: ElectrodeGrid | None = None,
     sampling_rate_hz: float | None = None,
     grid_index: int = 0,
+    emg_unit: str = "uV",
 ) -> Recording:
     """Open a recording file, whatever its supported format.
 
     ``grid`` and ``sampling_rate_hz`` describe files that do not (``.npy``, ``.csv``); for the
     other formats ``grid`` replaces the file's own layout (it must have as many channels), and a
     ``sampling_rate_hz`` that contradicts the file is an error. ``grid_index`` picks one grid of
-    a file that holds several (``.otb+``, MUedit).
+    a file that holds several (``.otb+``, MUedit). ``emg_unit`` ("V", "mV", "uV") is the unit of
+    bare ``.npy``/``.csv`` matrices; the other formats state or imply theirs.
 
     Raises :class:`RecordingFormatError` naming the file and the problem for anything that
     cannot be read: a missing file, a folder, an empty or truncated file, a wrong layout.
@@ -77,7 +80,7 @@ def open_recording(
     path = Path(path)
     head = _check_file(path)
     kind = file_kind(path, head)
-    recordings = _read(kind, path, grid, sampling_rate_hz)
+    recordings = _read(kind, path, grid, sampling_rate_hz, emg_unit)
     if not 0 <= grid_index < len(recordings):
         raise RecordingFormatError(f"{path}: holds {len(recordings)} grid(s); there is no grid {grid_index}")
     rec = recordings[grid_index]
@@ -94,7 +97,9 @@ def open_recording(
     return rec
 
 
-def _read(kind: str, path: Path, grid: ElectrodeGrid | None, fs_hz: float | None) -> tuple[Recording, ...]:
+def _read(
+    kind: str, path: Path, grid: ElectrodeGrid | None, fs_hz: float | None, emg_unit: str
+) -> tuple[Recording, ...]:
     if kind == "npz":
         from bmiss_engine.io.npz import read_npz
 
@@ -103,5 +108,51 @@ def _read(kind: str, path: Path, grid: ElectrodeGrid | None, fs_hz: float | None
         from bmiss_engine.io.otb import read_otb_plus
 
         return read_otb_plus(path)
+    if kind == "mat":
+        from bmiss_engine.io.matfiles import read_mat_recordings
+
+        return read_mat_recordings(path)
+    if kind == "openhdemg":
+        from bmiss_engine.io.openhdemg import read_openhdemg_recording
+
+        return (read_openhdemg_recording(path),)
+    if kind in ("npy", "csv"):
+        from bmiss_engine.io.tabular import read_tabular
+
+        return (read_tabular(path, kind, grid, fs_hz, emg_unit),)
     raise RecordingFormatError(f"{path}: unsupported format '{path.suffix or 'no extension'}'; BMISS reads {SUPPORTED}")
 
+
+def open_result(path: str | os.PathLike[str], *, grid_index: int = 0) -> DecompositionResult:
+    """Open a decomposition result: ours (``.npz``), DEMUSE or MUedit ``.mat`` (``grid_index``
+    picks a MUedit grid), openhdemg ``.json``, a BIDS ``*_events.tsv`` or our discharge ``.csv``.
+
+    Results imported from other tools have no separation model; from the tables (CSV, TSV) they
+    also lack pulse trains, and their length ends at the last discharge.
+    """
+    path = Path(path)
+    head = _check_file(path)
+    kind = file_kind(path, head)
+    if kind == "npz":
+        from bmiss_engine.io.export import read_result_npz
+
+        return read_result_npz(path)
+    if kind == "mat":
+        from bmiss_engine.io.matfiles import read_mat_result
+
+        return read_mat_result(path, grid_index)
+    if kind == "openhdemg":
+        from bmiss_engine.io.openhdemg import read_openhdemg_result
+
+        return read_openhdemg_result(path)
+    if kind == "csv" and path.suffix.lower() == ".tsv":
+        from bmiss_engine.io.bids_events import read_bids_events
+
+        return read_bids_events(path)
+    if kind == "csv":
+        from bmiss_engine.io.discharge_tables import read_discharges_csv
+
+        return read_discharges_csv(path)
+    raise RecordingFormatError(
+        f"{path}: not a result file BMISS reads (.npz, DEMUSE/MUedit .mat, openhdemg .json, *_events.tsv, .csv)"
+    )
