@@ -1,5 +1,5 @@
-""".mat files: tell DEMUSE from MUedit by their variables, read either, and write one file that
-both tools open."""
+""".mat files: tell DEMUSE, MUedit and OTBioLab+ exports apart by their variables, read any of
+them, and write one file that DEMUSE and MUedit both open."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from bmiss_engine.io.demuse import (
 )
 from bmiss_engine.io.matlab import MatValue, load_mat
 from bmiss_engine.io.muedit import has_muedit_result, has_muedit_signal, muedit_recordings, muedit_result, muedit_signal
+from bmiss_engine.io.otb_mat import has_otb_export, has_otb_export_result, otb_export_recordings, otb_export_result
 from bmiss_engine.recording import Recording
 from bmiss_engine.results import DecompositionResult
 
@@ -33,8 +34,8 @@ def _load(path: Path) -> dict[str, MatValue]:
 
 
 def read_mat_recordings(path: str | os.PathLike[str]) -> tuple[Recording, ...]:
-    """The recording(s) of a DEMUSE (``SIG``) or MUedit (``signal.data``) file; MUedit files give
-    one recording per grid."""
+    """The recording(s) of a DEMUSE (``SIG``), MUedit (``signal.data``) or OTBioLab+-exported
+    (``Data``/``Description``) file; MUedit and OTB files give one recording per grid."""
     path = Path(path)
     data = _load(path)
     # MUedit's struct first: it keeps the channel order and the bad channels, SIG keeps neither
@@ -42,23 +43,29 @@ def read_mat_recordings(path: str | os.PathLike[str]) -> tuple[Recording, ...]:
         return muedit_recordings(data, path)
     if has_demuse_signal(data):
         return (demuse_recording(data, path),)
+    if has_otb_export(data):
+        return otb_export_recordings(data, path)
     raise RecordingFormatError(
-        f"{path}: a MATLAB file without a recording: neither DEMUSE's 'SIG' nor MUedit's 'signal.data' "
+        f"{path}: a MATLAB file without a recording: not DEMUSE's 'SIG', MUedit's 'signal.data' nor an "
+        f"OTBioLab+ export ('Data', 'Description') "
         f"(variables: {', '.join(sorted(data)) or 'none'})"
     )
 
 
 def read_mat_result(path: str | os.PathLike[str], grid_index: int = 0) -> DecompositionResult:
-    """The decomposition of a DEMUSE (``MUPulses``) or MUedit (``signal.Dischargetimes``) file."""
+    """The decomposition of a DEMUSE (``MUPulses``), MUedit (``signal.Dischargetimes``) or
+    OTBioLab+-exported ("Decomposition of" columns) file."""
     path = Path(path)
     data = _load(path)
     if has_demuse_result(data):
         return demuse_result(data, path)
     if has_muedit_result(data):
         return muedit_result(data, path, grid_index)
+    if has_otb_export_result(data):
+        return otb_export_result(data, path)
     raise RecordingFormatError(
-        f"{path}: a MATLAB file without a decomposition: neither DEMUSE's 'MUPulses' nor MUedit's "
-        f"'signal.Dischargetimes'"
+        f"{path}: a MATLAB file without a decomposition: not DEMUSE's 'MUPulses', MUedit's "
+        f"'signal.Dischargetimes' nor OTBioLab+'s 'Decomposition of' columns"
     )
 
 

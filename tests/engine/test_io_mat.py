@@ -129,7 +129,7 @@ def test_our_mat_opens_as_demuse_and_as_muedit(tmp_path) -> None:
 @pytest.mark.parametrize(
     ("variables", "message"),
     [
-        ({"x": np.ones(3)}, "neither DEMUSE's 'SIG' nor MUedit's"),
+        ({"x": np.ones(3)}, "a MATLAB file without a recording"),
         ({"SIG": np.ones((2, 2)), "fsamp": 2048.0, "IED": 8.0}, "cell array"),
         ({"SIG": _cell([np.ones((1, 5)), np.ones((1, 6))]), "fsamp": 2048.0, "IED": 8.0}, "differ in length"),
         ({"SIG": _cell([np.ones((1, 5))]), "fsamp": 2048.0}, "IED"),
@@ -151,3 +151,41 @@ def test_truncated_mat_and_result_without_units(tmp_path) -> None:
     scipy.io.savemat(tmp_path / "noresult.mat", {"SIG": _cell([np.ones((1, 5))]), "fsamp": 2048.0, "IED": 8.0})
     with pytest.raises(RecordingFormatError, match="without a decomposition"):
         open_result(tmp_path / "noresult.mat")
+
+
+def _otb_export_variables(rng):
+    """As OTBioLab+ exports (and openhdemg's sample holds): 64 EMG columns of a GR08MM1305 in µV,
+    then per unit a 0/1 "Decomposition of" column and a "Source for decomposition" pulse train,
+    then the force ("acquired data")."""
+    n = 800
+    emg = rng.normal(0, 20, (n, 64))
+    emg[:, 12] += 1000.0  # amplifier channel 13: row 12, column 1 on the serpentine
+    firing = [np.arange(50, n, 100), np.arange(75, n, 120)]
+    binary = np.zeros((n, 2))
+    ipts = np.abs(rng.normal(0, 0.05, (n, 2)))
+    for j, f in enumerate(firing):
+        binary[f, j] = 1
+        ipts[f - 8, j] = 1.0  # OTBioLab+'s trains lead the discharges by the extension factor
+    force = np.linspace(0, 30, n)[:, None]
+    data = np.hstack([emg, binary, ipts, force])
+    grid = "Vastus Lateralis - AUX 3 (Channel 1->1) - GR08MM1305"
+    desc = ([f"{grid} ({k + 1})[uV]" for k in range(64)]
+            + [f"1 - 2 - Decomposition of {grid} ({u})[a.u]" for u in (1, 2)]
+            + [f"2 - Source for decomposition of {grid} ({u})[a.u]" for u in (1, 2)]
+            + ["acquired data[ %(MVC)]"])
+    return {"Data": _cell([data], shape=(1, 1)), "Description": _cell(desc, shape=(len(desc), 1)),
+            "SamplingFrequency": 2048.0}, firing
+
+
+def test_otb_export_gives_grid_units_and_force(tmp_path) -> None:
+    variables, firing = _otb_export_variables(np.random.default_rng(5))
+    scipy.io.savemat(tmp_path / "otb.mat", variables)
+    rec = open_recording(tmp_path / "otb.mat")
+    assert rec.file_format == "otb-mat" and rec.grid.name == "GR08MM1305" and rec.n_channels == 64
+    loud = int(np.argmax(np.abs(rec.emg_v).mean(axis=1)))
+    assert loud == 12 and tuple(rec.grid.channel_rc[loud]) == (12, 1)
+    assert rec.emg_v[loud].mean() == pytest.approx(1e-3, rel=0.01)  # 1000 µV
+    assert list(rec.aux) == ["acquired data[ %(MVC)]"]
+    result = open_result(tmp_path / "otb.mat")
+    assert [u.discharge_samples.tolist() for u in result.units] == [f.tolist() for f in firing]
+    assert all(u.sil > 0.9 for u in result.units)  # pulse trains realigned onto the discharges
