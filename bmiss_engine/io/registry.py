@@ -16,8 +16,13 @@ _HDF5 = b"\x89HDF\r\n\x1a\n"
 _ZIP = b"PK\x03\x04"
 _GZIP = b"\x1f\x8b"
 _NPY = b"\x93NUMPY"
+_EDF = b"0       "
+_BDF = b"\xffBIOSEMI"
 
-SUPPORTED = ".otb+, DEMUSE/MUedit .mat, openhdemg .json, .npz, and .npy/.csv with a grid description"
+SUPPORTED = (
+    ".otb+, DEMUSE/MUedit/OTBioLab+ .mat, openhdemg .json, BIDS EMG .edf/.bdf, .npz, and .npy/.csv with a "
+    "grid description"
+)
 
 
 def _check_file(path: Path) -> bytes:
@@ -37,7 +42,7 @@ def _check_file(path: Path) -> bytes:
 
 
 def file_kind(path: Path, head: bytes) -> str:
-    """One of "npz", "otb+", "mat", "openhdemg", "npy", "csv", or "" when unknown."""
+    """One of "npz", "otb+", "mat", "openhdemg", "npy", "edf", "csv", or "" when unknown."""
     suffix = path.name.lower().rsplit(".", 1)[-1] if "." in path.name else ""
     if head.startswith(_ZIP):
         return "npz"
@@ -47,6 +52,8 @@ def file_kind(path: Path, head: bytes) -> str:
         return "openhdemg"
     if head.startswith(_NPY):
         return "npy"
+    if head.startswith((_EDF, _BDF)):
+        return "edf"
     if suffix in ("otb+", "otb") or (len(head) >= 512 and head[257:262] == b"ustar"):
         return "otb+"
     if suffix in ("npz",):
@@ -116,6 +123,10 @@ def _read(
         from bmiss_engine.io.openhdemg import read_openhdemg_recording
 
         return (read_openhdemg_recording(path),)
+    if kind == "edf":
+        from bmiss_engine.io.bids_emg import read_bids_emg
+
+        return read_bids_emg(path)
     if kind in ("npy", "csv"):
         from bmiss_engine.io.tabular import read_tabular
 
