@@ -12,6 +12,7 @@ v7.3 files store arrays transposed (HDF5 is row-major) and cells as object refer
 from __future__ import annotations
 
 import os
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -29,12 +30,17 @@ def load_mat(path: str | os.PathLike[str]) -> dict[str, MatValue]:
     with path.open("rb") as fh:
         head = fh.read(1024)
     is_hdf5 = head[:8] == b"\x89HDF\r\n\x1a\n" or head[512:520] == b"\x89HDF\r\n\x1a\n"
+    from scipy.io.matlab import MatReadError
+
+    # what scipy and h5py raise on damaged files: no common base class but Exception
+    damaged = (OSError, ValueError, TypeError, KeyError, IndexError, NotImplementedError, EOFError,
+               zlib.error, MatReadError, UnicodeDecodeError, OverflowError, MemoryError, RuntimeError)
     try:
         return _load_v73(path) if is_hdf5 else _load_v5(path)
     except RecordingFormatError:
         raise
-    except (OSError, ValueError, TypeError, KeyError, IndexError, NotImplementedError) as exc:
-        raise RecordingFormatError(f"{path}: not a readable MATLAB file ({exc})") from None
+    except damaged as exc:
+        raise RecordingFormatError(f"{path}: not a readable MATLAB file ({type(exc).__name__}: {exc})") from None
 
 
 def _load_v5(path: Path) -> dict[str, MatValue]:

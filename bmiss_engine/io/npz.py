@@ -11,7 +11,9 @@ auxiliary channel (e.g. ``force``).
 from __future__ import annotations
 
 import os
+import tokenize
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,12 @@ import numpy as np
 from bmiss_engine.errors import RecordingFormatError
 from bmiss_engine.io.atomic import write_atomic
 from bmiss_engine.recording import VOLTS_PER_UNIT, ElectrodeGrid, Recording
+
+# what np.load raises on a damaged .npz: zip, zlib and .npy-header errors share no base class
+# (NotImplementedError onwards found by damaging files: tests/engine/test_io_damaged.py)
+NPZ_DAMAGE_ERRORS = (OSError, ValueError, zipfile.BadZipFile, EOFError, zlib.error, NotImplementedError, SyntaxError,
+                     RuntimeError,  # zipfile: "encrypted, password required"
+                     tokenize.TokenError)
 
 _LAYOUT_KEYS = {"emg", "fs_hz", "grid_shape", "ied_mm", "channel_rc", "unit", "bad_channels", "fibre_axis"}
 
@@ -34,7 +42,7 @@ def read_npz(path: str | os.PathLike[str]) -> Recording:
         raise RecordingFormatError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise RecordingFormatError(f"{path}: is a folder, not a recording file") from None
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+    except NPZ_DAMAGE_ERRORS as exc:
         raise RecordingFormatError(f"{path}: not a readable .npz file ({exc})") from None
     return _recording_from_arrays(data, path)
 

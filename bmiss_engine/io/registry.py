@@ -48,7 +48,7 @@ def file_kind(path: Path, head: bytes) -> str:
         return "npz"
     if head.startswith((_MAT_V5, _MAT_V73)) or head.startswith(_HDF5) or head[512:520] == _HDF5:
         return "mat"
-    if head.startswith(_GZIP) or (suffix == "json" and head.lstrip()[:1] == b"{"):
+    if head.startswith(_GZIP) or suffix == "json":
         return "openhdemg"
     if head.startswith(_NPY):
         return "npy"
