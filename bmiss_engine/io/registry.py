@@ -18,10 +18,11 @@ _GZIP = b"\x1f\x8b"
 _NPY = b"\x93NUMPY"
 _EDF = b"0       "
 _BDF = b"\xffBIOSEMI"
+_POLY5 = b"POLY SAMPLE FILE"
 
 SUPPORTED = (
-    ".otb+, DEMUSE/MUedit/OTBioLab+ .mat, openhdemg .json, BIDS EMG .edf/.bdf, .npz, and .npy/.csv with a "
-    "grid description"
+    ".otb+, DEMUSE/MUedit/OTBioLab+ .mat, openhdemg .json, BIDS EMG .edf/.bdf, TMSi .poly5, .npz, and .npy/.csv "
+    "with a grid description"
 )
 
 
@@ -42,7 +43,7 @@ def _check_file(path: Path) -> bytes:
 
 
 def file_kind(path: Path, head: bytes) -> str:
-    """One of "npz", "otb+", "mat", "openhdemg", "npy", "edf", "csv", or "" when unknown."""
+    """One of "npz", "otb+", "mat", "openhdemg", "npy", "edf", "poly5", "csv", or "" when unknown."""
     suffix = path.name.lower().rsplit(".", 1)[-1] if "." in path.name else ""
     if head.startswith(_ZIP):
         return "npz"
@@ -54,6 +55,8 @@ def file_kind(path: Path, head: bytes) -> str:
         return "npy"
     if head.startswith((_EDF, _BDF)):
         return "edf"
+    if head.startswith(_POLY5) or suffix == "poly5":
+        return "poly5"
     if suffix in ("otb+", "otb") or (len(head) >= 512 and head[257:262] == b"ustar"):
         return "otb+"
     if suffix in ("npz",):
@@ -127,6 +130,10 @@ def _read(
         from bmiss_engine.io.bids_emg import read_bids_emg
 
         return read_bids_emg(path)
+    if kind == "poly5":
+        from bmiss_engine.io.poly5 import read_poly5
+
+        return (read_poly5(path),)
     if kind in ("npy", "csv"):
         from bmiss_engine.io.tabular import read_tabular
 
