@@ -80,9 +80,10 @@ def read_poly5(path: Path) -> Recording:
         units.append(unit)
         scale.append((unit_high - unit_low) / (adc_high - adc_low))
         shift.append(unit_low - adc_low * scale[-1])
-    per_block = block_bytes // (4 * n_channels) if block_bytes else 0
-    if per_block == 0:
-        raise RecordingFormatError(f"{path}: Poly5 blocks hold no samples")
+    per_block = block_bytes // (4 * n_channels)
+    if per_block == 0 or block_bytes % (4 * n_channels):
+        raise RecordingFormatError(f"{path}: Poly5 blocks of {block_bytes} bytes do not hold whole samples of "
+                                   f"{n_channels} channels")
     stride = _BLOCK_HEADER_BYTES + block_bytes
     complete = min(n_blocks, (len(raw) - descriptions_end) // stride)
     if complete < n_blocks:

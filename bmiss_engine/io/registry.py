@@ -19,10 +19,11 @@ _NPY = b"\x93NUMPY"
 _EDF = b"0       "
 _BDF = b"\xffBIOSEMI"
 _POLY5 = b"POLY SAMPLE FILE"
+_RHD = b"\x02\x27\x91\xc6"  # Intan's magic number 0xC6912702, little-endian
 
 SUPPORTED = (
-    ".otb+, DEMUSE/MUedit/OTBioLab+ .mat, openhdemg .json, BIDS EMG .edf/.bdf, TMSi .poly5, .npz, and .npy/.csv "
-    "with a grid description"
+    ".otb+, DEMUSE/MUedit/OTBioLab+ .mat, openhdemg .json, BIDS EMG .edf/.bdf, TMSi .poly5, Intan .rhd, .npz, "
+    "and .npy/.csv with a grid description"
 )
 
 
@@ -43,7 +44,7 @@ def _check_file(path: Path) -> bytes:
 
 
 def file_kind(path: Path, head: bytes) -> str:
-    """One of "npz", "otb+", "mat", "openhdemg", "npy", "edf", "poly5", "csv", or "" when unknown."""
+    """One of "npz", "otb+", "mat", "openhdemg", "npy", "edf", "poly5", "rhd", "csv", or "" when unknown."""
     suffix = path.name.lower().rsplit(".", 1)[-1] if "." in path.name else ""
     if head.startswith(_ZIP):
         return "npz"
@@ -57,6 +58,8 @@ def file_kind(path: Path, head: bytes) -> str:
         return "edf"
     if head.startswith(_POLY5) or suffix == "poly5":
         return "poly5"
+    if head.startswith(_RHD) or suffix == "rhd":
+        return "rhd"
     if suffix in ("otb+", "otb") or (len(head) >= 512 and head[257:262] == b"ustar"):
         return "otb+"
     if suffix in ("npz",):
@@ -134,6 +137,10 @@ def _read(
         from bmiss_engine.io.poly5 import read_poly5
 
         return (read_poly5(path),)
+    if kind == "rhd":
+        from bmiss_engine.io.intan import read_rhd
+
+        return (read_rhd(path),)
     if kind in ("npy", "csv"):
         from bmiss_engine.io.tabular import read_tabular
 

@@ -16,6 +16,7 @@ from bmiss_engine import RecordingFormatError
 from bmiss_engine.io import open_recording, open_result, write_npz, write_result
 from tests.engine.io_helpers import small_recording, small_result, write_mat73
 from tests.engine.test_io_bids_emg import write_edf
+from tests.engine.test_io_intan import write_rhd
 from tests.engine.test_io_poly5 import write_poly5
 
 
@@ -29,6 +30,7 @@ def _valid_files(tmp_path) -> dict[str, bytes]:
     write_mat73(tmp_path / "b.mat", {"SIG": np.array([[np.ones((1, 50))]], dtype=object), "fsamp": 2048.0, "IED": 8.0})
     write_edf(tmp_path / "c_emg.bdf", ["a", "b"], ["uV", "uV"], np.zeros((2, 2048)), bdf=True)
     write_poly5(tmp_path / "e.poly5", ["UNI 1", "AUX 1"], ["µV", "V"], np.ones((2, 500)))
+    write_rhd(tmp_path / "f.rhd", np.full((2, 256), 32768, np.uint16), np.zeros((1, 256), np.uint16))
     xml = (b'<Device Name="QUATTROCENTO" SampleFrequency="2048" DeviceTotalChannels="64" ad_bits="16"><Channels>'
            b'<Adapter Gain="150" ChannelStartIndex="0">'
            + b"".join(b'<Channel Index="%d" ID="GR08MM1305"/>' % k for k in range(64)) + b"</Adapter></Channels></Device>")
@@ -39,7 +41,7 @@ def _valid_files(tmp_path) -> dict[str, bytes]:
             info.size = len(payload)
             tar.addfile(info, io.BytesIO(payload))
     files["d.otb+"] = buf.getvalue()
-    for name in ("a.npz", "a.mat", "a.json", "a_events.tsv", "b.mat", "c_emg.bdf", "e.poly5"):
+    for name in ("a.npz", "a.mat", "a.json", "a_events.tsv", "b.mat", "c_emg.bdf", "e.poly5", "f.rhd"):
         files[name] = (tmp_path / name).read_bytes()
     return files
 
@@ -71,7 +73,7 @@ def test_damaged_files_fail_cleanly(tmp_path) -> None:
                 except RecordingFormatError as exc:
                     assert path.name in str(exc), (name, k, exc)
                 checked += 1
-    assert checked == 2 * 8 * 7
+    assert checked == 2 * 9 * 7
 
 
 def test_plain_json_and_gzip_with_wrong_content(tmp_path) -> None:
