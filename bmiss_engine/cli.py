@@ -12,9 +12,12 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bmiss_engine.errors import BmissError
+
+if TYPE_CHECKING:
+    from bmiss_engine.recording import Recording
 
 DEMO_RECORDING = Path(__file__).resolve().parent.parent / "resources" / "demo_recording.npz"
 
@@ -62,7 +65,7 @@ def _add_grid_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--ied-mm", type=float, default=8.0, help="inter-electrode distance in mm (default 8)")
 
 
-def _open(args: argparse.Namespace) -> Any:
+def _open(args: argparse.Namespace) -> Recording:
     """The recording named on the command line, with the grid flags applied."""
     from bmiss_engine.io import open_recording
     from bmiss_engine.recording import ElectrodeGrid

@@ -179,9 +179,10 @@ def muedit_signal(result: DecompositionResult, recording: Recording | None = Non
             "EMGmask": _cell([mask]),
             "emgtype": 1.0,
         })
-        for key in ("target", "path"):
-            if key in recording.aux:
-                signal[key] = recording.aux[key].astype(np.float64)[None, :]
+        # MUedit plots the force target and path under the units: always give both
+        reference = recording.aux.get("target", next(iter(recording.aux.values()), np.zeros(recording.n_samples)))
+        signal["target"] = np.asarray(reference, dtype=np.float64)[None, :]
+        signal["path"] = np.asarray(recording.aux.get("path", reference), dtype=np.float64)[None, :]
     return signal
 
 
