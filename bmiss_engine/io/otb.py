@@ -17,10 +17,15 @@ channel (AUX inputs: force, torque; the control adapter's ramps) is kept as an a
 named by its ``ID``. Channels no adapter describes are unused inputs and are dropped. Other
 members (``abstract.xml``, feedback ``.sip`` files) are ignored.
 
-Conversion to volts, as OT's own MATLAB readers do: ``raw · V_ref / 2**ad_bits / Gain`` with the
-adapter's gain. ``V_ref`` is 5 V on the Quattrocento and the EMG-USB (it gives the 0.5086 µV step
-of openhdemg's Quattrocento sample at gain 150) and 3.3 V on the other devices (MUedit's reader).
-Auxiliary channels are converted the same way: volts at the AUX input, not newtons.
+Conversion to volts, as OT's own MATLAB readers do: ``raw · V_ref / 2**ad_bits / gain`` with the
+gain the file gives (the adapter's ``Gain`` times the channel's ``Gain`` when it has one). The
+ADC range ``V_ref`` is not in the file: it comes from OT's conversion table
+(``OpenOTBfilesConvFact.m``, as MNE-Python's ``read_raw_otb`` carries it): 5 V on the
+Quattrocento, Quattro and Due and on AUX inputs ("Direct connection ..." adapters), 3.3 V on
+the Due+ and Quattro+, 4.8 V on the other devices (Sessantaquattro, Muovi). For the Quattrocento
+at gain 150 that is the 0.5086 µV step seen in openhdemg's sample. Auxiliary channels are
+converted the same way (volts at the AUX input, not newtons); the control adapter's channels
+(ramp, buffer) are kept as raw counts.
 """
 
 from __future__ import annotations
@@ -41,7 +46,18 @@ from bmiss_engine.recording import Recording
 
 log = logging.getLogger(__name__)
 
-_REFERENCE_V_5 = ("QUATTROCENTO", "EMG-USB")
+
+
+def adc_range_v(device: str, adapter_id: str) -> float:
+    """The ADC input range (V) of OT's conversion table for this device and adapter."""
+    device, adapter_id = device.upper(), adapter_id.strip()
+    if adapter_id.startswith("Direct connection"):
+        return 5.0
+    if device in ("QUATTRO", "QUATTROCENTO", "DUE") or device.startswith("EMG-USB"):
+        return 5.0
+    if device in ("DUE+", "QUATTRO+") or (device == "SYNCSTATION" and adapter_id in ("Due+", "Quattro+")):
+        return 3.3
+    return 4.8
 
 
 @dataclass(frozen=True)
@@ -49,7 +65,7 @@ class _Channel:
     """One described input: where it sits in the .sig frame and its gain."""
 
     sig_index: int
-    gain: float
+    volts_per_count: float  # 1.0 for the control adapter's raw counts
     label: str
     adapter: int
     index_in_adapter: int
@@ -104,12 +120,11 @@ def _recordings(path: Path, xml_bytes: bytes, sig_bytes: bytes) -> tuple[Recordi
         raise RecordingFormatError(f"{path}: bad number in the device description ({exc})") from None
     if n_total < 1:
         raise RecordingFormatError(f"{path}: DeviceTotalChannels must be positive, got {n_total}")
-    reference_v = 5.0 if any(d in device.attrib.get("Name", "").upper() for d in _REFERENCE_V_5) else 3.3
     raw = _samples(sig_bytes, n_total, ad_bits, path)  # (n_total, n_samples)
-    channels = _described_channels(device, n_total, path)
+    channels = _described_channels(device, n_total, ad_bits, path)
 
     def volts(ch: _Channel) -> NDArray[np.float64]:
-        out: NDArray[np.float64] = raw[ch.sig_index].astype(np.float64) * (reference_v / 2.0**ad_bits / ch.gain)
+        out: NDArray[np.float64] = raw[ch.sig_index].astype(np.float64) * ch.volts_per_count
         return out
 
     grids: dict[tuple[int, str], list[_Channel]] = {}
@@ -161,26 +176,33 @@ def _samples(sig: bytes, n_total: int, ad_bits: int, path: Path) -> NDArray[np.i
     return values.reshape(n_samples, n_total).T
 
 
-def _described_channels(device: ET.Element, n_total: int, path: Path) -> list[_Channel]:
+def _described_channels(device: ET.Element, n_total: int, ad_bits: int, path: Path) -> list[_Channel]:
     channels: list[_Channel] = []
+    device_name = device.attrib.get("Name", "")
     for a, adapter in enumerate(device.iter("Adapter")):
+        adapter_id = adapter.attrib.get("ID", "")
         try:
-            gain = float(adapter.attrib.get("Gain", "1"))
+            adapter_gain = float(adapter.attrib.get("Gain", "1"))
             start = int(adapter.attrib.get("ChannelStartIndex", "0"))
         except ValueError as exc:
             raise RecordingFormatError(f"{path}: adapter {a}: bad Gain or ChannelStartIndex ({exc})") from None
-        if not gain > 0:
-            raise RecordingFormatError(f"{path}: adapter {a} has gain {gain}; it must be > 0")
         for ch in adapter.iter("Channel"):
             try:
                 index = int(ch.attrib["Index"])
+                gain = adapter_gain * float(ch.attrib.get("Gain", "1"))
             except (KeyError, ValueError):
-                raise RecordingFormatError(f"{path}: adapter {a} has a channel without a valid Index") from None
+                raise RecordingFormatError(f"{path}: adapter {a} has a channel without a valid Index or Gain") from None
+            if not gain > 0:
+                raise RecordingFormatError(f"{path}: adapter {a} has gain {gain}; it must be > 0")
+            if adapter_id == "AdapterControl":
+                volts_per_count = 1.0
+            else:
+                volts_per_count = adc_range_v(device_name, adapter_id) / 2.0**ad_bits / gain
             sig_index = start + index
             if not 0 <= sig_index < n_total:
                 raise RecordingFormatError(
                     f"{path}: channel {sig_index} lies outside the {n_total} channels of the device"
                 )
             label = ch.attrib.get("ID", "").strip()
-            channels.append(_Channel(sig_index, gain, label, a, index))
+            channels.append(_Channel(sig_index, volts_per_count, label, a, index))
     return channels

@@ -25,12 +25,13 @@ def _device_xml(adapters: str, name: str = "QUATTROCENTO", bits: int = 16) -> by
     ).encode()
 
 
-def _adapter(start: int, gain: float, channel_ids: list[str]) -> str:
+def _adapter(start: int, gain: float, channel_ids: list[str], adapter_id: str = "AdapterQuattrocento") -> str:
     chans = "".join(
         f'<Channel Index="{i}" ID="{cid}" Prefix="MULTIPLE IN 1" Muscle="VL" Description="ch"/>'
         for i, cid in enumerate(channel_ids)
     )
-    return f'<Adapter ID="A" Description="adapter" Gain="{gain:g}" ChannelStartIndex="{start}">{chans}</Adapter>'
+    return (f'<Adapter ID="{adapter_id}" Description="adapter" Gain="{gain:g}" ChannelStartIndex="{start}">'
+            f"{chans}</Adapter>")
 
 
 def _otb_plus(path, xml: bytes, raw: np.ndarray) -> None:
@@ -52,7 +53,7 @@ def test_two_grids_and_force_are_mapped_and_scaled(tmp_path) -> None:
     adapters = (
         _adapter(0, 150, ["GR08MM1305"] * 64)
         + _adapter(64, 150, ["GR10MM0808"] * 64)
-        + _adapter(384, 0.5, ["Force"])
+        + _adapter(384, 0.5, ["Force"], "Direct connection to Auxiliary Input")
     )
     _otb_plus(tmp_path / "t.otb+", _device_xml(adapters), _raw_frames())
     a, b = read_otb_plus(tmp_path / "t.otb+")
@@ -75,10 +76,11 @@ def test_two_grids_and_force_are_mapped_and_scaled(tmp_path) -> None:
     assert open_recording(tmp_path / "t.otb+", grid_index=1).grid.name == "GR10MM0808"
 
 
-def test_other_devices_use_a_3v3_reference(tmp_path) -> None:
-    _otb_plus(tmp_path / "s.otb+", _device_xml(_adapter(0, 256, ["HD08MM1305"] * 64), "SESSANTAQUATTRO"), _raw_frames())
+@pytest.mark.parametrize(("device", "adc_range_v"), [("SESSANTAQUATTRO", 4.8), ("QUATTRO+", 3.3), ("DUE", 5.0)])
+def test_adc_range_follows_ot_conversion_table(tmp_path, device, adc_range_v) -> None:
+    _otb_plus(tmp_path / "s.otb+", _device_xml(_adapter(0, 256, ["HD08MM1305"] * 64), device), _raw_frames())
     rec = open_recording(tmp_path / "s.otb+")
-    assert rec.emg_v[0, 0] == pytest.approx(1 * 3.3 / 2**16 / 256, rel=1e-6)
+    assert rec.emg_v[0, 0] == pytest.approx(1 * adc_range_v / 2**16 / 256, rel=1e-6)
     np.testing.assert_array_equal(rec.grid.channel_rc, otb_channel_rc("HD08MM1305", 64))
     assert tuple(rec.grid.channel_rc[0]) == (1, 4) and tuple(rec.grid.channel_rc[63]) == (12, 0)
 
@@ -109,3 +111,12 @@ def test_not_a_tar_and_no_sig(tmp_path) -> None:
         tar.addfile(info, io.BytesIO(b"<a/"))
     with pytest.raises(RecordingFormatError, match=r"no \.sig"):
         open_recording(tmp_path / "e.otb+")
+
+
+def test_channel_gain_multiplies_and_control_channels_stay_counts(tmp_path) -> None:
+    grid = _adapter(0, 150, ["GR08MM1305"] * 64).replace('Description="ch"', 'Description="ch" Gain="2"')
+    control = _adapter(400, 1, ["Buffer", "Ramp"], "AdapterControl")
+    _otb_plus(tmp_path / "g.otb+", _device_xml(grid + control), _raw_frames())
+    rec = open_recording(tmp_path / "g.otb+")
+    assert rec.emg_v[0, 0] == pytest.approx(1 * 5.0 / 2**16 / 300, rel=1e-6)
+    assert rec.aux["Buffer"][0] == 401 and rec.aux["Ramp"][0] == 402  # raw counts of inputs 400, 401
