@@ -120,7 +120,7 @@ def _recordings(path: Path, xml_bytes: bytes, sig_bytes: bytes) -> tuple[Recordi
         raise RecordingFormatError(f"{path}: bad number in the device description ({exc})") from None
     if n_total < 1:
         raise RecordingFormatError(f"{path}: DeviceTotalChannels must be positive, got {n_total}")
-    raw = _samples(sig_bytes, n_total, ad_bits, path)  # (n_total, n_samples)
+    raw = sig_samples(sig_bytes, n_total, ad_bits, path)  # (n_total, n_samples)
     channels = _described_channels(device, n_total, ad_bits, path)
 
     def volts(ch: _Channel) -> NDArray[np.float64]:
@@ -154,7 +154,7 @@ def _recordings(path: Path, xml_bytes: bytes, sig_bytes: bytes) -> tuple[Recordi
     return tuple(recordings)
 
 
-def _samples(sig: bytes, n_total: int, ad_bits: int, path: Path) -> NDArray[np.int32]:
+def sig_samples(sig: bytes, n_total: int, ad_bits: int, path: Path) -> NDArray[np.int32]:
     """The .sig stream as int32 (n_total, n_samples); a trailing partial frame is dropped."""
     if ad_bits not in (16, 24, 32):
         raise RecordingFormatError(f"{path}: unsupported sample width ad_bits={ad_bits} (16, 24 or 32)")

@@ -22,7 +22,7 @@ _POLY5 = b"POLY SAMPLE FILE"
 _RHD = b"\x02\x27\x91\xc6"  # Intan's magic number 0xC6912702, little-endian
 
 SUPPORTED = (
-    ".otb+, DEMUSE/MUedit/OTBioLab+ .mat, openhdemg .json, BIDS EMG .edf/.bdf, TMSi .poly5, Intan .rhd, .npz, "
+    ".otb+, .otb4, DEMUSE/MUedit/OTBioLab+ .mat, openhdemg .json, BIDS EMG .edf/.bdf, TMSi .poly5, Intan .rhd, .npz, "
     "and .npy/.csv with a grid description"
 )
 
@@ -44,7 +44,7 @@ def _check_file(path: Path) -> bytes:
 
 
 def file_kind(path: Path, head: bytes) -> str:
-    """One of "npz", "otb+", "mat", "openhdemg", "npy", "edf", "poly5", "rhd", "csv", or "" when unknown."""
+    """One of "npz", "otb+", "mat", "openhdemg", "npy", "edf", "poly5", "rhd", "otb4", "csv", or "" when unknown."""
     suffix = path.name.lower().rsplit(".", 1)[-1] if "." in path.name else ""
     if head.startswith(_ZIP):
         return "npz"
@@ -60,6 +60,8 @@ def file_kind(path: Path, head: bytes) -> str:
         return "poly5"
     if head.startswith(_RHD) or suffix == "rhd":
         return "rhd"
+    if suffix == "otb4":
+        return "otb4"
     if suffix in ("otb+", "otb") or (len(head) >= 512 and head[257:262] == b"ustar"):
         return "otb+"
     if suffix in ("npz",):
@@ -121,6 +123,10 @@ def _read(
         from bmiss_engine.io.otb import read_otb_plus
 
         return read_otb_plus(path)
+    if kind == "otb4":
+        from bmiss_engine.io.otb4 import read_otb4
+
+        return read_otb4(path)
     if kind == "mat":
         from bmiss_engine.io.matfiles import read_mat_recordings
 

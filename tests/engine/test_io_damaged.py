@@ -41,6 +41,17 @@ def _valid_files(tmp_path) -> dict[str, bytes]:
             info.size = len(payload)
             tar.addfile(info, io.BytesIO(payload))
     files["d.otb+"] = buf.getvalue()
+    tracks = (b"<ArrayOfTrackInfo><TrackInfo><SubTitle>GR10MM0808</SubTitle><NumberOfChannels>64</NumberOfChannels>"
+              b"<Gain>150</Gain><ADC_Range>5</ADC_Range><ADC_Nbits>16</ADC_Nbits></TrackInfo></ArrayOfTrackInfo>")
+    device = b"<DeviceParameters><AdBits>16</AdBits><SamplingFrequency>2048</SamplingFrequency></DeviceParameters>"
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        members = {"DeviceParameters.xml": device, "Tracks_000.xml": tracks, "s.sig": np.ones((200, 64), "<i2").tobytes()}
+        for name, payload in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(payload)
+            tar.addfile(info, io.BytesIO(payload))
+    files["g.otb4"] = buf.getvalue()
     for name in ("a.npz", "a.mat", "a.json", "a_events.tsv", "b.mat", "c_emg.bdf", "e.poly5", "f.rhd"):
         files[name] = (tmp_path / name).read_bytes()
     return files
@@ -73,7 +84,7 @@ def test_damaged_files_fail_cleanly(tmp_path) -> None:
                 except RecordingFormatError as exc:
                     assert path.name in str(exc), (name, k, exc)
                 checked += 1
-    assert checked == 2 * 9 * 7
+    assert checked == 2 * 10 * 7
 
 
 def test_plain_json_and_gzip_with_wrong_content(tmp_path) -> None:

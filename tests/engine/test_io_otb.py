@@ -120,3 +120,36 @@ def test_channel_gain_multiplies_and_control_channels_stay_counts(tmp_path) -> N
     rec = open_recording(tmp_path / "g.otb+")
     assert rec.emg_v[0, 0] == pytest.approx(1 * 5.0 / 2**16 / 300, rel=1e-6)
     assert rec.aux["Buffer"][0] == 401 and rec.aux["Ramp"][0] == 402  # raw counts of inputs 400, 401
+
+
+def _track(subtitle: str, n_channels: int, gain: float, adc_range_v: float = 5.0) -> str:
+    chans = "".join(f"<ChannelRapresentation><Index>{i}</Index><Label>{i + 1}</Label></ChannelRapresentation>"
+                    for i in range(n_channels))
+    return (f"<TrackInfo><Device>Novecento;1</Device><SamplingFrequency>2048</SamplingFrequency>"
+            f"<TimeDuration>0.0244</TimeDuration><ADC_Range>{adc_range_v}</ADC_Range><ADC_Nbits>16</ADC_Nbits>"
+            f"<SubTitle>{subtitle}</SubTitle><Title>{subtitle}</Title><Gain>{gain}</Gain>"
+            f"<NumberOfChannels>{n_channels}</NumberOfChannels><SignalStreamPath>data.sig</SignalStreamPath>"
+            f"<Channels>{chans}</Channels></TrackInfo>")
+
+
+def test_otb4_grid_and_aux_tracks(tmp_path) -> None:
+    device = (b"<DeviceParameters><AdBits>16</AdBits><SamplingFrequency>2048</SamplingFrequency>"
+              b"<Gain>1</Gain></DeviceParameters>")
+    tracks = ("<ArrayOfTrackInfo>" + _track("GR08MM1305", 64, 150) + _track("AUX Torque", 1, 0.5)
+              + _track("Buffer", 1, 1, adc_range_v=1.0) + "</ArrayOfTrackInfo>").encode()
+    frames = (np.arange(66)[:, None] + 1 + np.arange(N_SAMPLES)[None, :] % 3).astype("<i2")
+    buf = {"DeviceParameters.xml": device, "Tracks_000.xml": tracks, "data.sig": frames.T.tobytes()}
+    with tarfile.open(tmp_path / "t.otb4", "w") as tar:
+        for name, payload in buf.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(payload)
+            tar.addfile(info, io.BytesIO(payload))
+    rec = open_recording(tmp_path / "t.otb4")
+    assert rec.file_format == "otb4" and rec.grid.name == "GR08MM1305" and rec.n_channels == 64
+    np.testing.assert_array_equal(rec.grid.channel_rc, otb_channel_rc("GR08MM1305", 64))
+    assert rec.emg_v[12, 0] == pytest.approx(13 * 5.0 / 2**16 / 150, rel=1e-6)
+    assert rec.aux["AUX Torque"][0] == pytest.approx(65 * 5.0 / 2**16 / 0.5, rel=1e-6)
+    assert set(rec.aux) == {"AUX Torque", "Buffer"}
+    (tmp_path / "bad.otb4").write_bytes(b"not a tar at all")
+    with pytest.raises(RecordingFormatError, match=r"not an \.otb4 archive"):
+        open_recording(tmp_path / "bad.otb4")
