@@ -54,7 +54,7 @@ def file_kind(path: Path, head: bytes) -> str:
         return "openhdemg"
     if head.startswith(_NPY):
         return "npy"
-    if head.startswith((_EDF, _BDF)):
+    if head.startswith(_BDF) or (head.startswith(_EDF) and suffix not in ("csv", "txt", "tsv")):
         return "edf"
     if head.startswith(_POLY5) or suffix == "poly5":
         return "poly5"

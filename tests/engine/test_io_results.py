@@ -73,3 +73,13 @@ def test_discharges_outside_the_recording_are_refused(tmp_path) -> None:
     (tmp_path / "d_events.tsv").write_text("onset\tduration\tsample\tunit_id\n-0.5\t0\t-1024\t0\n0.5\t0\t1024\t0\n")
     with pytest.raises(RecordingFormatError, match="outside the recording"):
         open_result(tmp_path / "d_events.tsv")
+
+
+def test_bids_events_written_elsewhere(tmp_path) -> None:
+    """An events table as other BIDS tools write it: extra columns, "n/a" durations, unsorted units."""
+    lines = ["onset\tduration\ttrial_type\tsample\tunit_id",
+             "0.0500\tn/a\tdischarge\t100\t7", "0.0250\tn/a\tdischarge\t50\t3", "0.1000\tn/a\tdischarge\t200\t7"]
+    (tmp_path / "sub-02_task-x_events.tsv").write_text("\n".join(lines) + "\n")
+    result = open_result(tmp_path / "sub-02_task-x_events.tsv")
+    assert [u.unit_id for u in result.units] == [3, 7]
+    assert result.unit(7).discharge_samples.tolist() == [100, 200] and result.sampling_rate_hz == 2000.0
