@@ -98,3 +98,51 @@ def read_edf(path: Path) -> list[EdfSignal]:
         values = ((samples - dmin[i]) * gain + pmin[i]).astype(np.float64)
         signals.append(EdfSignal(fields["label"][i], fields["dimension"][i], spr[i] / record_s, values))
     return signals
+
+
+def bdf_bytes(labels: list[str], dimensions: list[str], values: NDArray[np.float64], sampling_rate_hz: float) -> bytes:
+    """A BDF file (24-bit) of ``values`` (n_signals, n_samples), one data record per second.
+
+    BDF needs whole records: the last second is padded with zeros (the caller records the true
+    duration). Each signal's physical range is its own largest magnitude, so the 24-bit step is
+    at most 1/8,388,607 of it.
+    """
+    n_signals, n = values.shape
+    spr = round(sampling_rate_hz)
+    if abs(spr - sampling_rate_hz) > 1e-9 or spr < 1:
+        raise ValueError(f"BDF records of one second need a whole sampling rate, got {sampling_rate_hz} Hz")
+    n_records = max(1, -(-n // spr))
+    padded = np.zeros((n_signals, n_records * spr))
+    padded[:, :n] = values
+    peak = np.abs(values).max(axis=1) if n else np.zeros(n_signals)
+    peak_text = [_range_text(float(p) if p > 0 else 1.0) for p in peak]
+    peak = np.asarray([float(t) for t in peak_text])  # scale by what the header says, not the exact peak
+    dmax, dmin = 2**23 - 1, -(2**23)
+    digital = np.rint(padded / peak[:, None] * dmax).astype(np.int64).clip(dmin, dmax)
+
+    def field(items: list[str], width: int) -> bytes:
+        return b"".join(i.encode("latin-1", "replace")[:width].ljust(width) for i in items)
+
+    header = (b"\xffBIOSEMI" + field(["X X X X"], 80) + field(["Startdate X X X X"], 80) + b"01.01.85" + b"00.00.00"
+              + field([str(256 * (n_signals + 1))], 8) + field(["24BIT"], 44) + field([str(n_records)], 8)
+              + field(["1"], 8) + field([str(n_signals)], 4))
+    header += (field(labels, 16) + field([""] * n_signals, 80) + field(dimensions, 8)
+               + field(["-" + t for t in peak_text], 8) + field(peak_text, 8)
+               + field([str(dmin)] * n_signals, 8) + field([str(dmax)] * n_signals, 8)
+               + field([""] * n_signals, 80) + field([str(spr)] * n_signals, 8) + field([""] * n_signals, 32))
+    records = digital.reshape(n_signals, n_records, spr).transpose(1, 0, 2).ravel()
+    u = (records & 0xFFFFFF).astype(np.uint32)
+    body = np.stack([u & 0xFF, (u >> 8) & 0xFF, (u >> 16) & 0xFF], axis=1).astype(np.uint8).tobytes()
+    return header + body
+
+
+def _range_text(peak: float) -> str:
+    """The shortest decimal of at most 7 characters (a sign still fits the 8-character field) that
+    is not below ``peak``."""
+    for digits in range(7, 0, -1):
+        text = f"{peak:.{digits}g}"
+        if float(text) < peak:
+            text = f"{peak * (1 + 10.0 ** -(digits - 1)):.{digits}g}"
+        if len(text) <= 7:
+            return text
+    raise ValueError(f"cannot write {peak} in an EDF header field")

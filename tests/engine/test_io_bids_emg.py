@@ -3,6 +3,8 @@ the channels and electrodes tables of the BIDS EMG example."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -92,3 +94,25 @@ def test_edf_without_tables_and_bad_files(tmp_path) -> None:
     (tmp_path / "short_emg.edf").write_bytes(payload[:900])
     with pytest.raises(RecordingFormatError, match="no complete data record"):
         open_recording(tmp_path / "short_emg.edf")
+
+
+def test_written_bids_emg_reads_back(tmp_path) -> None:
+    from bmiss_engine.io import write_bids_emg
+    from tests.engine.io_helpers import small_recording
+
+    rec = small_recording()
+    path = tmp_path / "sub-01_task-ramp_emg.bdf"
+    write_bids_emg(rec, path, task_name="ramp")
+    back = open_recording(path)
+    assert back.n_samples == rec.n_samples  # the padded last record is trimmed
+    np.testing.assert_array_equal(back.grid.channel_rc, rec.grid.channel_rc)
+    assert back.grid.shape == rec.grid.shape and back.grid.ied_mm == rec.grid.ied_mm
+    assert back.grid.bad_channels == rec.grid.bad_channels
+    step = np.abs(rec.emg_v).max() / (2**23 - 1)
+    np.testing.assert_allclose(back.emg_v, rec.emg_v, atol=2 * step)
+    np.testing.assert_allclose(back.aux["force"], rec.aux["force"], atol=1e-6)
+    sidecar = json.loads((tmp_path / "sub-01_task-ramp_emg.json").read_text())
+    assert sidecar["SamplingFrequency"] == rec.sampling_rate_hz and sidecar["EMGChannelCount"] == rec.n_channels
+    assert (tmp_path / "sub-01_task-ramp_coordsystem.json").exists()
+    raw = path.read_bytes()
+    assert raw[:8] == b"\xffBIOSEMI" and raw[192:197] == b"24BIT"
