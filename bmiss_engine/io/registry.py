@@ -3,12 +3,17 @@ extension for the text formats that have none."""
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from bmiss_engine.errors import RecordingFormatError
 from bmiss_engine.recording import ElectrodeGrid, Recording
 from bmiss_engine.results import DecompositionResult
+
+log = logging.getLogger(__name__)
 
 _MAT_V5 = b"MATLAB 5.0 MAT-file"
 _MAT_V73 = b"MATLAB 7.3 MAT-file"
@@ -95,7 +100,8 @@ def open_recording(
     path = Path(path)
     head = _check_file(path)
     kind = file_kind(path, head)
-    recordings = _read(kind, path, grid, sampling_rate_hz, emg_unit)
+    with _unforeseen_content(path, kind):
+        recordings = _read(kind, path, grid, sampling_rate_hz, emg_unit)
     if not 0 <= grid_index < len(recordings):
         raise RecordingFormatError(f"{path}: holds {len(recordings)} grid(s); there is no grid {grid_index}")
     rec = recordings[grid_index]
@@ -164,6 +170,11 @@ def open_result(path: str | os.PathLike[str], *, grid_index: int = 0) -> Decompo
     path = Path(path)
     head = _check_file(path)
     kind = file_kind(path, head)
+    with _unforeseen_content(path, kind):
+        return _read_result(kind, path, grid_index)
+
+
+def _read_result(kind: str, path: Path, grid_index: int) -> DecompositionResult:
     if kind == "npz":
         from bmiss_engine.io.export import read_result_npz
 
@@ -187,3 +198,18 @@ def open_result(path: str | os.PathLike[str], *, grid_index: int = 0) -> Decompo
     raise RecordingFormatError(
         f"{path}: not a result file BMISS reads (.npz, DEMUSE/MUedit .mat, openhdemg .json, *_events.tsv, .csv)"
     )
+
+
+@contextmanager
+def _unforeseen_content(path: Path, kind: str) -> Iterator[None]:
+    """Readers name the problems they know of; foreign files can still hold values of shapes and
+    types no reader foresaw (a text where a number belongs, a matrix where a vector does). Those
+    surface as these built-in errors, which become one RecordingFormatError naming the file, with
+    the traceback kept in the debug log for whoever fixes the reader."""
+    try:
+        yield
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError) as exc:
+        log.debug("reading %s as %s failed", path, kind, exc_info=True)
+        raise RecordingFormatError(
+            f"{path}: unexpected content for a {kind or 'recording'} file ({type(exc).__name__}: {exc})"
+        ) from None

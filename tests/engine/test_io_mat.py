@@ -190,3 +190,9 @@ def test_otb_export_gives_grid_units_and_force(tmp_path) -> None:
     result = open_result(tmp_path / "otb.mat")
     assert [u.discharge_samples.tolist() for u in result.units] == [f.tolist() for f in firing]
     assert all(u.sil > 0.9 for u in result.units)  # pulse trains realigned onto the discharges
+
+
+def test_values_of_unforeseen_types_still_name_the_file(tmp_path) -> None:
+    scipy.io.savemat(tmp_path / "odd.mat", {"signal": {"data": np.ones((4, 10)), "fsamp": 2048.0, "IED": "eight"}})
+    with pytest.raises(RecordingFormatError, match=r"odd\.mat: unexpected content"):
+        open_recording(tmp_path / "odd.mat")
