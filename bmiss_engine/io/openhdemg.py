@@ -117,6 +117,11 @@ def read_openhdemg_recording(path: str | os.PathLike[str]) -> Recording:
         log.warning("%s: openhdemg keeps no grid layout; channels read as one column", path)
         rc = np.stack([np.arange(n_channels), np.zeros(n_channels, dtype=np.int64)], axis=1)
         shape = (n_channels, 1)
+    # files converted from DEMUSE keep the grid's missing corner as an all-empty (null) column
+    recorded = ~np.isnan(emg).all(axis=0)
+    if not recorded.all():
+        log.info("%s: %d empty channel(s) dropped", path, int((~recorded).sum()))
+        emg, rc = emg[:, recorded], rc[recorded]
     aux = {}
     if "REF_SIGNAL" in data:
         _, ref = _table(data, "REF_SIGNAL", path)

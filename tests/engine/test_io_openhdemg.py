@@ -17,8 +17,8 @@ from tests.engine.io_helpers import assert_same_discharges, small_recording, sma
 
 def _split(values: np.ndarray) -> str:
     values = np.atleast_2d(values)
-    return json.dumps({"columns": list(range(values.shape[1])), "index": list(range(values.shape[0])),
-                       "data": values.tolist()})
+    rows = [[None if v != v else v for v in row] for row in values.tolist()]  # pandas writes NaN as null
+    return json.dumps({"columns": list(range(values.shape[1])), "index": list(range(values.shape[0])), "data": rows})
 
 
 def _openhdemg_file(path, source: str, emg: np.ndarray, pulses: list[list[int]], ipts: np.ndarray) -> None:
@@ -85,3 +85,12 @@ def test_bad_json_names_the_problem(tmp_path) -> None:
     (tmp_path / "c.json").write_text(json.dumps({"SOURCE": json.dumps("OTB_REFSIG"), "FSAMP": "2048"}))
     with pytest.raises(RecordingFormatError, match="holds no EMG"):
         open_recording(tmp_path / "c.json")
+
+
+def test_empty_channel_of_a_demuse_conversion_is_dropped(tmp_path) -> None:
+    emg = np.random.default_rng(1).normal(0, 0.01, (300, 4))
+    emg[:, 0] = np.nan  # openhdemg's emg_from_demuse keeps SIG's empty corner as a column of NaN
+    _openhdemg_file(tmp_path / "d.json", "DEMUSE", emg, [[5, 50]], np.random.default_rng(2).random((300, 1)))
+    rec = open_recording(tmp_path / "d.json")
+    assert rec.n_channels == 3
+    np.testing.assert_allclose(rec.emg_v, emg[:, 1:].T * 1e-3, rtol=1e-6)
