@@ -179,6 +179,9 @@ def muedit_signal(result: DecompositionResult, recording: Recording | None = Non
             "EMGmask": _cell([mask]),
             "emgtype": 1.0,
         })
+        if recording.aux:  # as MUedit's own OTB reader keeps AUX inputs
+            signal["auxiliary"] = np.stack([v.astype(np.float64) for v in recording.aux.values()])
+            signal["auxiliaryname"] = _cell(list(recording.aux))
         # MUedit plots the force target and path under the units: always give both
         reference = recording.aux.get("target", next(iter(recording.aux.values()), np.zeros(recording.n_samples)))
         signal["target"] = np.asarray(reference, dtype=np.float64)[None, :]

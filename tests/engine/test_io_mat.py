@@ -114,6 +114,7 @@ def test_our_mat_opens_as_demuse_and_as_muedit(tmp_path) -> None:
     muedit = open_recording(tmp_path / "muedit_only.mat")
     assert muedit.file_format == "muedit" and muedit.grid.bad_channels == rec.grid.bad_channels
     np.testing.assert_allclose(muedit.aux["target"], rec.aux["force"])  # the force is MUedit's target
+    np.testing.assert_allclose(muedit.aux["force"], rec.aux["force"])  # and keeps its name in signal.auxiliary
     np.testing.assert_array_equal(muedit.grid.channel_rc, rec.grid.channel_rc)
     assert_same_discharges(result, open_result(tmp_path / "muedit_only.mat"))
     # DEMUSE's view: SIG alone, channels found by position
