@@ -12,9 +12,12 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bmiss_engine.errors import BmissError
+
+if TYPE_CHECKING:
+    from bmiss_engine.recording import Recording
 
 DEMO_RECORDING = Path(__file__).resolve().parent.parent / "resources" / "demo_recording.npz"
 
@@ -25,8 +28,10 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command")
 
     d = sub.add_parser("decompose", help="decompose a recording and print its units")
-    d.add_argument("file", nargs="?", default=str(DEMO_RECORDING), help="recording (.npz); default: the demo")
-    d.add_argument("--out", help="write the result: .csv (unit_id,sample,time_s), .mat or .npz")
+    d.add_argument("file", nargs="?", default=str(DEMO_RECORDING),
+                   help="recording (.otb+, DEMUSE/MUedit .mat, openhdemg .json, .npz, .npy, .csv); default: the demo")
+    d.add_argument("--out", help="write the result: .csv (one row per discharge), *_summary.csv (one per unit), "
+                                 ".mat (DEMUSE + MUedit), *_events.tsv (BIDS), .json (openhdemg) or .npz")
     d.add_argument("--device", default=None, help="auto, cpu or cuda (default: auto)")
     d.add_argument("--config", help="JSON file of settings (see DecomposerConfig)")
     d.add_argument("--iterations", type=int, help="separation vectors to try at most")
@@ -47,7 +52,30 @@ def _parser() -> argparse.ArgumentParser:
 
     i = sub.add_parser("info", help="describe a recording file")
     i.add_argument("file")
+    for command in (d, i):
+        _add_grid_flags(command)
     return p
+
+
+def _add_grid_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("grid description (for .npy/.csv, or to replace a file's own layout)")
+    g.add_argument("--fs-hz", type=float, help="sampling rate in Hz")
+    g.add_argument("--grid-rows", type=int, help="rows of the electrode grid")
+    g.add_argument("--grid-cols", type=int, help="columns of the electrode grid")
+    g.add_argument("--ied-mm", type=float, default=8.0, help="inter-electrode distance in mm (default 8)")
+
+
+def _open(args: argparse.Namespace) -> Recording:
+    """The recording named on the command line, with the grid flags applied."""
+    from bmiss_engine.io import open_recording
+    from bmiss_engine.recording import ElectrodeGrid
+
+    grid = None
+    if (args.grid_rows is None) != (args.grid_cols is None):
+        raise BmissError("give both --grid-rows and --grid-cols")
+    if args.grid_rows is not None:
+        grid = ElectrodeGrid.full(args.grid_rows, args.grid_cols, args.ied_mm)
+    return open_recording(args.file, grid=grid, sampling_rate_hz=args.fs_hz)
 
 
 def _load_config(args: argparse.Namespace) -> Any:
@@ -76,12 +104,13 @@ def _decompose(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from bmiss_engine.decomposer import Decomposer
-    from bmiss_engine.io import open_recording, write_result
+    from bmiss_engine.io import write_result
+    from bmiss_engine.io.export import result_writer
 
-    if args.out and Path(args.out).suffix.lower() not in (".csv", ".mat", ".npz"):
-        raise BmissError(f"{args.out}: cannot write results as '{Path(args.out).suffix}'; use .csv, .mat or .npz")
+    if args.out:
+        result_writer(args.out)  # an unknown extension fails now, not after the decomposition
     config = _load_config(args)
-    recording = open_recording(args.file)
+    recording = _open(args)
     decomposer = Decomposer(config)
     gen = decomposer.iterate(recording)
     bar = tqdm(total=config.n_iterations, unit="vec", disable=args.no_progress, file=sys.stderr,
@@ -105,7 +134,7 @@ def _decompose(args: argparse.Namespace) -> int:
     for u in result.units:
         print(f"{u.unit_id:>4} {u.n_discharges:>10} {u.mean_rate_hz:>8.1f} {u.cov_isi:>8.2f} {u.sil:>6.3f} {u.pnr_db:>7.1f}")
     if args.out:
-        write_result(result, args.out)
+        write_result(result, args.out, recording=recording)
         print(f"wrote {args.out}")
     return 0
 
@@ -133,9 +162,7 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
-    from bmiss_engine.io import open_recording
-
-    rec = open_recording(args.file)
+    rec = _open(args)
     g = rec.grid
     print(f"file:          {rec.source}")
     print(f"format:        {rec.file_format}")

@@ -1,7 +1,13 @@
-"""Readers and writers. ``open_recording`` picks the reader by content and extension."""
+"""Readers and writers. ``open_recording`` and ``open_result`` pick the reader by content and
+extension; ``write_result`` picks the writer by file name."""
 
+from bmiss_engine.io.bids_emg import write_bids_emg
 from bmiss_engine.io.export import read_result_npz, write_result
 from bmiss_engine.io.npz import read_npz, write_npz
-from bmiss_engine.io.registry import open_recording
+from bmiss_engine.io.otb import read_otb_plus
+from bmiss_engine.io.registry import open_recording, open_result
 
-__all__ = ["open_recording", "read_npz", "read_result_npz", "write_npz", "write_result"]
+__all__ = [
+    "open_recording", "open_result", "read_npz", "read_otb_plus", "read_result_npz", "write_bids_emg", "write_npz",
+    "write_result",
+]

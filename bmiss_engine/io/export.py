@@ -1,76 +1,70 @@
-"""Writers of decomposition results: CSV (one row per discharge), MAT, and our .npz."""
+"""Write a decomposition result in the format its file name asks for; read ours back."""
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
-import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import scipy.io
 
 from bmiss_engine.errors import BmissError, RecordingFormatError
-from bmiss_engine.io.npz import _chmod_like_open, save_npz_atomic
+from bmiss_engine.io.npz import NPZ_DAMAGE_ERRORS, save_npz_atomic
+from bmiss_engine.recording import Recording
 from bmiss_engine.results import DecompositionResult, MotorUnit, SeparationModel
 
-
-def write_result(result: DecompositionResult, path: str | os.PathLike[str]) -> None:
-    """Write ``result`` in the format given by the extension: .csv, .mat or .npz."""
-    path = Path(path)
-    suffix = path.suffix.lower()
-    writers = {".csv": write_csv, ".mat": write_mat, ".npz": write_result_npz}
-    if suffix not in writers:
-        raise BmissError(f"{path}: cannot write results as '{suffix}'; use .csv, .mat or .npz")
-    writers[suffix](result, path)
+RESULT_SUFFIXES = (".csv", ".mat", ".npz", ".tsv", ".json")
+_WRITERS_TAKING_EMG = (".mat", ".json")
 
 
-def _atomic_bytes(path: Path, payload: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-        _chmod_like_open(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def result_writer(path: str | os.PathLike[str]) -> Callable[..., None]:
+    """The writer for ``path``: ``*_summary.csv`` one row per unit, other ``.csv`` one row per
+    discharge, ``.mat`` DEMUSE + MUedit, ``.tsv`` BIDS events, ``.json`` openhdemg, ``.npz`` ours.
+
+    Raises BmissError for any other extension, before anything is computed or written.
+    """
+    name = Path(path).name.lower()
+    suffix = Path(name).suffix
+    if name.endswith("_summary.csv"):
+        from bmiss_engine.io.discharge_tables import write_unit_summary_csv
+
+        return write_unit_summary_csv
+    if suffix == ".csv":
+        from bmiss_engine.io.discharge_tables import write_discharges_csv
+
+        return write_discharges_csv
+    if suffix == ".mat":
+        from bmiss_engine.io.matfiles import write_mat
+
+        return write_mat
+    if suffix == ".tsv":
+        from bmiss_engine.io.bids_events import write_bids_events
+
+        return write_bids_events
+    if suffix == ".json":
+        from bmiss_engine.io.openhdemg import write_openhdemg_json
+
+        return write_openhdemg_json
+    if suffix == ".npz":
+        return write_result_npz
+    raise BmissError(f"{path}: cannot write results as '{suffix}'; use {', '.join(RESULT_SUFFIXES)}")
 
 
-def write_csv(result: DecompositionResult, path: str | os.PathLike[str]) -> None:
-    """One row per discharge: ``unit_id,sample,time_s`` with a header."""
-    buf = io.StringIO()
-    out = csv.writer(buf, lineterminator="\n")
-    out.writerow(["unit_id", "sample", "time_s"])
-    fs = result.sampling_rate_hz
-    for u in result.units:
-        for s in u.discharge_samples:
-            out.writerow([u.unit_id, int(s), f"{s / fs:.6f}"])
-    _atomic_bytes(Path(path), buf.getvalue().encode())
+def write_result(
+    result: DecompositionResult, path: str | os.PathLike[str], recording: Recording | None = None
+) -> None:
+    """Write ``result`` in the format given by the file name (see :func:`result_writer`), atomically.
 
-
-def write_mat(result: DecompositionResult, path: str | os.PathLike[str]) -> None:
-    """MAT v5 with DEMUSE-style fields (``MUPulses`` 1-based, ``IPTs``, ``fsamp``) and ours."""
-    n = len(result.units)
-    pulses = np.empty((1, n), dtype=object)
-    for i, u in enumerate(result.units):
-        pulses[0, i] = (u.discharge_samples + 1).astype(np.float64)[None, :]
-    ipts = np.stack([u.pulse_train for u in result.units]) if n else np.zeros((0, result.n_samples))
-    data = {
-        "MUPulses": pulses,
-        "IPTs": ipts.astype(np.float64),
-        "fsamp": float(result.sampling_rate_hz),
-        "unit_id": np.asarray([u.unit_id for u in result.units], dtype=np.float64),
-        "SIL": np.asarray([u.sil for u in result.units]),
-        "PNR": np.asarray([u.pnr_db for u in result.units]),
-        "CoV_ISI": np.asarray([u.cov_isi for u in result.units]),
-    }
-    buf = io.BytesIO()
-    scipy.io.savemat(buf, data, do_compression=True)
-    _atomic_bytes(Path(path), buf.getvalue())
+    ``recording`` (the decomposed one) lets the MAT and openhdemg files carry the EMG too, which
+    MUedit, DEMUSE and openhdemg need to display units; the other formats ignore it.
+    """
+    writer = result_writer(path)
+    if Path(path).suffix.lower() in _WRITERS_TAKING_EMG:
+        writer(result, path, recording)
+    else:
+        writer(result, path)
 
 
 def write_result_npz(result: DecompositionResult, path: str | os.PathLike[str]) -> None:
@@ -118,5 +112,5 @@ def read_result_npz(path: str | os.PathLike[str]) -> DecompositionResult:
             model = SeparationModel(tuple(m["channels"]), int(m["extension_factor"]), tuple(m["band_hz"]),
                                     m["notch_hz"], float(m["sampling_rate_hz"]))
         return DecompositionResult(tuple(units), fs, int(data["n_samples"]), model, meta["config"], meta["provenance"])
-    except (OSError, KeyError, ValueError) as exc:
+    except (*NPZ_DAMAGE_ERRORS, KeyError, TypeError, IndexError) as exc:
         raise RecordingFormatError(f"{path}: not a BMISS result file ({exc})") from None

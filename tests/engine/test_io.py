@@ -49,8 +49,9 @@ def test_unreadable_files_are_format_errors(tmp_path) -> None:
     (tmp_path / "empty.npz").write_bytes(b"")
     (tmp_path / "junk.npz").write_bytes(b"PK\x03\x04 not really a zip")
     (tmp_path / "x.otb+").write_bytes(b"something")
-    for name, message in [("empty.npz", "empty"), ("junk.npz", "not a readable"), ("x.otb+", "unsupported"),
-                          ("missing.npz", "no such file"), (".", "folder")]:
+    (tmp_path / "x.xyz").write_bytes(b"something")
+    for name, message in [("empty.npz", "empty"), ("junk.npz", "not a readable"), ("x.otb+", "not an .otb"),
+                          ("x.xyz", "unsupported"), ("missing.npz", "no such file"), (".", "folder")]:
         with pytest.raises(RecordingFormatError, match=message):
             open_recording(tmp_path / name)
 

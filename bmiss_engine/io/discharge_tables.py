@@ -1,0 +1,82 @@
+"""Results as CSV tables: one row per discharge, or one row per unit (a summary)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+
+from bmiss_engine.errors import RecordingFormatError
+from bmiss_engine.io.atomic import write_text_atomic
+from bmiss_engine.io.imported import imported_result
+from bmiss_engine.results import DecompositionResult
+
+DISCHARGE_COLUMNS = ("unit_id", "sample", "time_s")
+SUMMARY_COLUMNS = ("unit_id", "n_discharges", "mean_rate_hz", "cov_isi", "sil", "pnr_db", "status")
+
+
+def write_discharges_csv(result: DecompositionResult, path: str | os.PathLike[str]) -> None:
+    """One row per discharge: ``unit_id,sample,time_s`` with a header; samples count from 0."""
+    buf = io.StringIO()
+    out = csv.writer(buf, lineterminator="\n")
+    out.writerow(DISCHARGE_COLUMNS)
+    fs = result.sampling_rate_hz
+    for u in result.units:
+        for s in u.discharge_samples:
+            out.writerow([u.unit_id, int(s), f"{s / fs:.6f}"])
+    write_text_atomic(path, buf.getvalue())
+
+
+def read_discharges_csv(path: str | os.PathLike[str]) -> DecompositionResult:
+    """Read a table written by :func:`write_discharges_csv`.
+
+    The file keeps no sampling rate nor length: the rate is recovered from ``sample/time_s``
+    and the length is taken as one past the last discharge; pulse trains are zeros.
+    """
+    path = Path(path)
+    try:
+        rows = list(csv.DictReader(path.read_text(encoding="utf-8").splitlines()))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RecordingFormatError(f"{path}: cannot read ({exc})") from None
+    if not rows or not set(DISCHARGE_COLUMNS) <= set(rows[0]):
+        raise RecordingFormatError(f"{path}: expected a header {','.join(DISCHARGE_COLUMNS)}")
+    try:
+        ids = np.asarray([int(r["unit_id"]) for r in rows])
+        samples = np.asarray([int(r["sample"]) for r in rows])
+        times = np.asarray([float(r["time_s"]) for r in rows])
+    except (TypeError, ValueError) as exc:
+        raise RecordingFormatError(f"{path}: bad value in the table ({exc})") from None
+    fs = sampling_rate_from(samples, times, path)
+    unit_ids = list(dict.fromkeys(ids.tolist()))
+    discharges = [samples[ids == uid] for uid in unit_ids]
+    n_samples = int(samples.max()) + 1
+    return imported_result(path, discharges, fs, n_samples, None, unit_ids, "csv")
+
+
+def sampling_rate_from(samples: np.ndarray, times_s: np.ndarray, path: Path) -> float:
+    """The sampling rate that maps sample indices to times (least squares over all rows)."""
+    if not (times_s > 0).any():
+        raise RecordingFormatError(f"{path}: cannot recover the sampling rate: no discharge after t = 0")
+    fs = float(np.dot(samples, samples) / np.dot(samples, times_s))
+    # times are written to the µs: snap to the whole rate every amplifier uses when that close
+    return float(round(fs)) if abs(fs - round(fs)) < 1e-5 * fs else fs
+
+
+def write_unit_summary_csv(result: DecompositionResult, path: str | os.PathLike[str]) -> None:
+    """One row per unit: ``unit_id, n_discharges, mean_rate_hz, cov_isi, sil, pnr_db, status``
+    (empty cells where a value is undefined, e.g. CoV of ISI with fewer than three discharges)."""
+    buf = io.StringIO()
+    out = csv.writer(buf, lineterminator="\n")
+    out.writerow(SUMMARY_COLUMNS)
+    for u in result.units:
+        out.writerow([u.unit_id, u.n_discharges, _num(u.mean_rate_hz, 3), _num(u.cov_isi, 4),
+                      _num(u.sil, 4), _num(u.pnr_db, 2), u.status])
+    write_text_atomic(path, buf.getvalue())
+
+
+def _num(value: float, digits: int) -> str:
+    return "" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"

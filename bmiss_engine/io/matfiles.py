@@ -1,0 +1,96 @@
+""".mat files: tell DEMUSE, MUedit and OTBioLab+ exports apart by their variables, read any of
+them, and write one file that DEMUSE and MUedit both open."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bmiss_engine.errors import RecordingFormatError
+from bmiss_engine.io.atomic import write_bytes_atomic
+from bmiss_engine.io.demuse import (
+    demuse_recording,
+    demuse_result,
+    demuse_variables,
+    has_demuse_result,
+    has_demuse_signal,
+)
+from bmiss_engine.io.matlab import MatValue, load_mat
+from bmiss_engine.io.muedit import has_muedit_result, has_muedit_signal, muedit_recordings, muedit_result, muedit_signal
+from bmiss_engine.io.otb_mat import has_otb_export, has_otb_export_result, otb_export_recordings, otb_export_result
+from bmiss_engine.recording import Recording
+from bmiss_engine.results import DecompositionResult
+
+
+def _load(path: Path) -> dict[str, MatValue]:
+    try:
+        return load_mat(path)
+    except FileNotFoundError:
+        raise RecordingFormatError(f"{path}: no such file") from None
+
+
+def read_mat_recordings(path: str | os.PathLike[str]) -> tuple[Recording, ...]:
+    """The recording(s) of a DEMUSE (``SIG``), MUedit (``signal.data``) or OTBioLab+-exported
+    (``Data``/``Description``) file; MUedit and OTB files give one recording per grid."""
+    path = Path(path)
+    data = _load(path)
+    # MUedit's struct first: it keeps the channel order and the bad channels, SIG keeps neither
+    if has_muedit_signal(data):
+        return muedit_recordings(data, path)
+    if has_demuse_signal(data):
+        return (demuse_recording(data, path),)
+    if has_otb_export(data):
+        return otb_export_recordings(data, path)
+    raise RecordingFormatError(
+        f"{path}: a MATLAB file without a recording: not DEMUSE's 'SIG', MUedit's 'signal.data' nor an "
+        f"OTBioLab+ export ('Data', 'Description') "
+        f"(variables: {', '.join(sorted(data)) or 'none'})"
+    )
+
+
+def read_mat_result(path: str | os.PathLike[str], grid_index: int = 0) -> DecompositionResult:
+    """The decomposition of a DEMUSE (``MUPulses``), MUedit (``signal.Dischargetimes``) or
+    OTBioLab+-exported ("Decomposition of" columns) file."""
+    path = Path(path)
+    data = _load(path)
+    if has_demuse_result(data):
+        return demuse_result(data, path)
+    if has_muedit_result(data):
+        return muedit_result(data, path, grid_index)
+    if has_otb_export_result(data):
+        return otb_export_result(data, path)
+    raise RecordingFormatError(
+        f"{path}: a MATLAB file without a decomposition: not DEMUSE's 'MUPulses', MUedit's "
+        f"'signal.Dischargetimes' nor OTBioLab+'s 'Decomposition of' columns"
+    )
+
+
+def write_mat(
+    result: DecompositionResult, path: str | os.PathLike[str], recording: Recording | None = None
+) -> None:
+    """MAT v5 that DEMUSE and MUedit both open: DEMUSE's top-level variables (``MUPulses``
+    1-based, ``IPTs``, ``fsamp``; with a recording ``SIG``, ``IED``, ``ref_signal``), MUedit's
+    ``signal`` struct, and BMISS's per-unit ``unit_id``, ``SIL``, ``PNR``, ``CoV_ISI``, ``status``.
+
+    The EMG is stored (in mV) only when ``recording`` is given.
+    """
+    variables: dict[str, Any] = demuse_variables(result, recording)
+    variables["signal"] = muedit_signal(result, recording)
+    status = np.empty((1, len(result.units)), dtype=object)
+    for i, u in enumerate(result.units):
+        status[0, i] = u.status
+    variables.update({
+        "SIL": np.asarray([u.sil for u in result.units], dtype=np.float64),
+        "PNR": np.asarray([u.pnr_db for u in result.units], dtype=np.float64),
+        "CoV_ISI": np.asarray([u.cov_isi for u in result.units], dtype=np.float64),
+        "status": status,
+    })
+    import scipy.io
+
+    buf = io.BytesIO()
+    scipy.io.savemat(buf, variables, do_compression=True, long_field_names=True)
+    write_bytes_atomic(Path(path), buf.getvalue())
