@@ -65,9 +65,9 @@ class SpectralGrid:
     periods set the frequency spacing (2π/period) and hence where images of the sources lie."""
 
     step_mm: float = 0.5
-    period_along_mm: float = 1024.0
+    period_along_mm: float = 512.0
     period_across_mm: float = 256.0
-    tolerance: float = 1e-6
+    tolerance: float = 1e-5
 
     def cutoff_rad_mm(self, nearest_source_mm: float) -> float:
         """Highest frequency kept: where e^(−k·D) falls below ``tolerance`` for the nearest

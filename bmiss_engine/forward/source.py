@@ -75,27 +75,42 @@ def _horner(poly: list[Tensor], s: Tensor) -> Tensor:
 
 
 class _ClosedFormIntegrals:
-    """F(u) = ∫₀^u p(s)e^(−cs)ds and its integral 𝔉(u) = ∫₀^u F, for u ≥ 0, per kz."""
+    """F(u) = ∫₀^u p(s)e^(−cs)ds and its integral 𝔉(u) = ∫₀^u F, per kz, with c = 1 − j·kz.
 
-    def __init__(self, c: Tensor) -> None:
+    e^(−c·u) = e^(−u)·e^(j·kz·u) is passed in by the caller, who builds the oscillating factor
+    of every instant from one table e^(j·kz·vt) (complex exponentials are the costly part).
+    Arguments u ≤ 0 give 0 (the wave has not got there); the decaying factor is evaluated at
+    max(u, 0) so that the discarded branch stays finite and gradients stay clean.
+    """
+
+    def __init__(self, kz: Tensor) -> None:
+        c = torch.complex(torch.ones_like(kz), -kz)
         poly = [torch.full_like(c, ROSENFALCK_AMPLITUDE_MV * a) for a in _ROSENFALCK_GRADIENT_POLY]
-        self.c = c
         self.r1 = _exp_poly_antiderivative(poly, c)
         self.r2 = _exp_poly_antiderivative(self.r1, c)
 
-    def first(self, u: Tensor) -> Tensor:
-        return self.r1[0] - torch.exp(-self.c * u) * _horner(self.r1, u)
+    def first(self, u: Tensor, oscillation: Tensor) -> Tensor:
+        """F(max(u, 0)); u: (U, 1, T) real, oscillation: e^(j·kz·u), (U, K, T)."""
+        positive = u.clamp_min(0.0)
+        value = self.r1[0] - torch.exp(-positive) * oscillation * _horner(self.r1, positive)
+        return torch.where(u > 0, value, torch.zeros_like(value))
 
-    def second(self, u: Tensor) -> Tensor:
-        return self.r1[0] * u - self.r2[0] + torch.exp(-self.c * u) * _horner(self.r2, u)
+    def second(self, u: Tensor, oscillation: Tensor) -> Tensor:
+        """𝔉(max(u, 0)), arguments as for :meth:`first`."""
+        positive = u.clamp_min(0.0)
+        value = self.r1[0] * positive - self.r2[0] + torch.exp(-positive) * oscillation * _horner(self.r2, positive)
+        return torch.where(u > 0, value, torch.zeros_like(value))
 
-    def mean_first(self, centre: Tensor, spread: float) -> Tensor:
-        """Mean of F(max(u, 0)) for u uniform on [centre − spread/2, centre + spread/2]."""
+    def mean_first(self, centre: Tensor, oscillation: Tensor, kz: Tensor, spread: float) -> Tensor:
+        """Mean of F(max(u, 0)) for u uniform on [centre − spread/2, centre + spread/2];
+        ``oscillation`` is e^(j·kz·centre)."""
         if spread <= 0:
-            return self.first(centre.clamp_min(0.0))
-        hi = (centre + spread / 2).clamp_min(0.0)
-        lo = (centre - spread / 2).clamp_min(0.0)
-        return (self.second(hi) - self.second(lo)) / spread
+            return self.first(centre, oscillation)
+        half_turn = torch.polar(torch.ones_like(kz), kz * (spread / 2))
+        return (
+            self.second(centre + spread / 2, oscillation * half_turn)
+            - self.second(centre - spread / 2, oscillation * torch.conj(half_turn))
+        ) / spread
 
 
 def membrane_gradient_spectrum(
@@ -128,16 +143,24 @@ def membrane_gradient_spectrum(
     kz = kz_rad_mm.to(real)[None, :, None]  # (1, K, 1)
     vt_mm = (cv_m_s.to(real)[:, None, None] * 1e3) * t_s.to(real)[None, None, :]  # (U, 1, T)
     zi = iz_mm.to(real)[:, None, None]
-    c = torch.complex(torch.ones_like(kz), -kz)  # 1 − j·kz
-    integrals = _ClosedFormIntegrals(c)
-    front = vt_mm.clamp_min(0.0)
+    length_pos = semi_length_pos_mm.to(real)[:, None, None]
+    length_neg = semi_length_neg_mm.to(real)[:, None, None]
+    integrals = _ClosedFormIntegrals(kz)
     spread = float(end_spread_mm)
-    travelled = integrals.first(front)  # (U, K, T)
-    passed_pos = integrals.mean_first(vt_mm - semi_length_pos_mm.to(real)[:, None, None], spread)
-    passed_neg = integrals.mean_first(vt_mm - semi_length_neg_mm.to(real)[:, None, None], spread)
-    phase_pos = torch.polar(torch.ones_like(vt_mm * kz), -kz * (zi + front))
-    phase_neg = torch.polar(torch.ones_like(vt_mm * kz), -kz * (zi - front))
-    spectrum = -phase_pos * (travelled - passed_pos) + phase_neg * torch.conj(travelled - passed_neg)
+
+    front_turn = torch.polar(torch.ones_like(vt_mm * kz), vt_mm * kz)  # e^(j·kz·vt), (U, K, T)
+    travelled = integrals.first(vt_mm, front_turn)
+    passed_pos = integrals.mean_first(
+        vt_mm - length_pos, front_turn * torch.polar(torch.ones_like(length_pos * kz), -length_pos * kz), kz, spread
+    )
+    passed_neg = integrals.mean_first(
+        vt_mm - length_neg, front_turn * torch.polar(torch.ones_like(length_neg * kz), -length_neg * kz), kz, spread
+    )
+    iz_turn = torch.polar(torch.ones_like(zi * kz), -zi * kz)  # e^(−j·kz·zi), (U, K, 1)
+    # right wave: −e^(−j·kz·(zi + vt))·[…]; left wave: e^(−j·kz·(zi − vt))·conj[…] (c → c̄)
+    spectrum = iz_turn * (
+        -torch.conj(front_turn) * (travelled - passed_pos) + front_turn * torch.conj(travelled - passed_neg)
+    )
     if iz_spread_mm > 0:
         spectrum = spectrum * torch.sinc(kz * (iz_spread_mm / 2) / math.pi)
     return spectrum
