@@ -67,50 +67,61 @@ def _exp_poly_antiderivative(poly: list[Tensor], c: Tensor) -> list[Tensor]:
     return out
 
 
-def _horner(poly: list[Tensor], s: Tensor) -> Tensor:
-    acc = poly[-1] * torch.ones_like(s)
-    for coef in reversed(poly[:-1]):
-        acc = acc * s + coef
-    return acc
+def _contract(coefficients: Tensor, basis: Tensor) -> Tensor:
+    """Σ_m coefficients[k, m]·basis[u, t, m] → (U, T, K): complex coefficients, real basis,
+    done as two real matrix products (the costly sums of the source run in BLAS)."""
+    return torch.complex(basis @ coefficients.real.T, basis @ coefficients.imag.T)
 
 
-class _ClosedFormIntegrals:
-    """F(u) = ∫₀^u p(s)e^(−cs)ds and its integral 𝔉(u) = ∫₀^u F, per kz, with c = 1 − j·kz.
+def _decaying_powers(u: Tensor, degree: int) -> Tensor:
+    """[u > 0]·u^m·e^(−u) for m = 0..degree, shape (*u.shape, degree + 1); u is clamped at 0
+    inside the exponential so that the discarded branch stays finite for gradients."""
+    positive = u.clamp_min(0.0)
+    decay = torch.where(u > 0, torch.exp(-positive), torch.zeros_like(u))
+    return torch.stack([decay * positive**m for m in range(degree + 1)], dim=-1)
 
-    e^(−c·u) = e^(−u)·e^(j·kz·u) is passed in by the caller, who builds the oscillating factor
-    of every instant from one table e^(j·kz·vt) (complex exponentials are the costly part).
-    Arguments u ≤ 0 give 0 (the wave has not got there); the decaying factor is evaluated at
-    max(u, 0) so that the discarded branch stays finite and gradients stay clean.
+
+def _rosenfalck_antiderivatives(kz: Tensor) -> tuple[Tensor, Tensor]:
+    """Coefficients (n_kz, 4) of R1 and R2 with, for c = 1 − j·kz and u ≥ 0,
+    F(u) = ∫₀^u 96(3s² − s³)e^(−cs)ds = R1(0) − e^(−cu)·R1(u) and
+    𝔉(u) = ∫₀^u F = R1(0)·u − R2(0) + e^(−cu)·R2(u)."""
+    c = torch.complex(torch.ones_like(kz), -kz)
+    poly = [torch.full_like(c, ROSENFALCK_AMPLITUDE_MV * a) for a in _ROSENFALCK_GRADIENT_POLY]
+    r1 = _exp_poly_antiderivative(poly, c)
+    r2 = _exp_poly_antiderivative(r1, c)
+    return torch.stack(r1, dim=-1), torch.stack(r2, dim=-1)
+
+
+def _one_side(
+    kz: Tensor, vt_mm: Tensor, length_mm: Tensor, front_turn: Tensor, travelled_decay: Tensor,
+    r1: Tensor, r2: Tensor, end_spread_mm: float,
+) -> Tensor:
+    """e^(−j·kz·vt)·[F(vt) − ⟨F(vt − L)⟩] for one wave (U, T, K), with F, 𝔉 as above.
+
+    Multiplying by e^(−j·kz·vt) cancels the oscillation of the travelling term, so only the
+    extinction terms keep a phase, e^(−j·kz·(L ∓ spread/2)); every sum over polynomial degree
+    is a real-basis contraction. The mean over tendon positions u ∈ [vt−L−w/2, vt−L+w/2] is
+    (𝔉(u₊⁺) − 𝔉(u₋⁺))/w, whose polynomial part collects into the real weights ``alpha``, ``beta``.
     """
-
-    def __init__(self, kz: Tensor) -> None:
-        c = torch.complex(torch.ones_like(kz), -kz)
-        poly = [torch.full_like(c, ROSENFALCK_AMPLITUDE_MV * a) for a in _ROSENFALCK_GRADIENT_POLY]
-        self.r1 = _exp_poly_antiderivative(poly, c)
-        self.r2 = _exp_poly_antiderivative(self.r1, c)
-
-    def first(self, u: Tensor, oscillation: Tensor) -> Tensor:
-        """F(max(u, 0)); u: (U, 1, T) real, oscillation: e^(j·kz·u), (U, K, T)."""
-        positive = u.clamp_min(0.0)
-        value = self.r1[0] - torch.exp(-positive) * oscillation * _horner(self.r1, positive)
-        return torch.where(u > 0, value, torch.zeros_like(value))
-
-    def second(self, u: Tensor, oscillation: Tensor) -> Tensor:
-        """𝔉(max(u, 0)), arguments as for :meth:`first`."""
-        positive = u.clamp_min(0.0)
-        value = self.r1[0] * positive - self.r2[0] + torch.exp(-positive) * oscillation * _horner(self.r2, positive)
-        return torch.where(u > 0, value, torch.zeros_like(value))
-
-    def mean_first(self, centre: Tensor, oscillation: Tensor, kz: Tensor, spread: float) -> Tensor:
-        """Mean of F(max(u, 0)) for u uniform on [centre − spread/2, centre + spread/2];
-        ``oscillation`` is e^(j·kz·centre)."""
-        if spread <= 0:
-            return self.first(centre, oscillation)
-        half_turn = torch.polar(torch.ones_like(kz), kz * (spread / 2))
-        return (
-            self.second(centre + spread / 2, oscillation * half_turn)
-            - self.second(centre - spread / 2, oscillation * torch.conj(half_turn))
-        ) / spread
+    started = (vt_mm > 0).to(vt_mm.dtype)  # (U, T)
+    end_turn = torch.polar(torch.ones_like(length_mm * kz), -length_mm * kz)  # e^(−j·kz·L), (U, 1, K)
+    if end_spread_mm <= 0:
+        u = vt_mm - length_mm[:, :, 0]
+        ended = (u > 0).to(vt_mm.dtype)
+        constant = _contract(r1[:, :1], (started - ended)[..., None])
+        passed = end_turn * _contract(r1, _decaying_powers(u, 3))
+        return torch.conj(front_turn) * constant - travelled_decay + passed
+    w = end_spread_mm
+    u_hi = vt_mm - length_mm[:, :, 0] + w / 2
+    u_lo = vt_mm - length_mm[:, :, 0] - w / 2
+    alpha = started - (u_hi.clamp_min(0.0) - u_lo.clamp_min(0.0)) / w
+    beta = ((u_hi > 0).to(vt_mm.dtype) - (u_lo > 0).to(vt_mm.dtype)) / w
+    constant = _contract(torch.stack([r1[:, 0], r2[:, 0]], dim=-1), torch.stack([alpha, beta], dim=-1))
+    half_turn = torch.polar(torch.ones_like(kz), kz * (w / 2))[:, None]  # e^(j·kz·w/2), (K, 1)
+    both = torch.cat([r2 * half_turn, -r2 * torch.conj(half_turn)], dim=-1)  # (K, 8)
+    basis = torch.cat([_decaying_powers(u_hi, 3), _decaying_powers(u_lo, 3)], dim=-1)
+    passed = end_turn * _contract(both, basis) / w
+    return torch.conj(front_turn) * constant - travelled_decay - passed
 
 
 def membrane_gradient_spectrum(
@@ -137,30 +148,23 @@ def membrane_gradient_spectrum(
 
     Returns
     -------
-    Complex tensor of shape (n_units, n_kz, n_t), in mV (the transform of mV/mm over mm).
+    Complex tensor of shape (n_units, n_t, n_kz), in mV (the transform of mV/mm over mm).
     """
     real = torch.promote_types(kz_rad_mm.dtype, cv_m_s.dtype)
-    kz = kz_rad_mm.to(real)[None, :, None]  # (1, K, 1)
-    vt_mm = (cv_m_s.to(real)[:, None, None] * 1e3) * t_s.to(real)[None, None, :]  # (U, 1, T)
-    zi = iz_mm.to(real)[:, None, None]
-    length_pos = semi_length_pos_mm.to(real)[:, None, None]
-    length_neg = semi_length_neg_mm.to(real)[:, None, None]
-    integrals = _ClosedFormIntegrals(kz)
-    spread = float(end_spread_mm)
+    kz = kz_rad_mm.to(real)  # (K,)
+    vt_mm = (cv_m_s.to(real)[:, None] * 1e3) * t_s.to(real)[None, :]  # (U, T)
+    r1, r2 = _rosenfalck_antiderivatives(kz)
 
-    front_turn = torch.polar(torch.ones_like(vt_mm * kz), vt_mm * kz)  # e^(j·kz·vt), (U, K, T)
-    travelled = integrals.first(vt_mm, front_turn)
-    passed_pos = integrals.mean_first(
-        vt_mm - length_pos, front_turn * torch.polar(torch.ones_like(length_pos * kz), -length_pos * kz), kz, spread
-    )
-    passed_neg = integrals.mean_first(
-        vt_mm - length_neg, front_turn * torch.polar(torch.ones_like(length_neg * kz), -length_neg * kz), kz, spread
-    )
-    iz_turn = torch.polar(torch.ones_like(zi * kz), -zi * kz)  # e^(−j·kz·zi), (U, K, 1)
+    front_turn = torch.polar(torch.ones_like(vt_mm[..., None] * kz), vt_mm[..., None] * kz)  # e^(j·kz·vt)
+    # e^(−j·kz·vt)·e^(−c·vt)·R1(vt) = e^(−vt)·R1(vt): the travelling wave, shared by both sides
+    travelled_decay = _contract(r1, _decaying_powers(vt_mm, 3))
+    right = _one_side(kz, vt_mm, semi_length_pos_mm.to(real)[:, None, None], front_turn, travelled_decay, r1, r2,
+                      float(end_spread_mm))
+    left = _one_side(kz, vt_mm, semi_length_neg_mm.to(real)[:, None, None], front_turn, travelled_decay, r1, r2,
+                     float(end_spread_mm))
+    iz_turn = torch.polar(torch.ones_like(iz_mm.to(real)[:, None, None] * kz), -iz_mm.to(real)[:, None, None] * kz)
     # right wave: −e^(−j·kz·(zi + vt))·[…]; left wave: e^(−j·kz·(zi − vt))·conj[…] (c → c̄)
-    spectrum = iz_turn * (
-        -torch.conj(front_turn) * (travelled - passed_pos) + front_turn * torch.conj(travelled - passed_neg)
-    )
+    spectrum = iz_turn * (torch.conj(left) - right)
     if iz_spread_mm > 0:
         spectrum = spectrum * torch.sinc(kz * (iz_spread_mm / 2) / math.pi)
     return spectrum

@@ -50,7 +50,7 @@ def _closed_form(neg_mm: float = NEG_MM, pos_mm: float = POS_MM, end_spread_mm: 
     return membrane_gradient_spectrum(
         torch.tensor(KZ), torch.tensor(T_S), one(IZ_MM), one(CV_M_S), one(neg_mm), one(pos_mm),
         end_spread_mm=end_spread_mm,
-    )[0].numpy()
+    )[0].numpy().T  # (n_kz, n_t)
 
 
 def test_closed_form_matches_quadrature_during_generation_propagation_and_extinction() -> None:
@@ -82,7 +82,7 @@ def test_zero_frequency_is_the_potential_difference_between_the_fibre_ends() -> 
     one = {name: torch.tensor([value], dtype=torch.float64)
            for name, value in (("iz", IZ_MM), ("cv", CV_M_S), ("neg", NEG_MM), ("pos", POS_MM))}
     a0 = membrane_gradient_spectrum(torch.tensor([1e-12], dtype=torch.float64), torch.tensor(t_s),
-                                    one["iz"], one["cv"], one["neg"], one["pos"])[0, 0].numpy()
+                                    one["iz"], one["cv"], one["neg"], one["pos"])[0, :, 0].numpy()
     vt = CV_M_S * 1e3 * t_s
     expected = vm_above_rest(vt - POS_MM) - vm_above_rest(vt - NEG_MM)
     np.testing.assert_allclose(a0.real, expected, atol=1e-6)
