@@ -67,12 +67,6 @@ def _exp_poly_antiderivative(poly: list[Tensor], c: Tensor) -> list[Tensor]:
     return out
 
 
-def _contract(coefficients: Tensor, basis: Tensor) -> Tensor:
-    """Σ_m coefficients[k, m]·basis[u, t, m] → (U, T, K): complex coefficients, real basis,
-    done as two real matrix products (the costly sums of the source run in BLAS)."""
-    return torch.complex(basis @ coefficients.real.T, basis @ coefficients.imag.T)
-
-
 def _decaying_powers(u: Tensor, degree: int) -> Tensor:
     """[u > 0]·u^m·e^(−u) for m = 0..degree, shape (*u.shape, degree + 1); u is clamped at 0
     inside the exponential so that the discarded branch stays finite for gradients."""
@@ -92,36 +86,88 @@ def _rosenfalck_antiderivatives(kz: Tensor) -> tuple[Tensor, Tensor]:
     return torch.stack(r1, dim=-1), torch.stack(r2, dim=-1)
 
 
-def _one_side(
-    kz: Tensor, vt_mm: Tensor, length_mm: Tensor, front_turn: Tensor, travelled_decay: Tensor,
-    r1: Tensor, r2: Tensor, end_spread_mm: float,
-) -> Tensor:
-    """e^(−j·kz·vt)·[F(vt) − ⟨F(vt − L)⟩] for one wave (U, T, K), with F, 𝔉 as above.
+def _extinction(
+    kz: Tensor, vt_mm: Tensor, length_mm: Tensor, r1: Tensor, r2: Tensor, end_spread_mm: float
+) -> tuple[Tensor, Tensor, Tensor]:
+    """One wave's extinction term, e^(j·kz·vt)·⟨F(vt − L)⟩, split for cheap evaluation.
 
-    Multiplying by e^(−j·kz·vt) cancels the oscillation of the travelling term, so only the
-    extinction terms keep a phase, e^(−j·kz·(L ∓ spread/2)); every sum over polynomial degree
-    is a real-basis contraction. The mean over tendon positions u ∈ [vt−L−w/2, vt−L+w/2] is
-    (𝔉(u₊⁺) − 𝔉(u₋⁺))/w, whose polynomial part collects into the real weights ``alpha``, ``beta``.
+    With e^(−j·kz·vt)·⟨F(vt − L)⟩ = e^(−j·kz·vt)·(R1(0)·a + R2(0)·b) − Σ_n coefficients·basis,
+    returns the real weights (a, b) as ``constant_basis`` (U, T, 2), ``coefficients`` (U, K, n)
+    complex and ``basis`` (U, T, n) real. The mean over tendon positions
+    u ∈ [vt−L−w/2, vt−L+w/2] is (𝔉(u₊⁺) − 𝔉(u₋⁺))/w.
     """
-    started = (vt_mm > 0).to(vt_mm.dtype)  # (U, T)
-    end_turn = torch.polar(torch.ones_like(length_mm * kz), -length_mm * kz)  # e^(−j·kz·L), (U, 1, K)
+    end_turn = torch.polar(torch.ones_like(length_mm[:, None] * kz), -length_mm[:, None] * kz)  # (U, K)
+    u = vt_mm - length_mm[:, None]  # (U, T)
     if end_spread_mm <= 0:
-        u = vt_mm - length_mm[:, :, 0]
         ended = (u > 0).to(vt_mm.dtype)
-        constant = _contract(r1[:, :1], (started - ended)[..., None])
-        passed = end_turn * _contract(r1, _decaying_powers(u, 3))
-        return torch.conj(front_turn) * constant - travelled_decay + passed
+        constant_basis = torch.stack([ended, torch.zeros_like(ended)], dim=-1)
+        coefficients = end_turn[..., None] * r1[None]  # (U, K, 4)
+        return constant_basis, coefficients, _decaying_powers(u, 3)
     w = end_spread_mm
-    u_hi = vt_mm - length_mm[:, :, 0] + w / 2
-    u_lo = vt_mm - length_mm[:, :, 0] - w / 2
-    alpha = started - (u_hi.clamp_min(0.0) - u_lo.clamp_min(0.0)) / w
-    beta = ((u_hi > 0).to(vt_mm.dtype) - (u_lo > 0).to(vt_mm.dtype)) / w
-    constant = _contract(torch.stack([r1[:, 0], r2[:, 0]], dim=-1), torch.stack([alpha, beta], dim=-1))
+    u_hi, u_lo = u + w / 2, u - w / 2
+    alpha = (u_hi.clamp_min(0.0) - u_lo.clamp_min(0.0)) / w
+    beta = -((u_hi > 0).to(vt_mm.dtype) - (u_lo > 0).to(vt_mm.dtype)) / w
     half_turn = torch.polar(torch.ones_like(kz), kz * (w / 2))[:, None]  # e^(j·kz·w/2), (K, 1)
     both = torch.cat([r2 * half_turn, -r2 * torch.conj(half_turn)], dim=-1)  # (K, 8)
+    coefficients = -end_turn[..., None] * both[None] / w  # (U, K, 8)
     basis = torch.cat([_decaying_powers(u_hi, 3), _decaying_powers(u_lo, 3)], dim=-1)
-    passed = end_turn * _contract(both, basis) / w
-    return torch.conj(front_turn) * constant - travelled_decay - passed
+    return torch.stack([alpha, beta], dim=-1), coefficients, basis
+
+
+def centred_spectrum(
+    kz_rad_mm: Tensor,
+    t_s: Tensor,
+    cv_m_s: Tensor,
+    semi_length_neg_mm: Tensor,
+    semi_length_pos_mm: Tensor,
+    end_spread_mm: float = 0.0,
+) -> tuple[Tensor, Tensor]:
+    """Real and imaginary parts of e^(j·kz·zi)·A(kz, t) for one fibre (no IZ spread), each of
+    shape (n_units, n_t, n_kz): the spectrum of the source as seen from its innervation zone.
+
+    Written with real tensors and small matrix products, because this is the costly part of
+    the model (n_units·n_t·n_kz values). With ω = kz·vt, Q± = e^(−jω)·[F(vt) − ⟨F(vt − L±)⟩]
+    per wave, the result is conj(Q−) − Q+. The travelling part, e^(−jω)·F(vt) =
+    e^(−jω)·R1(0) − e^(−vt)·R1(vt), leaves only R1(0) and R2(0) multiplied by the oscillation
+    e^(±jω); everything else is a sum over polynomial degree of a real function of (unit, t)
+    times a complex function of (unit, kz): one batched matrix product.
+    """
+    real = torch.promote_types(kz_rad_mm.dtype, cv_m_s.dtype)
+    kz = kz_rad_mm.to(real)  # (K,)
+    vt_mm = (cv_m_s.to(real)[:, None] * 1e3) * t_s.to(real)[None, :]  # (U, T)
+    r1, r2 = _rosenfalck_antiderivatives(kz)
+    spread = float(end_spread_mm)
+    constant_pos, coefficients_pos, basis_pos = _extinction(kz, vt_mm, semi_length_pos_mm.to(real), r1, r2, spread)
+    constant_neg, coefficients_neg, basis_neg = _extinction(kz, vt_mm, semi_length_neg_mm.to(real), r1, r2, spread)
+
+    # oscillating part: e^(jω)·conj(C−) − e^(−jω)·C+, C = R1(0)·a + R2(0)·b with (a, b) the
+    # constant weights (started waves carry R1(0); extinction subtracts its share)
+    started = (vt_mm > 0).to(real)[..., None] * torch.tensor([1.0, 0.0], dtype=real)
+    weights_pos, weights_neg = started - constant_pos, started - constant_neg  # (U, T, 2)
+    r0 = torch.stack([r1[:, 0], r2[:, 0]], dim=0)  # (2, K)
+    r0_parts = torch.cat([r0.real, r0.imag], dim=-1)  # (2, 2K)
+    k = kz.shape[0]
+    difference = (weights_neg - weights_pos) @ r0_parts  # (U, T, 2K): [Re, Im] of C− − C+
+    total = (weights_neg + weights_pos) @ r0_parts  # [Re, Im] of C− + C+
+    phase = vt_mm[..., None] * kz  # ω, (U, T, K)
+    cos, sin = torch.cos(phase), torch.sin(phase)
+    re = cos * difference[..., :k] + sin * difference[..., k:]
+    im = sin * total[..., :k] - cos * total[..., k:]
+
+    # the rest: (R1 − conj R1)·e^(−vt)·powers(vt) + extinction sums of both waves
+    travelled = (r1 - torch.conj(r1))[None].expand(vt_mm.shape[0], -1, -1)  # (U, K, 4)
+    coefficients = torch.cat([travelled, -coefficients_pos, torch.conj(coefficients_neg)], dim=-1)
+    basis = torch.cat([_decaying_powers(vt_mm, 3), basis_pos, basis_neg], dim=-1)  # (U, T, n)
+    re = re + basis @ coefficients.real.transpose(1, 2)
+    im = im + basis @ coefficients.imag.transpose(1, 2)
+    return re, im
+
+
+def iz_spread_factor(kz_rad_mm: Tensor, iz_spread_mm: float) -> Tensor:
+    """sinc(kz·w/2): the mean of e^(−j·kz·δ) over innervation zones spread uniformly over w."""
+    if iz_spread_mm <= 0:
+        return torch.ones_like(kz_rad_mm)
+    return torch.sinc(kz_rad_mm * (iz_spread_mm / 2) / math.pi)
 
 
 def membrane_gradient_spectrum(
@@ -150,21 +196,7 @@ def membrane_gradient_spectrum(
     -------
     Complex tensor of shape (n_units, n_t, n_kz), in mV (the transform of mV/mm over mm).
     """
-    real = torch.promote_types(kz_rad_mm.dtype, cv_m_s.dtype)
-    kz = kz_rad_mm.to(real)  # (K,)
-    vt_mm = (cv_m_s.to(real)[:, None] * 1e3) * t_s.to(real)[None, :]  # (U, T)
-    r1, r2 = _rosenfalck_antiderivatives(kz)
-
-    front_turn = torch.polar(torch.ones_like(vt_mm[..., None] * kz), vt_mm[..., None] * kz)  # e^(j·kz·vt)
-    # e^(−j·kz·vt)·e^(−c·vt)·R1(vt) = e^(−vt)·R1(vt): the travelling wave, shared by both sides
-    travelled_decay = _contract(r1, _decaying_powers(vt_mm, 3))
-    right = _one_side(kz, vt_mm, semi_length_pos_mm.to(real)[:, None, None], front_turn, travelled_decay, r1, r2,
-                      float(end_spread_mm))
-    left = _one_side(kz, vt_mm, semi_length_neg_mm.to(real)[:, None, None], front_turn, travelled_decay, r1, r2,
-                     float(end_spread_mm))
-    iz_turn = torch.polar(torch.ones_like(iz_mm.to(real)[:, None, None] * kz), -iz_mm.to(real)[:, None, None] * kz)
-    # right wave: −e^(−j·kz·(zi + vt))·[…]; left wave: e^(−j·kz·(zi − vt))·conj[…] (c → c̄)
-    spectrum = iz_turn * (torch.conj(left) - right)
-    if iz_spread_mm > 0:
-        spectrum = spectrum * torch.sinc(kz * (iz_spread_mm / 2) / math.pi)
-    return spectrum
+    re, im = centred_spectrum(kz_rad_mm, t_s, cv_m_s, semi_length_neg_mm, semi_length_pos_mm, end_spread_mm)
+    kz = kz_rad_mm.to(re.dtype)
+    iz_turn = torch.polar(torch.ones_like(iz_mm.to(re.dtype)[:, None, None] * kz), -iz_mm.to(re.dtype)[:, None, None] * kz)
+    return torch.complex(re, im) * iz_turn * iz_spread_factor(kz, iz_spread_mm)

@@ -50,8 +50,9 @@ def layered_transfer(
     depth_mm: Tensor,
     territory_radius_mm: Tensor,
     anatomy: AnatomyParameters,
+    weights: Tensor | None = None,
 ) -> Tensor:
-    """H(kx, kz) averaged over each unit's territory.
+    """H(kx, kz) averaged over each unit's territory (times ``weights``, if given).
 
     Parameters
     ----------
@@ -60,6 +61,8 @@ def layered_transfer(
     depth_mm: (n_units,) depth of the territory centre below the muscle surface.
     territory_radius_mm: (n_units,) radius of the circular territory in the x–y plane.
     anatomy: scalars or (n_units,) tensors.
+    weights: optional (n_kx, n_kz) factor (quadrature weights, electrode), merged into the
+        anatomy-only part so that it costs nothing per unit.
 
     Returns
     -------
@@ -94,13 +97,18 @@ def layered_transfer(
 
     # what depends on the anatomy alone: (1, n_kx, n_kz) for a shared anatomy
     layers = 2.0 * torch.exp(-ky * (h1 + d)) / (sigma_my * b)
+    if weights is not None:
+        layers = layers * weights.to(dtype)
 
     y0 = depth_mm.reshape(n_units, 1, 1)
     radius = torch.minimum(territory_radius_mm.reshape(n_units, 1, 1), y0)
     s = (radius * torch.sqrt(ra) * kz.abs()).clamp_min(1e-12)
-    territory: Tensor = 2.0 * torch.special.i1e(s) / s  # times e^s, merged into the exponent below
-    # s ≤ y0·kya because the disc stays inside the muscle, so the exponent is ≤ 0
-    return layers * territory * torch.exp(s - y0 * kya)
+    # log of the territory factor 2·I1(s)/s = 2·i1e(s)·e^s/s, (n_units, 1, n_kz)
+    log_territory = torch.log(2.0 * torch.special.i1e(s) / s) + s
+    # s ≤ y0·kya because the disc stays inside the muscle, so the exponent is ≤ 0; the
+    # per-unit work is three passes over (n_units, n_kx, n_kz): fused multiply-add, exp, product
+    exponent = torch.addcmul(log_territory, y0, kya, value=-1.0)
+    return layers * torch.exp(exponent)
 
 
 def electrode_transfer(kx_rad_mm: NDArray[np.float64], kz_rad_mm: NDArray[np.float64], radius_mm: float) -> NDArray[np.float64]:

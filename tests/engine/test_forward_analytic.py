@@ -3,7 +3,7 @@
 Agreement figures (asserted below, measured values in brackets):
 * anisotropic half-space, single fibre, point electrodes, against adaptive quadrature of the
   closed-form potential 1/(2π·σmy·√(Ra(x²+y0²) + z²)) along the fibre: max error < 1e-4 of the
-  MUAP's peak [2.1e-5, float64];
+  MUAP's peak [1.5e-5, float64];
 * layered conductor (skin 1 mm, fat 3 mm, units 1, 6 and 15 mm deep), default frequency grids
   against 4× wider ones: < 1e-4 of the peak [1e-5 – 5e-5]; a single uniform grid instead errs
   by > 5e-3 for the deepest unit [~2e-2];
