@@ -131,7 +131,7 @@ class SpectralGrid:
         top = min(cutoff_rad_mm, 2 * self.low_frequency_rad_mm if fine else np.pi / self.step_mm)
         k = step * np.arange(0 if with_zero else 1, int(np.floor(top / step)) + 1, dtype=np.float64)
         w = np.where(k == 0, step, 2 * step)
-        if not fine and np.isclose(k[-1], np.pi / self.step_mm):
+        if not fine and k.size and np.isclose(k[-1], np.pi / self.step_mm):
             w[-1] = step  # Nyquist counted once
         return k, w
 
@@ -213,16 +213,18 @@ class AnalyticForwardModel:
         """MUAPs in volts, float32 tensor of shape (n_units, n_channels, n_samples).
 
         Channel k is at ``grid.channel_rc[k]``; sample ``onset(sampling_rate_hz)`` is the
-        discharge. Differentiable with respect to every tensor in ``units`` and ``anatomy``.
+        discharge. Differentiable with respect to every tensor in ``units`` and ``anatomy``;
+        computed on the device of ``units`` (``anatomy`` must live there too).
         """
         dtype = self.dtype
+        device = units.depth_mm.device  # the model runs where the parameters live
         spectral = self.spectral
         blocks = spectral.blocks(spectral.cutoff_rad_mm(_nearest_source_mm(units, anatomy)))
         kz_np = np.concatenate([b.kz_rad_mm for b in blocks])
-        kz = torch.as_tensor(kz_np, dtype=dtype)
+        kz = torch.as_tensor(kz_np, dtype=dtype, device=device)
         t_s = torch.as_tensor(
             (np.arange(self.n_samples(sampling_rate_hz)) - self.onset(sampling_rate_hz)) / sampling_rate_hz,
-            dtype=dtype,
+            dtype=dtype, device=device,
         )
         # e^(j·kz·zi)·A, the source seen from its innervation zone: (U, T, Kz) real and imaginary
         source_re, source_im = centred_spectrum(
@@ -231,31 +233,31 @@ class AnalyticForwardModel:
         )
 
         geometry = _Geometry.of(grid, self.spatial_filter)
-        along = torch.as_tensor(geometry.along_mm, dtype=dtype)
-        across = torch.as_tensor(geometry.across_mm, dtype=dtype)
+        along = torch.as_tensor(geometry.along_mm, dtype=dtype, device=device)
+        across = torch.as_tensor(geometry.across_mm, dtype=dtype, device=device)
         angle = anatomy.fibre_angle_deg.to(dtype)
         x0 = units.ml_mm.to(dtype)[:, None]  # (U, 1)
         if angle.ndim == 0 and not angle.requires_grad and float(angle) == 0.0:
             # fibres along the grid axis: one cosine sum per column serves every row
             x_unique_np, column = np.unique(geometry.across_mm, return_inverse=True)
-            x_mm = torch.as_tensor(x_unique_np, dtype=dtype)[None, :]  # (1, Q)
+            x_mm = torch.as_tensor(x_unique_np, dtype=dtype, device=device)[None, :]  # (1, Q)
             z_mm = along[None, :]  # (1, P)
-            point_column = torch.as_tensor(column.ravel(), dtype=torch.long)
+            point_column = torch.as_tensor(column.ravel(), dtype=torch.long, device=device)
         else:
             theta = (angle * (math.pi / 180.0)).reshape(-1, 1)  # (1 or U, 1)
             # fibre coordinates of the points: z along the fibres, x across them
             z_mm = along[None, :] * torch.cos(theta) + across[None, :] * torch.sin(theta)
             x_mm = -along[None, :] * torch.sin(theta) + across[None, :] * torch.cos(theta)
-            point_column = torch.arange(along.shape[0])
+            point_column = torch.arange(along.shape[0], device=device)
 
         # Σ over kx for every point's x: H is even in kx, so a cosine sum; (U, Q, Kz) per block
         transfer_z = []
         for block in blocks:
-            kx = torch.as_tensor(block.kx_rad_mm, dtype=dtype)
+            kx = torch.as_tensor(block.kx_rad_mm, dtype=dtype, device=device)
             weights = block.weights * electrode_transfer(block.kx_rad_mm, block.kz_rad_mm, self.electrode_radius_mm)
             transfer = layered_transfer(
-                kx, torch.as_tensor(block.kz_rad_mm, dtype=dtype), units.depth_mm.to(dtype),
-                units.territory_radius_mm.to(dtype), anatomy, torch.as_tensor(weights, dtype=dtype),
+                kx, torch.as_tensor(block.kz_rad_mm, dtype=dtype, device=device), units.depth_mm.to(dtype),
+                units.territory_radius_mm.to(dtype), anatomy, torch.as_tensor(weights, dtype=dtype, device=device),
             )
             transfer_z.append(torch.matmul(torch.cos((x_mm - x0)[..., None] * kx), transfer))
         along_fibre = torch.cat(transfer_z, dim=-1)[:, point_column, :]  # (U, P, Kz)
@@ -276,7 +278,7 @@ class AnalyticForwardModel:
             / (2 * math.pi) ** 2  # the weights carry Δkx·Δkz
         )
         potential = potential * (scale * units.n_fibres.to(dtype))[:, None, None]
-        combine = torch.as_tensor(geometry.combine, dtype=dtype)
+        combine = torch.as_tensor(geometry.combine, dtype=dtype, device=device)
         return torch.matmul(combine, potential).to(torch.float32)
 
 

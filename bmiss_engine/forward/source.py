@@ -142,7 +142,7 @@ def centred_spectrum(
 
     # oscillating part: e^(jω)·conj(C−) − e^(−jω)·C+, C = R1(0)·a + R2(0)·b with (a, b) the
     # constant weights (started waves carry R1(0); extinction subtracts its share)
-    started = (vt_mm > 0).to(real)[..., None] * torch.tensor([1.0, 0.0], dtype=real)
+    started = (vt_mm > 0).to(real)[..., None] * torch.tensor([1.0, 0.0], dtype=real, device=vt_mm.device)
     weights_pos, weights_neg = started - constant_pos, started - constant_neg  # (U, T, 2)
     r0 = torch.stack([r1[:, 0], r2[:, 0]], dim=0)  # (2, K)
     r0_parts = torch.cat([r0.real, r0.imag], dim=-1)  # (2, 2K)
