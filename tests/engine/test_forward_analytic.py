@@ -13,8 +13,6 @@ Agreement figures (asserted below, measured values in brackets):
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import pytest
 import torch
@@ -30,17 +28,7 @@ from bmiss_engine.forward import (
 )
 from bmiss_engine.recording import ElectrodeGrid
 from bmiss_engine.simulate import SimulationConfig, simulate_recording
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """These tensors are small: on a shared 2-core machine a second intra-op thread makes them
-    10–20× slower, not faster."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
+from tests.engine._single_thread import single_torch_thread  # noqa: F401  (autouse: one torch thread)
 
 GRID = ElectrodeGrid.full(13, 5, 8.0)  # rows along the fibres, z = −48 … 48 mm; x = −16 … 16 mm
 FS = 2048.0

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from bmiss_engine.forward import AnatomyParameters, Bound, MotorUnitParameters, to_unit_interval
+from tests.engine._single_thread import single_torch_thread  # noqa: F401  (autouse: one torch thread)
 
 
 def test_round_trip_through_the_unit_interval_is_exact() -> None:

@@ -12,6 +12,7 @@ import torch
 from scipy.integrate import quad
 
 from bmiss_engine.forward import membrane_gradient_spectrum
+from tests.engine._single_thread import single_torch_thread  # noqa: F401  (autouse: one torch thread)
 
 IZ_MM, CV_M_S, NEG_MM, POS_MM = 3.0, 4.0, 30.0, 45.0
 KZ = np.array([0.05, 0.3, 1.0, 2.5])
