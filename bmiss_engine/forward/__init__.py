@@ -1,4 +1,13 @@
-"""MUAP generators: map motor-unit properties to MUAPs on an electrode grid."""
+"""MUAP generators: map motor-unit properties to MUAPs on an electrode grid.
+
+* ``line_source``: the simple line-source generator, the :class:`MuapGenerator` protocol and
+  :class:`MotorUnitProperties` (numpy, used by the simulator by default);
+* ``parameters``: the analytic model's parameter space in physical units, with bounds and a
+  differentiable map to [0, 1];
+* ``source``: the Rosenfalck fibre source in closed form in (kz, t);
+* ``volume_conductor``: the skin–fat–anisotropic-muscle transfer function and electrode size;
+* ``analytic``: the batched, differentiable torch model and its :class:`AnalyticGenerator`.
+"""
 
 from bmiss_engine.forward.analytic import (
     AnalyticForwardModel,

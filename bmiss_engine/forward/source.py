@@ -19,9 +19,10 @@ Merletti 2001, eq. 1–3). This module gives the spatial Fourier transform of a(
 
 in closed form at the requested sampling instants, so no time or space discretisation of the
 source is needed and A is smooth in zi, v and the semi-lengths (the volume conductor then
-multiplies by j·kz·H). The time axis is not Fourier transformed: sampling at the instants
-themselves avoids temporal aliasing; DESIGN.md's (kz, kt) form is the Fourier transform in t
-of the same A.
+multiplies by j·kz·H). The time axis is not Fourier transformed: DESIGN.md's (kz, kt) form
+(Farina & Merletti 2001) describes the same windowed source, but evaluating A at the sampling
+instants themselves needs no kt grid and has no temporal aliasing. The closed form is checked
+against direct quadrature of the integral in the tests.
 
 With g(u) = dVm/du = 96·(3u² − u³)·e^(−u) (u ≥ 0) and c = 1 − j·kz,
 
