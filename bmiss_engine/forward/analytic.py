@@ -321,7 +321,7 @@ def motor_unit_parameters(
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class AnalyticGenerator:
     """The analytic model behind the :class:`~bmiss_engine.forward.MuapGenerator` protocol.
 

@@ -55,7 +55,7 @@ class Bound:
 _P = TypeVar("_P", bound="_BoundedSet")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # tensors have no single truth value: compare by identity
 class _BoundedSet:
     """A frozen set of tensor-valued parameters, each field listed in ``BOUNDS``."""
 
@@ -84,7 +84,7 @@ def to_unit_interval(params: _BoundedSet) -> Tensor:
     return torch.stack([c.expand(shape) for c in cols], dim=-1)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class MotorUnitParameters(_BoundedSet):
     """Parameters of n motor units; every field a float tensor of shape (n_units,).
 
@@ -128,7 +128,7 @@ class MotorUnitParameters(_BoundedSet):
         return int(self.depth_mm.shape[0])
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class AnatomyParameters(_BoundedSet):
     """The volume conductor and its orientation; every field a float tensor of shape () (one
     muscle) or (n_units,) (one anatomy per unit, e.g. for training a surrogate).
