@@ -6,8 +6,9 @@ from bmiss_engine.io.export import read_result_npz, write_result
 from bmiss_engine.io.npz import read_npz, write_npz
 from bmiss_engine.io.otb import read_otb_plus
 from bmiss_engine.io.registry import open_recording, open_result
+from bmiss_engine.io.session import Session, load_session, save_session
 
 __all__ = [
-    "open_recording", "open_result", "read_npz", "read_otb_plus", "read_result_npz", "write_bids_emg", "write_npz",
-    "write_result",
+    "Session", "load_session", "open_recording", "open_result", "read_npz", "read_otb_plus", "read_result_npz",
+    "save_session", "write_bids_emg", "write_npz", "write_result",
 ]

@@ -1,0 +1,144 @@
+"""The session file (``.bmiss``): where work resumes exactly.
+
+A session is the recording it was made on (by path, with a content fingerprint so a changed
+or moved file is noticed), the current result, the edit log that led to it from the
+decomposition's output, the settings used, and free-form view state (selected unit, layout)
+that the application keeps.
+
+Layout: a zip archive holding ``session.json`` (format version, recording reference, settings,
+edit log, view state) and ``result.npz`` (the result in :func:`write_result_npz`'s layout,
+separation filters included). It is written atomically: a crash mid-save never leaves a
+half-written session under the final name, and the previous save stays intact.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from bmiss_engine.errors import RecordingFormatError
+from bmiss_engine.io.atomic import write_atomic
+from bmiss_engine.io.export import read_result_npz, write_result_npz
+from bmiss_engine.results import DecompositionResult
+
+SESSION_SUFFIX = ".bmiss"
+FORMAT_VERSION = 1
+_CHUNK_BYTES = 1 << 20
+
+
+def file_fingerprint(path: str | os.PathLike[str]) -> str:
+    """SHA-256 of the file's content, as hex."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class Session:
+    """Everything needed to resume work.
+
+    recording_path: absolute path of the recording when saved; recording_sha256: its
+    fingerprint then; result: the current (edited) result; edit_log: the edits applied to
+    the decomposition's output, oldest first, each a plain dict; settings: the decomposer
+    settings; view_state: the application's own state (JSON-serialisable).
+    """
+
+    recording_path: str
+    recording_sha256: str
+    result: DecompositionResult
+    edit_log: tuple[dict[str, Any], ...] = ()
+    settings: dict[str, Any] = field(default_factory=dict)
+    view_state: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def for_recording(
+        cls, recording_path: str | os.PathLike[str], result: DecompositionResult, **kwargs: Any
+    ) -> Session:
+        path = Path(recording_path).resolve()
+        return cls(str(path), file_fingerprint(path), result, **kwargs)
+
+    def locate_recording(self, session_path: str | os.PathLike[str] | None = None) -> Path | None:
+        """The recording file if it is where it was, or beside the session file (a study folder
+        that was moved), with the same content; None when it cannot be found unchanged."""
+        candidates = [Path(self.recording_path)]
+        if session_path is not None:
+            candidates.append(Path(session_path).resolve().parent / Path(self.recording_path).name)
+        for candidate in candidates:
+            if candidate.is_file() and file_fingerprint(candidate) == self.recording_sha256:
+                return candidate
+        return None
+
+
+def save_session(session: Session, path: str | os.PathLike[str]) -> None:
+    """Write ``session`` to ``path`` (``.bmiss``) atomically."""
+    header = {
+        "format": "bmiss-session",
+        "version": FORMAT_VERSION,
+        "recording": {"path": session.recording_path, "sha256": session.recording_sha256},
+        "settings": session.settings,
+        "edit_log": list(session.edit_log),
+        "view_state": session.view_state,
+    }
+    try:
+        header_text = json.dumps(header, indent=1, allow_nan=True)
+    except TypeError as exc:
+        raise ValueError(f"session state is not serialisable: {exc}") from None
+    with tempfile.TemporaryDirectory() as tmp:
+        result_path = Path(tmp) / "result.npz"
+        write_result_npz(session.result, result_path)
+        result_bytes = result_path.read_bytes()
+
+    def write(fh: IO[bytes]) -> None:
+        with zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr("session.json", header_text)
+            # the npz is compressed already
+            archive.writestr("result.npz", result_bytes, compress_type=zipfile.ZIP_STORED)
+
+    write_atomic(path, write)
+
+
+def load_session(path: str | os.PathLike[str]) -> Session:
+    """Read a session written by :func:`save_session`; ``RecordingFormatError`` names what is
+    wrong with a damaged or foreign file."""
+    path = Path(path)
+    if not path.is_file():
+        raise RecordingFormatError(f"{path}: no such session file")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            header = json.loads(archive.read("session.json").decode("utf-8"))
+            result_bytes = archive.read("result.npz")
+    except (zipfile.BadZipFile, KeyError, UnicodeDecodeError, json.JSONDecodeError, OSError, EOFError) as exc:
+        raise RecordingFormatError(f"{path}: not a BMISS session file ({exc})") from None
+    if not isinstance(header, dict) or header.get("format") != "bmiss-session":
+        raise RecordingFormatError(f"{path}: not a BMISS session file")
+    version = header.get("version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise RecordingFormatError(
+            f"{path}: session format version {version!r} is newer than this BMISS reads ({FORMAT_VERSION})"
+        )
+    with tempfile.TemporaryDirectory() as tmp:
+        result_path = Path(tmp) / "result.npz"
+        result_path.write_bytes(result_bytes)
+        result = read_result_npz(result_path)
+    try:
+        recording = header["recording"]
+        return Session(
+            recording_path=str(recording["path"]),
+            recording_sha256=str(recording["sha256"]),
+            result=result,
+            edit_log=tuple(dict(e) for e in header.get("edit_log", [])),
+            settings=dict(header.get("settings", {})),
+            view_state=dict(header.get("view_state", {})),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise RecordingFormatError(f"{path}: damaged session header ({exc})") from None
+
+
