@@ -69,7 +69,7 @@ class DecomposerConfig:
     tolerance: float = 1e-4
     converged_fraction: float = 0.75
     reseed_rounds: int = 2
-    reseed_after: int = 5
+    reseed_after: int = 3
     refine_steps: int = 10
     extension_factor: int | None = None
     band_hz: tuple[float, float] = (20.0, 500.0)
