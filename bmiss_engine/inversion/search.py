@@ -48,6 +48,7 @@ THETA_NAMES: tuple[str, ...] = MotorUnitParameters.field_names()
 # the contrast is blind to amplitude: the fibre count is fitted afterwards, not searched
 AMPLITUDE_FIELD = "n_fibres"
 SEARCHED_FIELDS: tuple[str, ...] = tuple(n for n in THETA_NAMES if n != AMPLITUDE_FIELD)
+_POSITION_FIELDS = ("depth_mm", "ml_mm", "iz_mm")
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,13 @@ class InversionConfig:
     known); peel_off: subtract accepted units before the next restart; refine_steps,
     refine_learning_rate, refine_starts, refine_max_lag_s: the fit of θ to the spike-triggered
     MUAP, from the unit's θ and the best-fitting points of an ``n_probe`` Latin-hypercube probe
-    (0 steps: none); probe_batch: θ rendered at once in the probe (memory).
+    (0 steps: none); contrast_clip: soft clip of the standardised source before the
+    kurtosis (None: the plain kurtosis; see :func:`.contrast.excess_kurtosis`); refine_sil:
+    candidates at this SIL or above are refined and detected again before acceptance;
+    probe_separation: the probe's candidates are at least this far apart in normalised
+    (depth, medio-lateral, innervation-zone) position; probe_other_width: the probe spans
+    position fully and the other fields over this width around mid-range; probe_batch: θ
+    rendered at once in the probe (memory).
     """
 
     extension_factor: int | None = None
@@ -79,10 +86,14 @@ class InversionConfig:
     max_cov_isi: float | None = 0.5
     duplicate_roa: float = 0.3
     peel_off: bool = True
-    refine_steps: int = 150
+    refine_steps: int = 100
+    refine_sil: float = 0.75
     refine_learning_rate: float = 0.03
     refine_starts: int = 4
     refine_max_lag_s: float = 0.005
+    contrast_clip: float | None = None
+    probe_separation: float = 0.1
+    probe_other_width: float = 0.4
     probe_batch: int = 64
     seed: int = 0
 
@@ -199,7 +210,11 @@ class ThetaSearch:
                  fs: float) -> torch.Tensor:
         """Excess kurtosis (K,) of the sources of searched θ (K, n_searched)."""
         src, _ = self.sources(searched, estimator, grid, fs)
-        return excess_kurtosis(src, guard=estimator.extension_factor)
+        return excess_kurtosis(src, guard=self._guard(estimator, fs), clip=self.config.contrast_clip)
+
+    def _guard(self, estimator: MvdrEstimator, fs: float) -> int:
+        """Samples left out at each end: the extension's zero padding and MUAPs cut by the edge."""
+        return estimator.extension_factor + self.model.n_samples(fs)
 
     def ascend(
         self, start: torch.Tensor, estimator: MvdrEstimator, grid: ElectrodeGrid, fs: float, n_steps: int
@@ -230,12 +245,29 @@ class ThetaSearch:
         cfg = self.config
         sampler = qmc.LatinHypercube(d=len(SEARCHED_FIELDS), seed=cfg.seed + 7919 * restart)
         points = torch.as_tensor(sampler.random(cfg.n_probe), dtype=torch.float32, device=self.device)
+        # the source's sparsity hangs mostly on position; the other fields start near mid-range,
+        # where a poor value costs least, and the ascent moves them
+        others = [i for i, n in enumerate(SEARCHED_FIELDS) if n not in _POSITION_FIELDS]
+        points[:, others] = 0.5 + (points[:, others] - 0.5) * cfg.probe_other_width
         values = []
         with torch.no_grad():
             for start in range(0, cfg.n_probe, cfg.probe_batch):
                 values.append(self.contrast(points[start : start + cfg.probe_batch], estimator, grid, fs))
-        order = torch.cat(values).argsort(descending=True)
-        return points[order[: cfg.n_candidates]]
+        order = torch.cat(values).argsort(descending=True).tolist()
+        # the best points of one basin crowd out the others: keep the candidates apart in position
+        position = points[:, [SEARCHED_FIELDS.index(n) for n in _POSITION_FIELDS]]
+        picked: list[int] = []
+        for i in order:
+            if all(float((position[i] - position[p]).norm()) >= cfg.probe_separation for p in picked):
+                picked.append(i)
+                if len(picked) == cfg.n_candidates:
+                    break
+        for i in order:  # too few far apart: fill up with the best of the rest
+            if len(picked) == cfg.n_candidates:
+                break
+            if i not in picked:
+                picked.append(i)
+        return points[picked]
 
     # -- the whole search -----------------------------------------------------------------
     def iterate(
@@ -260,25 +292,35 @@ class ThetaSearch:
             sources = src.cpu().numpy()
             shift = (end - onset).cpu().numpy()
             sils: list[float] = []
-            new: list[_PoolEntry] = []
+            promising: list[_PoolEntry] = []
             for j in range(theta.shape[0]):
                 det = _detection_at_discharges(sources[j], fs, int(shift[j]), factor)
                 sils.append(det.sil)
-                if not self._acceptable(det):
+                if det.sil < min(cfg.refine_sil, cfg.sil_threshold) or det.discharge_samples.size < cfg.min_discharges:
                     continue
                 entry = _PoolEntry(theta[j].detach().cpu().numpy().astype(np.float64), det, float(value[j]), restart)
-                slot = self._duplicate_slot(det, pool + new, fs)
+                slot = self._duplicate_slot(det, pool + promising, fs)
                 if slot is None:
-                    new.append(entry)
+                    promising.append(entry)
                 else:
-                    (pool + new)[slot].n_converged += 1
-            if new and cfg.refine_steps > 0:
-                self._refine(new, x * scale, grid, fs)
+                    (pool + promising)[slot].n_converged += 1
+            if promising and cfg.refine_steps > 0:
+                # half-converged candidates too: the STA fit pulls θ into the unit's basin, and
+                # the source at the refined θ is detected again
+                self._refine(promising, x * scale, grid, fs)
+                self._redetect(promising, estimator, grid, fs)
+            new: list[_PoolEntry] = []
+            for entry in promising:
+                if self._acceptable(entry.detection) and self._duplicate_slot(entry.detection, pool + new, fs) is None:
+                    new.append(entry)
             pool.extend(new)
             log.info("restart %d: %d candidates, %d new units, %d in the pool", restart, theta.shape[0], len(new),
                      len(pool))
             if cfg.peel_off and new and restart + 1 < cfg.n_restarts:
-                x = _peeled(x, [e.detection.discharge_samples for e in new], onset, self.model.n_samples(fs))
+                x, completed = _peeled(x, [e.detection.discharge_samples for e in new], onset,
+                                       self.model.n_samples(fs), fs)
+                for e, discharges in zip(new, completed, strict=True):
+                    e.detection = replace(e.detection, discharge_samples=discharges)
                 estimator = MvdrEstimator.fit(x, factor, cfg.rel_floor)
             yield InversionProgress(
                 restart, cfg.n_restarts, tuple(self._unit(e, grid, fs, emg_v) for e in pool),
@@ -310,6 +352,21 @@ class ThetaSearch:
             if roa > self.config.duplicate_roa:
                 return i
         return None
+
+    def _redetect(self, entries: list[_PoolEntry], estimator: MvdrEstimator, grid: ElectrodeGrid, fs: float) -> None:
+        """Detect the entries' discharges again on the MVDR source of their (refined) θ; the
+        new detection replaces the old where its SIL is at least as high."""
+        theta = torch.as_tensor(np.stack([e.theta for e in entries]), dtype=torch.float32, device=self.device)
+        with torch.no_grad():
+            src, end = self.sources(theta, estimator, grid, fs)
+            value = excess_kurtosis(src, guard=self._guard(estimator, fs), clip=self.config.contrast_clip)
+        shift = (end - self.model.onset(fs)).cpu().numpy()
+        sources = src.cpu().numpy()
+        for k, e in enumerate(entries):
+            det = _detection_at_discharges(sources[k], fs, int(shift[k]), estimator.extension_factor)
+            if det.sil >= e.detection.sil and det.discharge_samples.size >= 2:
+                e.detection = det
+                e.contrast = float(value[k])
 
     def _refine(self, entries: list[_PoolEntry], x_v: torch.Tensor, grid: ElectrodeGrid, fs: float) -> None:
         """Fit the new units' θ to their spike-triggered MUAPs in ``x_v`` (n_channels,
@@ -416,14 +473,58 @@ def _spike_triggered_average(x: torch.Tensor, discharges: NDArray[np.int64], ons
     return x[:, index].mean(dim=1)
 
 
-def _peeled(x: torch.Tensor, trains: list[NDArray[np.int64]], onset: int, n_muap: int) -> torch.Tensor:
-    """x (n_channels, n_samples) less each unit's spike-triggered MUAP at each of its discharges."""
+def _peeled(
+    x: torch.Tensor, trains: list[NDArray[np.int64]], onset: int, n_muap: int, fs: float
+) -> tuple[torch.Tensor, list[NDArray[np.int64]]]:
+    """x (n_channels, n_samples) less each unit's spike-triggered MUAP at each of its
+    discharges, and the discharges used.
+
+    A discharge the detection missed would leave a lone MUAP behind, a spike the kurtosis
+    contrast then chases; so after a first subtraction the residual is scanned with the unit's
+    MUAP as a matched filter, and windows that match it (gain 0.5–1.5, correlation ≥ 0.8, not
+    within 20 ms of a known discharge) are added as discharges and peeled too. Windows are cut
+    at the recording's edges for the same reason."""
     out = x.clone()
+    completed = []
     for discharges in trains:
         average = _spike_triggered_average(out, discharges, onset, n_muap)
-        starts = np.asarray(discharges, dtype=np.int64) - onset
-        starts = starts[(starts >= 0) & (starts + n_muap <= x.shape[1])]
-        for offset in range(n_muap):
-            idx = torch.as_tensor(starts + offset, device=x.device)
-            out[:, idx] -= average[:, offset : offset + 1]
+        residual = _subtract(out, discharges, average, onset)
+        found = _matched_discharges(residual, average, onset, discharges, round(0.02 * fs))
+        merged = np.union1d(discharges, found).astype(np.int64)
+        out = _subtract(out, merged, average, onset) if found.size else residual
+        completed.append(merged)
+    return out, completed
+
+
+def _subtract(x: torch.Tensor, discharges: NDArray[np.int64], muap: torch.Tensor, onset: int) -> torch.Tensor:
+    """x (n_channels, n_samples) less ``muap`` (n_channels, n_muap) at each discharge."""
+    out = x.clone()
+    n = x.shape[1]
+    starts = np.asarray(discharges, dtype=np.int64) - onset
+    for offset in range(muap.shape[1]):
+        shifted = starts + offset
+        idx = torch.as_tensor(shifted[(shifted >= 0) & (shifted < n)], device=x.device)
+        out[:, idx] -= muap[:, offset : offset + 1]
     return out
+
+
+def _matched_discharges(
+    residual: torch.Tensor, muap: torch.Tensor, onset: int, known: NDArray[np.int64], min_distance: int
+) -> NDArray[np.int64]:
+    """Discharge samples where ``muap`` (n_channels, n_muap) is left whole in ``residual``."""
+    energy = float((muap * muap).sum())
+    if energy <= 0:
+        return np.zeros(0, dtype=np.int64)
+    with torch.no_grad():
+        dot = torch.nn.functional.conv1d(residual[None], muap[None])[0, 0]  # window start s
+        window_energy = torch.nn.functional.conv1d(residual[None] ** 2, torch.ones_like(muap)[None])[0, 0]
+        gain = (dot / energy).cpu().numpy()
+        corr = (dot / (energy * window_energy.clamp_min(1e-30)).sqrt()).cpu().numpy()
+    candidates = np.flatnonzero((gain > 0.5) & (gain < 1.5) & (corr >= 0.8))
+    picked: list[int] = []
+    for start in candidates[np.argsort(-corr[candidates])]:
+        t = int(start) + onset
+        near_known = known.size and np.min(np.abs(known - t)) < min_distance
+        if not near_known and all(abs(t - p) >= min_distance for p in picked):
+            picked.append(t)
+    return np.asarray(sorted(picked), dtype=np.int64)
