@@ -36,7 +36,7 @@ from bmiss_engine.forward.parameters import AnatomyParameters, MotorUnitParamete
 from bmiss_engine.inversion.columns import extended_columns
 from bmiss_engine.inversion.contrast import excess_kurtosis
 from bmiss_engine.inversion.mvdr import MvdrEstimator
-from bmiss_engine.inversion.waveform import fit_to_waveform
+from bmiss_engine.inversion.waveform import fit_to_waveform, misfit_table
 from bmiss_engine.recording import ElectrodeGrid
 from bmiss_engine.separation import quality
 from bmiss_engine.separation.duplicates import rate_of_agreement
@@ -56,7 +56,12 @@ class InversionConfig:
     """Settings of the inversion.
 
     extension_factor: delays R (None: n_channels·R ≈ ``target_rows``); rel_floor: eigenvalue
-    floor relative to the largest (see :mod:`.mvdr`); n_restarts: Latin-hypercube probes, each
+    floor relative to the largest (see :mod:`.mvdr`) for the final sources; search_rel_floor:
+    the heavier floor (diagonal loading) of the probe and the ascent: with little noise the
+    MVDR is so selective that the contrast is flat except within ~0.05 of a unit's θ, and
+    loading widens the basins (measured: from 0.05 off the truth, 30 steps climb back with a
+    floor of 1e-2 and not with 1e-6); fine_steps: Adam steps on the fine estimator after
+    the ascent; n_restarts: Latin-hypercube probes, each
     followed by an ascent; n_probe: θ evaluated per probe; n_candidates: best probe points
     ascended together; n_steps, learning_rate: Adam on normalised θ; sil_threshold,
     min_discharges, max_cov_isi: acceptance (as the baseline); duplicate_roa: RoA above which
@@ -65,7 +70,9 @@ class InversionConfig:
     refine_learning_rate, refine_starts, refine_max_lag_s: the fit of θ to the spike-triggered
     MUAP, from the unit's θ and the best-fitting points of an ``n_probe`` Latin-hypercube probe
     (0 steps: none); contrast_clip: soft clip of the standardised source before the
-    kurtosis (None: the plain kurtosis; see :func:`.contrast.excess_kurtosis`); refine_sil:
+    kurtosis (None: the plain kurtosis; see :func:`.contrast.excess_kurtosis`);
+    snapshot_candidates: starts taken from the data's most active instants (see
+    :meth:`ThetaSearch.probe`); refine_sil:
     candidates at this SIL or above are refined and detected again before acceptance;
     probe_separation: the probe's candidates are at least this far apart in normalised
     (depth, medio-lateral, innervation-zone) position; probe_other_width: the probe spans
@@ -76,6 +83,8 @@ class InversionConfig:
     extension_factor: int | None = None
     target_rows: int = 320
     rel_floor: float = 1e-6
+    search_rel_floor: float = 1e-2
+    fine_steps: int = 10
     n_restarts: int = 4
     n_probe: int = 256
     n_candidates: int = 16
@@ -92,6 +101,7 @@ class InversionConfig:
     refine_starts: int = 4
     refine_max_lag_s: float = 0.005
     contrast_clip: float | None = None
+    snapshot_candidates: int = 2
     probe_separation: float = 0.1
     probe_other_width: float = 0.4
     probe_batch: int = 64
@@ -240,8 +250,18 @@ class ThetaSearch:
                 theta.clamp_(0.0, 1.0)
         return best, best_value
 
-    def probe(self, estimator: MvdrEstimator, grid: ElectrodeGrid, fs: float, restart: int) -> torch.Tensor:
-        """The ``n_candidates`` best of a Latin-hypercube probe, searched θ (n_candidates, n_searched)."""
+    def probe(
+        self, estimator: MvdrEstimator, grid: ElectrodeGrid, fs: float, restart: int, x: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Starting points of a restart, searched θ (n_candidates, n_searched), from one
+        Latin-hypercube probe rendered once.
+
+        Up to ``snapshot_candidates`` of them come from the data (when ``x``, the current
+        recording (n_channels, n_samples), is given): at the instants of highest activity
+        Σ_c x², one unit's MUAP dominates the multichannel snapshot, and the probe point whose
+        MUAP fits the snapshot best (any lag) is a start near that unit. The rest are the
+        probe points of highest contrast, kept apart in position.
+        """
         cfg = self.config
         sampler = qmc.LatinHypercube(d=len(SEARCHED_FIELDS), seed=cfg.seed + 7919 * restart)
         points = torch.as_tensor(sampler.random(cfg.n_probe), dtype=torch.float32, device=self.device)
@@ -249,25 +269,39 @@ class ThetaSearch:
         # where a poor value costs least, and the ascent moves them
         others = [i for i, n in enumerate(SEARCHED_FIELDS) if n not in _POSITION_FIELDS]
         points[:, others] = 0.5 + (points[:, others] - 0.5) * cfg.probe_other_width
-        values = []
+        n_muap = self.model.n_samples(fs)
+        snapshots = None
+        if x is not None and cfg.snapshot_candidates > 0:
+            snapshots = _activity_snapshots(x, cfg.snapshot_candidates, n_muap, self._guard(estimator, fs),
+                                            round(0.02 * fs))
+        values, misfits = [], []
         with torch.no_grad():
             for start in range(0, cfg.n_probe, cfg.probe_batch):
-                values.append(self.contrast(points[start : start + cfg.probe_batch], estimator, grid, fs))
+                muaps = self.render(self.full_theta(points[start : start + cfg.probe_batch]), grid, fs)
+                columns, _ = extended_columns(muaps, estimator.extension_factor)
+                values.append(excess_kurtosis(estimator.sources(columns), guard=self._guard(estimator, fs),
+                                              clip=cfg.contrast_clip))
+                if snapshots is not None:
+                    misfits.append(misfit_table(muaps, snapshots, n_muap // 2))
+        picked: list[int] = []
+        if misfits:
+            for i in torch.cat(misfits, dim=1).argmin(dim=1).tolist():
+                if i not in picked:
+                    picked.append(i)
         order = torch.cat(values).argsort(descending=True).tolist()
         # the best points of one basin crowd out the others: keep the candidates apart in position
         position = points[:, [SEARCHED_FIELDS.index(n) for n in _POSITION_FIELDS]]
-        picked: list[int] = []
         for i in order:
+            if len(picked) >= cfg.n_candidates:
+                break
             if all(float((position[i] - position[p]).norm()) >= cfg.probe_separation for p in picked):
                 picked.append(i)
-                if len(picked) == cfg.n_candidates:
-                    break
         for i in order:  # too few far apart: fill up with the best of the rest
-            if len(picked) == cfg.n_candidates:
+            if len(picked) >= cfg.n_candidates:
                 break
             if i not in picked:
                 picked.append(i)
-        return points[picked]
+        return points[picked[: cfg.n_candidates]]
 
     # -- the whole search -----------------------------------------------------------------
     def iterate(
@@ -282,19 +316,28 @@ class ThetaSearch:
         x = x / scale  # unit RMS: float32 covariance well inside range; the MVDR source is scale-free
         factor = cfg.extension_factor or max(1, round(cfg.target_rows / x.shape[0]))
         estimator = MvdrEstimator.fit(x, factor, cfg.rel_floor)
+        loaded = MvdrEstimator.fit(x, factor, cfg.search_rel_floor)
         onset = self.model.onset(fs)
         pool: list[_PoolEntry] = []
         for restart in range(cfg.n_restarts):
-            start = self.probe(estimator, grid, fs, restart)
-            theta, value = self.ascend(start, estimator, grid, fs, cfg.n_steps)
+            # probe and ascent on the loaded estimator (wide basins), then a few steps on the
+            # fine one, whose sources separate best
+            start = self.probe(loaded, grid, fs, restart, x)
+            theta, _ = self.ascend(start, loaded, grid, fs, cfg.n_steps)
+            theta, value = self.ascend(theta, estimator, grid, fs, cfg.fine_steps)
             with torch.no_grad():
                 src, end = self.sources(theta, estimator, grid, fs)
+                src_loaded, _ = self.sources(theta, loaded, grid, fs)
             sources = src.cpu().numpy()
+            sources_loaded = src_loaded.cpu().numpy()
             shift = (end - onset).cpu().numpy()
             sils: list[float] = []
             promising: list[_PoolEntry] = []
             for j in range(theta.shape[0]):
-                det = _detection_at_discharges(sources[j], fs, int(shift[j]), factor)
+                # a θ still a little off separates better through the loaded estimator: the
+                # cleaner of the two sources is kept
+                det = max((_detection_at_discharges(s, fs, int(shift[j]), factor) for s in (sources[j], sources_loaded[j])),
+                          key=lambda d: d.sil)
                 sils.append(det.sil)
                 if det.sil < min(cfg.refine_sil, cfg.sil_threshold) or det.discharge_samples.size < cfg.min_discharges:
                     continue
@@ -322,6 +365,7 @@ class ThetaSearch:
                 for e, discharges in zip(new, completed, strict=True):
                     e.detection = replace(e.detection, discharge_samples=discharges)
                 estimator = MvdrEstimator.fit(x, factor, cfg.rel_floor)
+                loaded = MvdrEstimator.fit(x, factor, cfg.search_rel_floor)
             yield InversionProgress(
                 restart, cfg.n_restarts, tuple(self._unit(e, grid, fs, emg_v) for e in pool),
                 value.detach().cpu().numpy().astype(np.float64), np.asarray(sils, dtype=np.float64),
@@ -460,6 +504,23 @@ def _detection_at_discharges(source: NDArray[np.float32], fs: float, shift: int,
     keep = (d >= 0) & (d < s.size)
     pulse = np.roll(det.pulse_train, -shift)  # the pulse train, like the discharges, on the discharge clock
     return replace(det, discharge_samples=d[keep].astype(np.int64), pulse_train=pulse.astype(np.float32))
+
+
+def _activity_snapshots(x: torch.Tensor, n: int, n_muap: int, guard: int, min_distance: int) -> torch.Tensor:
+    """Windows (n, n_channels, 2·n_muap) of x (n_channels, n_samples) centred on the ``n``
+    highest maxima of Σ_c x², at least ``min_distance`` apart, away from the edges."""
+    activity = (x * x).sum(dim=0)
+    margin = guard + n_muap
+    activity[:margin] = -1.0
+    activity[-margin:] = -1.0
+    centres: list[int] = []
+    for t in activity.argsort(descending=True)[: 64 * n].tolist():
+        if all(abs(t - c) >= min_distance for c in centres):
+            centres.append(t)
+            if len(centres) == n:
+                break
+    index = torch.as_tensor(centres, device=x.device)[:, None] + torch.arange(-n_muap, n_muap, device=x.device)
+    return x[:, index].permute(1, 0, 2)
 
 
 def _spike_triggered_average(x: torch.Tensor, discharges: NDArray[np.int64], onset: int, n_muap: int) -> torch.Tensor:

@@ -83,7 +83,7 @@ def fit_to_waveform(
     if probe is not None and n_starts > 1:
         with torch.no_grad():
             misfit = torch.cat([
-                _misfit_table(render(probe[i : i + probe_batch]), sta, max_lag)
+                misfit_table(render(probe[i : i + probe_batch]), sta, max_lag)
                 for i in range(0, probe.shape[0], probe_batch)
             ], dim=1)  # (K, M)
             best = misfit.topk(min(n_starts - 1, probe.shape[0]), dim=1, largest=False).indices
@@ -101,7 +101,7 @@ def fit_to_waveform(
                        relative.double().cpu().numpy(), sd)
 
 
-def _misfit_table(muaps: torch.Tensor, sta: torch.Tensor, max_lag: int) -> torch.Tensor:
+def misfit_table(muaps: torch.Tensor, sta: torch.Tensor, max_lag: int) -> torch.Tensor:
     """Relative residual (K, M) of every MUAP (M, C, T) against every STA (K, C, T + 2·max_lag)
     at its best lag."""
     n = muaps.shape[2]
