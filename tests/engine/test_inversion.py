@@ -94,7 +94,8 @@ def test_mvdr_source_of_true_theta_fires_at_the_true_discharges(noiseless_unit) 
 @pytest.fixture(scope="module")
 def inverted(noiseless_unit) -> tuple[InvertedUnit, ...]:
     rec, _ = noiseless_unit
-    cfg = InversionConfig(n_restarts=1, n_probe=64, n_candidates=4, n_steps=30, extension_factor=10)
+    cfg = InversionConfig(n_restarts=1, n_probe=64, n_candidates=2, n_steps=25, fine_steps=5, extension_factor=10,
+                          refine_steps=80, refine_starts=3)
     return ThetaSearch(cfg).run(torch.as_tensor(np.array(rec.emg_v)), rec.grid, rec.sampling_rate_hz)
 
 
