@@ -23,8 +23,11 @@ from bmiss_engine.separation.duplicates import rate_of_agreement
 from bmiss_engine.simulate import SimulationConfig, SimulationTruth, simulate_recording
 from tests.engine._single_thread import single_torch_thread  # noqa: F401
 
-# fields the STA fit pins down on a 8×4 grid at 8 mm; the territory radius it cannot (see
-# test_territory_radius_is_flagged_as_unidentifiable)
+# fields the quick settings below pin down on this unit (8×4 grid at 8 mm); its territory
+# radius they leave loose, and the Laplace sd says so (test_laplace_sd_flags_the_loose_field).
+# With more search (probe 256, 8 candidates, 200 refinement steps from 8 starts) all 8 fields
+# come within 0.013 RMSE on 3 of 4 other seeds (bench/results/inversion_cpu.md has the
+# multi-unit figures).
 _IDENTIFIABLE = ("depth_mm", "ml_mm", "iz_mm", "cv_m_s", "semi_length_neg_mm")
 
 
@@ -113,9 +116,15 @@ def test_inversion_recovers_theta_of_a_noiseless_unit(noiseless_unit, inverted) 
     assert unit.waveform_residual < 0.01
 
 
-def test_territory_radius_is_flagged_as_unidentifiable(inverted) -> None:
-    sd = dict(zip(THETA_NAMES, inverted[0].theta_sd_unit, strict=True))
-    assert np.isnan(sd["n_fibres"])
-    position_sd = max(sd["depth_mm"], sd["ml_mm"], sd["iz_mm"])
-    assert position_sd < 0.01
-    assert sd["territory_radius_mm"] > 10 * position_sd
+def test_laplace_sd_flags_the_loose_field(noiseless_unit, inverted) -> None:
+    _, truth = noiseless_unit
+    unit = inverted[0]
+    sd = dict(zip(THETA_NAMES, unit.theta_sd_unit, strict=True))
+    assert np.isnan(sd["n_fibres"])  # not part of the least-squares fit: no curvature to read
+    error = dict(zip(THETA_NAMES, np.abs(unit.theta_unit - truth.theta_unit[0]), strict=True))
+    searched = [n for n in THETA_NAMES if n != "n_fibres"]
+    loosest = max(searched, key=lambda n: error[n])
+    # the field the fit got most wrong is the one whose sd is largest, by far
+    assert loosest == max(searched, key=lambda n: sd[n])
+    assert sd[loosest] > 10 * max(sd["depth_mm"], sd["ml_mm"], sd["iz_mm"])
+    assert max(sd["depth_mm"], sd["ml_mm"], sd["iz_mm"]) < 0.01
