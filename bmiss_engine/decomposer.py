@@ -5,6 +5,10 @@ The baseline is convolutive FastICA (Negro et al. 2016): band-pass, extension, w
 fixed-point FastICA from the activity-index maxima, CoV-of-ISI refinement, spike detection
 by peaks and 2-class k-means, acceptance on SIL, peel-off, duplicate removal. Separation
 vectors run in batches: one pass over the whitened data serves the whole batch.
+
+``method="bmiss"`` runs the inversion of the analytic forward model instead
+(:mod:`bmiss_engine.inversion`): one :class:`IterationState` per restart, units carrying their
+θ estimate and its uncertainty, states carrying the current MUAP templates.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from numpy.typing import NDArray
 
 from bmiss_engine.device import describe_device, pick_device, release_device_memory
 from bmiss_engine.errors import ConfigError, DecompositionError
+from bmiss_engine.forward.parameters import MotorUnitParameters
+from bmiss_engine.inversion import InversionConfig, InvertedUnit, ThetaSearch
 from bmiss_engine.recording import Recording
 from bmiss_engine.results import DecompositionResult, MotorUnit, SeparationModel
 from bmiss_engine.separation import preprocess
@@ -58,6 +64,9 @@ class DecomposerConfig:
     sil_threshold, min_discharges, max_cov_isi: acceptance; duplicate_roa: RoA above which
     two units are one; peel_off: subtract accepted units before looking further;
     window_s: decompose only this (start, stop) part; device: "auto", "cpu", "cuda".
+    inversion_restarts, inversion_probe, inversion_candidates, inversion_steps: the BMISS
+    inversion's restarts, Latin-hypercube probe size, candidates ascended per restart and Adam
+    steps (``method="bmiss"`` only; there extension_factor None means n_channels·R ≈ 320).
     """
 
     method: Method = "fastica"
@@ -83,12 +92,21 @@ class DecomposerConfig:
     window_s: tuple[float, float] | None = None
     device: str = "auto"
     seed: int = 0
+    inversion_restarts: int = 4
+    inversion_probe: int = 256
+    inversion_candidates: int = 16
+    inversion_steps: int = 60
 
     def __post_init__(self) -> None:
-        if self.method != "fastica":
+        if self.method not in ("fastica", "bmiss"):
             raise ConfigError(
-                f"method {self.method!r} is not available yet in this version; use 'fastica'"
+                f"method {self.method!r} is not available yet in this version; use 'fastica' or 'bmiss'"
             )
+        if self.method == "bmiss":
+            try:
+                self.inversion_config()
+            except ValueError as exc:
+                raise ConfigError(f"bad inversion setting: {exc}") from None
         if self.n_iterations < 1 or self.batch_size < 1:
             raise ConfigError("n_iterations and batch_size must be at least 1")
         if not 0 <= self.sil_threshold <= 1:
@@ -112,13 +130,32 @@ class DecomposerConfig:
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def inversion_config(self) -> InversionConfig:
+        """The settings of the BMISS inversion that this configuration implies."""
+        return InversionConfig(
+            extension_factor=self.extension_factor,
+            n_restarts=self.inversion_restarts,
+            n_probe=self.inversion_probe,
+            n_candidates=self.inversion_candidates,
+            n_steps=self.inversion_steps,
+            sil_threshold=self.sil_threshold,
+            min_discharges=self.min_discharges,
+            max_cov_isi=self.max_cov_isi,
+            duplicate_roa=self.duplicate_roa,
+            peel_off=self.peel_off,
+            seed=self.seed,
+        )
+
 
 @dataclass(frozen=True)
 class IterationState:
     """A snapshot of a running decomposition (numpy data only, safe to hand to another thread).
 
-    iteration / total: separation vectors tried so far / at most; units: accepted so far;
-    current_sil: SIL of the vector just tried (nan before the first); phase; elapsed_s.
+    iteration / total: separation vectors tried so far / at most (``method="bmiss"``: restarts
+    done / planned); units: accepted so far; current_sil: SIL of the vector just tried (bmiss:
+    the best SIL among the restart's candidates; nan before the first); phase; elapsed_s.
+    templates_v: (n_units, n_channels_used, n_muap_samples) MUAPs of ``units`` in volts, rendered
+    at their θ (bmiss only, else None); theta: per unit, θ in physical units (bmiss only).
     """
 
     iteration: int
@@ -129,6 +166,8 @@ class IterationState:
     elapsed_s: float
     message: str = ""
     current_pulse_train: NDArray[np.float32] | None = field(default=None, repr=False)
+    templates_v: NDArray[np.float32] | None = field(default=None, repr=False)
+    theta: tuple[dict[str, float], ...] = ()
 
 
 @dataclass
@@ -161,6 +200,8 @@ class Decomposer:
         Closing the generator (``gen.close()``) cancels: device memory is released.
         """
         cfg = self.config
+        if cfg.method == "bmiss":
+            return (yield from self._iterate_bmiss(recording))
         device = pick_device(cfg.device)
         t0 = time.perf_counter()
         if cfg.window_s is not None:
@@ -253,6 +294,73 @@ class Decomposer:
             # runs on normal return, on error, and when the consumer closes the generator
             del z, prepared
             release_device_memory(device)
+
+    def _iterate_bmiss(self, recording: Recording) -> Generator[IterationState, None, DecompositionResult]:
+        """The BMISS inversion (see :mod:`bmiss_engine.inversion`) behind the same protocol.
+
+        The EMG is used in volts without band-pass: the rendered MUAPs are compared with it
+        sample by sample, and a filter on one side only would bias θ. Bad channels (marked or
+        detected on a band-passed copy) are left out of both the data and the model's grid.
+        """
+        cfg = self.config
+        device = pick_device(cfg.device)
+        t0 = time.perf_counter()
+        if cfg.window_s is not None:
+            recording = recording.crop(*cfg.window_s)
+        fs = recording.sampling_rate_hz
+        total = cfg.inversion_restarts
+        emg: torch.Tensor | None = None
+        try:
+            yield IterationState(0, total, (), float("nan"), "preparing", 0.0, "selecting channels")
+            channels = self._inversion_channels(recording)
+            grid = recording.grid
+            sub_grid = dataclasses.replace(grid, channel_rc=grid.channel_rc[list(channels)], bad_channels=())
+            emg = torch.as_tensor(np.ascontiguousarray(recording.emg_v[list(channels)]), dtype=torch.float32,
+                                  device=device)
+            search = ThetaSearch(cfg.inversion_config(), device=device)
+            gen = search.iterate(emg, sub_grid, fs)
+            while True:
+                try:
+                    progress = next(gen)
+                except StopIteration as stop:
+                    found: tuple[InvertedUnit, ...] = stop.value
+                    break
+                units = tuple(_inverted_unit(i, u, fs) for i, u in enumerate(progress.units))
+                best_sil = float(progress.candidate_sil.max()) if progress.candidate_sil.size else float("nan")
+                yield IterationState(
+                    progress.restart + 1, total, units, best_sil, "separating", time.perf_counter() - t0,
+                    f"restart {progress.restart + 1}/{total}: {len(units)} units", None,
+                    _templates(progress.units), tuple(u.theta_physical for u in progress.units),
+                )
+            final = tuple(_inverted_unit(i, u, fs) for i, u in enumerate(found))
+            wall_s = time.perf_counter() - t0
+            result = DecompositionResult(
+                units=final, sampling_rate_hz=fs, n_samples=recording.n_samples, model=None, config=cfg.as_dict(),
+                provenance={"source": recording.source, "device": describe_device(device), "wall_time_s": wall_s,
+                            "channels": list(channels), "restarts": total, "engine": _engine_version()},
+            )
+            yield IterationState(total, total, final, float("nan"), "done", wall_s,
+                                 f"{len(final)} units in {wall_s:.1f} s", None, _templates(found),
+                                 tuple(u.theta_physical for u in found))
+            return result
+        finally:
+            del emg
+            release_device_memory(device)
+
+    def _inversion_channels(self, recording: Recording) -> tuple[int, ...]:
+        cfg = self.config
+        if recording.duration_s < _MIN_DURATION_S:
+            raise DecompositionError(
+                f"recording lasts {recording.duration_s:.2f} s; at least {_MIN_DURATION_S:g} s is needed"
+            )
+        channels = [int(c) for c in recording.grid.good_channels]
+        if cfg.auto_bad_channels and channels:
+            filtered = preprocess.bandpass(recording.emg_v[channels], recording.sampling_rate_hz, cfg.band_hz)
+            flagged = set(preprocess.detect_bad_channels(filtered))
+            channels = [c for i, c in enumerate(channels) if i not in flagged]
+        if len(channels) < 2:
+            raise DecompositionError("fewer than 2 usable channels after bad-channel exclusion")
+        return tuple(channels)
 
     def transform(self, result: DecompositionResult, recording: Recording) -> DecompositionResult:
         """Apply the separation filters of ``result`` to another recording of the same grid;
@@ -456,6 +564,22 @@ def _without_duplicates(units: list[MotorUnit], fs: float, threshold: float) -> 
         if all(rate_of_agreement(units[j].discharge_samples, units[i].discharge_samples, fs) <= threshold for j in keep):
             keep.append(i)
     return sorted(keep)
+
+
+def _inverted_unit(unit_id: int, unit: InvertedUnit, fs: float) -> MotorUnit:
+    names = MotorUnitParameters.field_names()
+    return MotorUnit(
+        unit_id, unit.detection.discharge_samples, unit.detection.pulse_train, fs,
+        theta=dict(unit.theta_physical),
+        theta_sd={name: float(sd) for name, sd in zip(names, unit.theta_sd_unit, strict=True)},
+    )
+
+
+def _templates(units: tuple[InvertedUnit, ...]) -> NDArray[np.float32] | None:
+    """Rendered MUAPs (n_units, n_channels, n_muap_samples), or None without units."""
+    if not units:
+        return None
+    return np.stack([u.muap_v for u in units]).astype(np.float32)
 
 
 def _engine_version() -> str:

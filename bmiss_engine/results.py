@@ -49,6 +49,12 @@ class MotorUnit:
     source_lag_samples:
         Delay applied to the filter's output so that discharges mark the MUAP peak:
         ``pulse_train[t]`` comes from the source at ``t - source_lag_samples``.
+    theta:
+        Forward-model parameters of the unit (``MotorUnitParameters`` field → value in
+        physical units) when the BMISS inversion estimated them, else None.
+    theta_sd:
+        Their uncertainty (field → standard deviation in the [0, 1] parameter scale; nan where
+        not measured), or None.
     """
 
     unit_id: int
@@ -58,6 +64,8 @@ class MotorUnit:
     separation_filter: NDArray[np.float32] | None = None
     status: UnitStatus = "accepted"
     source_lag_samples: int = 0
+    theta: dict[str, float] | None = None
+    theta_sd: dict[str, float] | None = None
 
     def __post_init__(self) -> None:
         d = np.unique(np.asarray(self.discharge_samples, dtype=np.int64))

@@ -2,20 +2,33 @@
 
 A motor-unit pool with recruitment thresholds spread exponentially (Fuglevand et al. 1993),
 rate coding from an excitation profile, Gaussian ISI variability, MUAPs from a
-:class:`~bmiss_engine.forward.MuapGenerator`, and white noise at a chosen SNR.
+:class:`~bmiss_engine.forward.MuapGenerator` (the line-source model by default, the analytic
+layered model on request), and white noise at a chosen SNR. The truth carries every unit's
+parameters θ in the analytic model's terms, physical and mapped to [0, 1], so that an
+inversion of the forward model can be scored on them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
+import torch
 from numpy.typing import NDArray
 from scipy import signal as sps
 
 from bmiss_engine.errors import ConfigError
-from bmiss_engine.forward import LineSourceGenerator, MotorUnitProperties, MuapGenerator
+from bmiss_engine.forward import (
+    AnalyticGenerator,
+    AnatomyParameters,
+    LineSourceGenerator,
+    MotorUnitParameters,
+    MotorUnitProperties,
+    MuapGenerator,
+    motor_unit_parameters,
+    to_unit_interval,
+)
 from bmiss_engine.recording import ElectrodeGrid, Recording
 
 
@@ -23,7 +36,12 @@ from bmiss_engine.recording import ElectrodeGrid, Recording
 class SimulationConfig:
     """Settings of a simulated recording (defaults: 20 units, 13×5 grid at 8 mm, 2048 Hz, 20 s,
     trapezoidal contraction to 70 % excitation, 20 dB SNR; the (0, 0) corner electrode absent,
-    as on commercial grids, so 64 channels)."""
+    as on commercial grids, so 64 channels).
+
+    muap_generator: "line_source" (:class:`LineSourceGenerator`, the default) or "analytic"
+    (:class:`AnalyticGenerator` with the default anatomy); a ``generator`` passed to
+    :func:`simulate_recording` overrides it.
+    """
 
     n_units: int = 20
     duration_s: float = 20.0
@@ -42,6 +60,7 @@ class SimulationConfig:
     fibre_range: tuple[float, float] = (60.0, 900.0)
     depth_range_mm: tuple[float, float] = (2.0, 8.0)
     missing_corner: bool = True
+    muap_generator: Literal["line_source", "analytic"] = "line_source"
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -51,6 +70,8 @@ class SimulationConfig:
             raise ConfigError("duration and sampling rate must be positive")
         if not 0 < self.max_threshold <= 1:
             raise ConfigError("max_threshold must be in (0, 1]")
+        if self.muap_generator not in ("line_source", "analytic"):
+            raise ConfigError(f"muap_generator must be 'line_source' or 'analytic', got {self.muap_generator!r}")
 
 
 @dataclass(frozen=True)
@@ -61,6 +82,12 @@ class SimulationTruth:
     n_muap_samples); muap_onset: index in the MUAP of the discharge instant;
     thresholds: (n_units,) recruitment excitation; properties: the units' MUAP parameters;
     excitation: (n_samples,) drive profile.
+    theta_physical: the units' :class:`MotorUnitParameters` fields in physical units, each
+    (n_units,) float64 (depth below the muscle surface, so skin and fat of the anatomy used are
+    subtracted from ``properties.depth_mm``); theta_unit: the same mapped to [0, 1], shape
+    (n_units, n_params), columns in ``MotorUnitParameters.field_names()`` order. The anatomy is
+    the analytic generator's when it rendered the MUAPs, else the default one (the line-source
+    model has no layers, so there θ is the closest analytic description, not an exact one).
     """
 
     discharge_samples: tuple[NDArray[np.int64], ...]
@@ -70,6 +97,8 @@ class SimulationTruth:
     properties: MotorUnitProperties
     excitation: NDArray[np.float32]
     config: dict[str, Any] = field(default_factory=dict)
+    theta_physical: dict[str, NDArray[np.float64]] = field(default_factory=dict)
+    theta_unit: NDArray[np.float64] = field(default_factory=lambda: np.zeros((0, 0)))
 
     def as_npz_dict(self) -> dict[str, Any]:
         """Arrays in the shared truth layout (``unitK`` = discharge samples of unit K)."""
@@ -80,7 +109,20 @@ class SimulationTruth:
         out["excitation"] = self.excitation
         for name, values in self.properties.as_dict().items():
             out[f"prop_{name}"] = values
+        for name, values in self.theta_physical.items():
+            out[f"theta_{name}"] = values
         return out
+
+
+def true_theta(
+    props: MotorUnitProperties, anatomy: AnatomyParameters
+) -> tuple[dict[str, NDArray[np.float64]], NDArray[np.float64]]:
+    """θ of the units in the analytic model's terms: physical values per field (n_units,) and
+    the [0, 1] map, shape (n_units, n_params)."""
+    params: MotorUnitParameters = motor_unit_parameters(props, anatomy, torch.float64)
+    physical = {k: v.detach().cpu().numpy().astype(np.float64) for k, v in params.as_dict().items()}
+    unit = to_unit_interval(params).detach().cpu().numpy().astype(np.float64)
+    return physical, unit
 
 
 def trapezoid(n_samples: int, sampling_rate_hz: float, peak: float, ramp_s: float) -> NDArray[np.float32]:
@@ -150,7 +192,13 @@ def simulate_recording(
     n = round(cfg.duration_s * cfg.sampling_rate_hz)
     excitation = trapezoid(n, cfg.sampling_rate_hz, cfg.peak_excitation, cfg.ramp_s)
     thresholds, props = motor_unit_pool(cfg, rng)
-    gen = generator if generator is not None else LineSourceGenerator(seed=cfg.seed)
+    gen: MuapGenerator
+    if generator is not None:
+        gen = generator
+    elif cfg.muap_generator == "analytic":
+        gen = AnalyticGenerator()
+    else:
+        gen = LineSourceGenerator(seed=cfg.seed)
     muaps, onset = gen.render(props, grid, cfg.sampling_rate_hz)
     peak_rates = np.linspace(cfg.peak_rate_first_hz, cfg.peak_rate_last_hz, cfg.n_units)
     trains = tuple(
@@ -170,6 +218,9 @@ def simulate_recording(
     emg = clean + noise_sd * rng.standard_normal(clean.shape)
     rec = Recording(emg.astype(np.float32), cfg.sampling_rate_hz, grid,
                     aux={"excitation": excitation}, source="simulated", file_format="simulated")
+    anatomy = gen.anatomy if isinstance(gen, AnalyticGenerator) else AnatomyParameters.default()
+    theta_physical, theta_unit = true_theta(props, anatomy)
     truth = SimulationTruth(trains, muaps, onset, thresholds, props, excitation,
-                            config={k: getattr(cfg, k) for k in cfg.__dataclass_fields__})
+                            config={k: getattr(cfg, k) for k in cfg.__dataclass_fields__},
+                            theta_physical=theta_physical, theta_unit=theta_unit)
     return rec, truth

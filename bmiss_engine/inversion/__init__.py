@@ -1,0 +1,37 @@
+"""BMISS inversion of the analytic forward model (DESIGN.md §3.4).
+
+* ``mvdr``: extended recording, eigen-floor regularised inverse covariance, MVDR sources;
+* ``columns``: extended mixing columns b̃(θ) of rendered MUAPs, window at peak energy;
+* ``contrast``: excess kurtosis of standardised sources (optionally soft-clipped);
+* ``waveform``: θ refined against a unit's spike-triggered MUAP, fibre count from the gain,
+  Laplace (Gauss–Newton) standard deviations;
+* ``search``: Latin-hypercube probe with data-driven starts, batched Adam ascent on a loaded
+  then a fine MVDR, restarts, detection, refinement, pooling, peel-off (:class:`ThetaSearch`).
+
+Units found this way have no separation filter for ``Decomposer.transform`` yet: the MVDR
+filter C⁻¹b̃ acts on the unfiltered recording, while ``SeparationModel`` band-passes first.
+"""
+
+from bmiss_engine.inversion.columns import extended_columns
+from bmiss_engine.inversion.contrast import excess_kurtosis
+from bmiss_engine.inversion.mvdr import MvdrEstimator
+from bmiss_engine.inversion.search import (
+    SEARCHED_FIELDS,
+    THETA_NAMES,
+    InversionConfig,
+    InversionProgress,
+    InvertedUnit,
+    ThetaSearch,
+)
+
+__all__ = [
+    "SEARCHED_FIELDS",
+    "THETA_NAMES",
+    "InversionConfig",
+    "InversionProgress",
+    "InvertedUnit",
+    "MvdrEstimator",
+    "ThetaSearch",
+    "excess_kurtosis",
+    "extended_columns",
+]

@@ -1,0 +1,591 @@
+"""BMISS inversion: ascend the sparsity of MVDR sources over motor-unit parameters θ.
+
+For a batch of candidate θ (normalised to [0, 1], anatomy fixed) the analytic model renders
+MUAPs b(θ), R consecutive samples of each become an extended column b̃(θ)
+(:mod:`.columns`), and the MVDR estimator gives the source ŝ(θ) = b̃ᵀC⁻¹x̃ (:mod:`.mvdr`). Its
+excess kurtosis (:mod:`.contrast`) is ascended over θ with Adam, all candidates of a restart in
+one batch, from the best points of a Latin-hypercube probe. Each restart ends with spike
+detection on the converged sources (peaks + 2-means, as the baseline), acceptance by SIL,
+pooling of unique units (duplicates by rate of agreement keep the higher contrast), and
+peel-off: the accepted units' spike-triggered MUAPs are subtracted from the recording and the
+estimator refitted, so smaller units can surface in the next restart.
+
+What the contrast can and cannot see: ŝ is scaled by 1/(b̃ᵀC⁻¹b̃), so the kurtosis is
+invariant to the MUAP's amplitude and the fibre count has no gradient. It is left out of the
+search (held at its mid-range). The contrast is also flat along some directions (conduction
+velocity, fibre lengths and territory size trade off for sparsity), so every new unit's θ is
+then refined against its spike-triggered MUAP (:mod:`.waveform`), which also gives the fibre
+count (least-squares gain), the discharge instants on the model's clock, and the uncertainty:
+the Laplace (Gauss–Newton) standard deviation of that least-squares fit, per field, in
+normalised units.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Generator
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+from scipy.stats import qmc
+
+from bmiss_engine.forward.analytic import AnalyticForwardModel, SpectralGrid
+from bmiss_engine.forward.parameters import AnatomyParameters, MotorUnitParameters
+from bmiss_engine.inversion.columns import extended_columns
+from bmiss_engine.inversion.contrast import excess_kurtosis
+from bmiss_engine.inversion.mvdr import MvdrEstimator
+from bmiss_engine.inversion.waveform import fit_to_waveform, misfit_table
+from bmiss_engine.recording import ElectrodeGrid
+from bmiss_engine.separation import quality
+from bmiss_engine.separation.duplicates import rate_of_agreement
+from bmiss_engine.separation.spikes import SpikeDetection, detect_discharges
+
+log = logging.getLogger(__name__)
+
+THETA_NAMES: tuple[str, ...] = MotorUnitParameters.field_names()
+# the contrast is blind to amplitude: the fibre count is fitted afterwards, not searched
+AMPLITUDE_FIELD = "n_fibres"
+SEARCHED_FIELDS: tuple[str, ...] = tuple(n for n in THETA_NAMES if n != AMPLITUDE_FIELD)
+_POSITION_FIELDS = ("depth_mm", "ml_mm", "iz_mm")
+
+
+@dataclass(frozen=True)
+class InversionConfig:
+    """Settings of the inversion.
+
+    extension_factor: delays R (None: n_channels·R ≈ ``target_rows``); rel_floor: eigenvalue
+    floor relative to the largest (see :mod:`.mvdr`) for the final sources; search_rel_floor:
+    the heavier floor (diagonal loading) of the probe and the ascent: with little noise the
+    MVDR is so selective that the contrast is flat except within ~0.05 of a unit's θ, and
+    loading widens the basins (measured: from 0.05 off the truth, 30 steps climb back with a
+    floor of 1e-2 and not with 1e-6); fine_steps: Adam steps on the fine estimator after
+    the ascent; n_restarts: Latin-hypercube probes, each
+    followed by an ascent; n_probe: θ evaluated per probe; n_candidates: best probe points
+    ascended together; n_steps, learning_rate: Adam on normalised θ; sil_threshold,
+    min_discharges, max_cov_isi: acceptance (as the baseline); duplicate_roa: RoA above which
+    two units are one (over lags up to a MUAP's duration: the MVDR window's offset is not
+    known); peel_off: subtract accepted units before the next restart; refine_steps,
+    refine_learning_rate, refine_starts, refine_max_lag_s: the fit of θ to the spike-triggered
+    MUAP, from the unit's θ and the best-fitting points of an ``n_probe`` Latin-hypercube probe
+    (0 steps: none); contrast_clip: soft clip of the standardised source before the
+    kurtosis (None: the plain kurtosis; see :func:`.contrast.excess_kurtosis`);
+    snapshot_candidates: starts taken from the data's most active instants (see
+    :meth:`ThetaSearch.probe`); refine_sil:
+    candidates at this SIL or above are refined and detected again before acceptance;
+    probe_separation: the probe's candidates are at least this far apart in normalised
+    (depth, medio-lateral, innervation-zone) position; probe_other_width: the probe spans
+    position fully and the other fields over this width around mid-range; probe_batch: θ
+    rendered at once in the probe (memory).
+    """
+
+    extension_factor: int | None = None
+    target_rows: int = 320
+    rel_floor: float = 1e-6
+    search_rel_floor: float = 1e-2
+    fine_steps: int = 10
+    n_restarts: int = 4
+    n_probe: int = 256
+    n_candidates: int = 16
+    n_steps: int = 60
+    learning_rate: float = 0.02
+    sil_threshold: float = 0.90
+    min_discharges: int = 10
+    max_cov_isi: float | None = 0.5
+    duplicate_roa: float = 0.3
+    peel_off: bool = True
+    refine_steps: int = 100
+    refine_sil: float = 0.75
+    refine_learning_rate: float = 0.03
+    refine_starts: int = 4
+    refine_max_lag_s: float = 0.005
+    contrast_clip: float | None = None
+    snapshot_candidates: int = 2
+    probe_separation: float = 0.1
+    probe_other_width: float = 0.4
+    probe_batch: int = 64
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.n_restarts < 1 or self.n_probe < 1 or self.n_candidates < 1:
+            raise ValueError("n_restarts, n_probe and n_candidates must be at least 1")
+        if self.n_candidates > self.n_probe:
+            raise ValueError("n_candidates cannot exceed n_probe")
+        if self.extension_factor is not None and self.extension_factor < 1:
+            raise ValueError("extension_factor must be at least 1")
+
+
+@dataclass(frozen=True, eq=False)
+class InvertedUnit:
+    """One motor unit found by the inversion.
+
+    theta_unit: (n_params,) θ in [0, 1], fields in ``THETA_NAMES`` order (the fibre count
+    fitted by amplitude); theta_sd_unit: (n_params,) Laplace standard deviation of the
+    waveform fit per field (nan where not measured, always for the fibre count); theta_physical: field → value in
+    physical units; detection: discharges (sample indices of the discharge instants) and the
+    pulse train; contrast: excess kurtosis of its source; muap_v: (n_channels, n_muap_samples)
+    rendered MUAP at θ in volts, discharge at ``muap_onset``; restart: where it was found;
+    n_converged: candidates of all restarts that converged to it (duplicates included);
+    waveform_residual: |STA − fitted MUAP|² / |STA|² (nan without refinement).
+    """
+
+    theta_unit: NDArray[np.float64]
+    theta_sd_unit: NDArray[np.float64]
+    theta_physical: dict[str, float]
+    detection: SpikeDetection
+    contrast: float
+    muap_v: NDArray[np.float32]
+    muap_onset: int
+    restart: int
+    n_converged: int = 1
+    waveform_residual: float = float("nan")
+
+
+@dataclass(frozen=True)
+class InversionProgress:
+    """Snapshot after one restart: units pooled so far, and the candidates' final contrasts."""
+
+    restart: int
+    n_restarts: int
+    units: tuple[InvertedUnit, ...]
+    candidate_contrast: NDArray[np.float64]
+    candidate_sil: NDArray[np.float64]
+
+
+@dataclass
+class _PoolEntry:
+    theta: NDArray[np.float64]  # searched fields only
+    detection: SpikeDetection
+    contrast: float
+    restart: int
+    n_converged: int = 1
+    amplitude: float | None = None  # normalised fibre count from the waveform fit
+    sd: NDArray[np.float64] | None = None  # searched fields
+    residual: float = float("nan")
+
+
+class ThetaSearch:
+    """Runs the inversion on one recording (EMG in volts) with a fixed anatomy.
+
+    ``model`` renders the MUAPs (its pre/duration window fixes the MUAP length); ``anatomy``
+    holds scalar tensors. Computation runs on ``device`` in float32.
+    """
+
+    def __init__(
+        self,
+        config: InversionConfig | None = None,
+        model: AnalyticForwardModel | None = None,
+        anatomy: AnatomyParameters | None = None,
+        device: torch.device | None = None,
+    ) -> None:
+        self.config = config if config is not None else InversionConfig()
+        # the inversion's own model: spectral sums cut at e^(−kD) < 1e-3 (1.6× faster than the
+        # simulator's 1e-5, MUAPs within 1e-6 relative of it on the test problems)
+        self.model = model if model is not None else AnalyticForwardModel(spectral=SpectralGrid(tolerance=1e-3))
+        self.device = device if device is not None else torch.device("cpu")
+        base = anatomy if anatomy is not None else AnatomyParameters.default()
+        self.anatomy = AnatomyParameters(
+            **{k: v.to(device=self.device, dtype=torch.float32) for k, v in base.as_dict().items()}
+        )
+        self._amplitude_mid = 0.5  # normalised fibre count while searching
+
+    # -- θ and sources --------------------------------------------------------------------
+    def full_theta(self, searched: torch.Tensor, amplitude: torch.Tensor | None = None) -> torch.Tensor:
+        """θ (K, n_params) from the searched fields (K, n_searched); the fibre count is
+        ``amplitude`` (K,) or its mid-range."""
+        n = searched.shape[0]
+        amp = amplitude if amplitude is not None else torch.full((n,), self._amplitude_mid, dtype=searched.dtype,
+                                                                 device=searched.device)
+        cols = []
+        it = iter(searched.unbind(dim=1))
+        for name in THETA_NAMES:
+            cols.append(amp if name == AMPLITUDE_FIELD else next(it))
+        return torch.stack(cols, dim=1)
+
+    def render(self, theta_unit: torch.Tensor, grid: ElectrodeGrid, fs: float) -> torch.Tensor:
+        """MUAPs (K, n_channels, n_muap_samples) in volts of full θ (K, n_params) in [0, 1]."""
+        params = MotorUnitParameters.from_unit_interval(theta_unit.to(torch.float32))
+        return self.model.muaps(params, self.anatomy, grid, fs)
+
+    def sources(
+        self, searched: torch.Tensor, estimator: MvdrEstimator, grid: ElectrodeGrid, fs: float
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """MVDR sources (K, n_samples) of searched θ (K, n_searched), and each window end d (K,)."""
+        muaps = self.render(self.full_theta(searched), grid, fs)
+        columns, end = extended_columns(muaps, estimator.extension_factor)
+        return estimator.sources(columns), end
+
+    def contrast(self, searched: torch.Tensor, estimator: MvdrEstimator, grid: ElectrodeGrid,
+                 fs: float) -> torch.Tensor:
+        """Excess kurtosis (K,) of the sources of searched θ (K, n_searched)."""
+        src, _ = self.sources(searched, estimator, grid, fs)
+        return excess_kurtosis(src, guard=self._guard(estimator, fs), clip=self.config.contrast_clip)
+
+    def _guard(self, estimator: MvdrEstimator, fs: float) -> int:
+        """Samples left out at each end: the extension's zero padding and MUAPs cut by the edge."""
+        return estimator.extension_factor + self.model.n_samples(fs)
+
+    def ascend(
+        self, start: torch.Tensor, estimator: MvdrEstimator, grid: ElectrodeGrid, fs: float, n_steps: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Adam ascent of the contrast from searched θ (K, n_searched), kept in [0, 1]; returns
+        each candidate's best θ seen and its contrast (K,)."""
+        theta = start.detach().clone().to(self.device, torch.float32).requires_grad_(True)
+        optimiser = torch.optim.Adam([theta], lr=self.config.learning_rate)
+        best = theta.detach().clone()
+        best_value = torch.full((theta.shape[0],), -torch.inf, device=self.device)
+        for _ in range(n_steps + 1):
+            value = self.contrast(theta, estimator, grid, fs)
+            with torch.no_grad():
+                better = value.detach() > best_value
+                best[better] = theta.detach()[better]
+                best_value = torch.where(better, value.detach(), best_value)
+            if _ == n_steps:
+                break
+            optimiser.zero_grad()
+            torch.autograd.backward(-value.sum())  # candidates are independent: one backward for all
+            optimiser.step()
+            with torch.no_grad():
+                theta.clamp_(0.0, 1.0)
+        return best, best_value
+
+    def probe(
+        self, estimator: MvdrEstimator, grid: ElectrodeGrid, fs: float, restart: int, x: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Starting points of a restart, searched θ (n_candidates, n_searched), from one
+        Latin-hypercube probe rendered once.
+
+        Up to ``snapshot_candidates`` of them come from the data (when ``x``, the current
+        recording (n_channels, n_samples), is given): at the instants of highest activity
+        Σ_c x², one unit's MUAP dominates the multichannel snapshot, and the probe point whose
+        MUAP fits the snapshot best (any lag) is a start near that unit. The rest are the
+        probe points of highest contrast, kept apart in position.
+        """
+        cfg = self.config
+        sampler = qmc.LatinHypercube(d=len(SEARCHED_FIELDS), seed=cfg.seed + 7919 * restart)
+        points = torch.as_tensor(sampler.random(cfg.n_probe), dtype=torch.float32, device=self.device)
+        # the source's sparsity hangs mostly on position; the other fields start near mid-range,
+        # where a poor value costs least, and the ascent moves them
+        others = [i for i, n in enumerate(SEARCHED_FIELDS) if n not in _POSITION_FIELDS]
+        points[:, others] = 0.5 + (points[:, others] - 0.5) * cfg.probe_other_width
+        n_muap = self.model.n_samples(fs)
+        snapshots = None
+        if x is not None and cfg.snapshot_candidates > 0:
+            snapshots = _activity_snapshots(x, cfg.snapshot_candidates, n_muap, self._guard(estimator, fs),
+                                            round(0.02 * fs))
+        values, misfits = [], []
+        with torch.no_grad():
+            for start in range(0, cfg.n_probe, cfg.probe_batch):
+                muaps = self.render(self.full_theta(points[start : start + cfg.probe_batch]), grid, fs)
+                columns, _ = extended_columns(muaps, estimator.extension_factor)
+                values.append(excess_kurtosis(estimator.sources(columns), guard=self._guard(estimator, fs),
+                                              clip=cfg.contrast_clip))
+                if snapshots is not None:
+                    misfits.append(misfit_table(muaps, snapshots, n_muap // 2))
+        picked: list[int] = []
+        if misfits:
+            for i in torch.cat(misfits, dim=1).argmin(dim=1).tolist():
+                if i not in picked:
+                    picked.append(i)
+        order = torch.cat(values).argsort(descending=True).tolist()
+        # the best points of one basin crowd out the others: keep the candidates apart in position
+        position = points[:, [SEARCHED_FIELDS.index(n) for n in _POSITION_FIELDS]]
+        for i in order:
+            if len(picked) >= cfg.n_candidates:
+                break
+            if all(float((position[i] - position[p]).norm()) >= cfg.probe_separation for p in picked):
+                picked.append(i)
+        for i in order:  # too few far apart: fill up with the best of the rest
+            if len(picked) >= cfg.n_candidates:
+                break
+            if i not in picked:
+                picked.append(i)
+        return points[picked[: cfg.n_candidates]]
+
+    # -- the whole search -----------------------------------------------------------------
+    def iterate(
+        self, emg_v: torch.Tensor, grid: ElectrodeGrid, fs: float
+    ) -> Generator[InversionProgress, None, tuple[InvertedUnit, ...]]:
+        """Run the restarts on EMG (n_channels, n_samples) in volts (channels as ``grid``);
+        yields after each restart, returns the pooled units."""
+        cfg = self.config
+        x = emg_v.to(self.device, torch.float32)
+        x = x - x.mean(dim=1, keepdim=True)
+        scale = float(x.pow(2).mean().sqrt().clamp_min(1e-30))
+        x = x / scale  # unit RMS: float32 covariance well inside range; the MVDR source is scale-free
+        factor = cfg.extension_factor or max(1, round(cfg.target_rows / x.shape[0]))
+        estimator = MvdrEstimator.fit(x, factor, cfg.rel_floor)
+        loaded = MvdrEstimator.fit(x, factor, cfg.search_rel_floor)
+        onset = self.model.onset(fs)
+        pool: list[_PoolEntry] = []
+        for restart in range(cfg.n_restarts):
+            # probe and ascent on the loaded estimator (wide basins), then a few steps on the
+            # fine one, whose sources separate best
+            start = self.probe(loaded, grid, fs, restart, x)
+            theta, _ = self.ascend(start, loaded, grid, fs, cfg.n_steps)
+            theta, value = self.ascend(theta, estimator, grid, fs, cfg.fine_steps)
+            with torch.no_grad():
+                src, end = self.sources(theta, estimator, grid, fs)
+                src_loaded, _ = self.sources(theta, loaded, grid, fs)
+            sources = src.cpu().numpy()
+            sources_loaded = src_loaded.cpu().numpy()
+            shift = (end - onset).cpu().numpy()
+            sils: list[float] = []
+            promising: list[_PoolEntry] = []
+            for j in range(theta.shape[0]):
+                # a θ still a little off separates better through the loaded estimator: the
+                # cleaner of the two sources is kept
+                det = max((_detection_at_discharges(s, fs, int(shift[j]), factor) for s in (sources[j], sources_loaded[j])),
+                          key=lambda d: d.sil)
+                sils.append(det.sil)
+                if det.sil < min(cfg.refine_sil, cfg.sil_threshold) or det.discharge_samples.size < cfg.min_discharges:
+                    continue
+                entry = _PoolEntry(theta[j].detach().cpu().numpy().astype(np.float64), det, float(value[j]), restart)
+                slot = self._duplicate_slot(det, pool + promising, fs)
+                if slot is None:
+                    promising.append(entry)
+                else:
+                    (pool + promising)[slot].n_converged += 1
+            if promising and cfg.refine_steps > 0:
+                # half-converged candidates too: the STA fit pulls θ into the unit's basin, and
+                # the source at the refined θ is detected again
+                self._refine(promising, x * scale, grid, fs)
+                self._redetect(promising, estimator, grid, fs)
+            new: list[_PoolEntry] = []
+            for entry in promising:
+                if self._acceptable(entry.detection) and self._duplicate_slot(entry.detection, pool + new, fs) is None:
+                    new.append(entry)
+            pool.extend(new)
+            log.info("restart %d: %d candidates, %d new units, %d in the pool", restart, theta.shape[0], len(new),
+                     len(pool))
+            if cfg.peel_off and new and restart + 1 < cfg.n_restarts:
+                x, completed = _peeled(x, [e.detection.discharge_samples for e in new], onset,
+                                       self.model.n_samples(fs), fs)
+                for e, discharges in zip(new, completed, strict=True):
+                    e.detection = replace(e.detection, discharge_samples=discharges)
+                estimator = MvdrEstimator.fit(x, factor, cfg.rel_floor)
+                loaded = MvdrEstimator.fit(x, factor, cfg.search_rel_floor)
+            yield InversionProgress(
+                restart, cfg.n_restarts, tuple(self._unit(e, grid, fs, emg_v) for e in pool),
+                value.detach().cpu().numpy().astype(np.float64), np.asarray(sils, dtype=np.float64),
+            )
+        return tuple(self._unit(e, grid, fs, emg_v) for e in pool)
+
+    def run(self, emg_v: torch.Tensor, grid: ElectrodeGrid, fs: float) -> tuple[InvertedUnit, ...]:
+        """All restarts; the pooled units."""
+        gen = self.iterate(emg_v, grid, fs)
+        while True:
+            try:
+                next(gen)
+            except StopIteration as stop:
+                units: tuple[InvertedUnit, ...] = stop.value
+                return units
+
+    # -- steps ----------------------------------------------------------------------------
+    def _acceptable(self, det: SpikeDetection) -> bool:
+        cfg = self.config
+        if det.sil < cfg.sil_threshold or det.discharge_samples.size < cfg.min_discharges:
+            return False
+        return cfg.max_cov_isi is None or det.cov_isi <= cfg.max_cov_isi
+
+    def _duplicate_slot(self, det: SpikeDetection, pool: list[_PoolEntry], fs: float) -> int | None:
+        max_lag_s = self.model.duration_s  # a wrong θ can misplace the MVDR window by up to a MUAP
+        for i, e in enumerate(pool):
+            roa = rate_of_agreement(e.detection.discharge_samples, det.discharge_samples, fs, max_lag_s=max_lag_s)
+            if roa > self.config.duplicate_roa:
+                return i
+        return None
+
+    def _redetect(self, entries: list[_PoolEntry], estimator: MvdrEstimator, grid: ElectrodeGrid, fs: float) -> None:
+        """Detect the entries' discharges again on the MVDR source of their (refined) θ; the
+        new detection replaces the old where its SIL is at least as high."""
+        theta = torch.as_tensor(np.stack([e.theta for e in entries]), dtype=torch.float32, device=self.device)
+        with torch.no_grad():
+            src, end = self.sources(theta, estimator, grid, fs)
+            value = excess_kurtosis(src, guard=self._guard(estimator, fs), clip=self.config.contrast_clip)
+        shift = (end - self.model.onset(fs)).cpu().numpy()
+        sources = src.cpu().numpy()
+        for k, e in enumerate(entries):
+            det = _detection_at_discharges(sources[k], fs, int(shift[k]), estimator.extension_factor)
+            if det.sil >= e.detection.sil and det.discharge_samples.size >= 2:
+                e.detection = det
+                e.contrast = float(value[k])
+
+    def _refine(self, entries: list[_PoolEntry], x_v: torch.Tensor, grid: ElectrodeGrid, fs: float) -> None:
+        """Fit the new units' θ to their spike-triggered MUAPs in ``x_v`` (n_channels,
+        n_samples, volts), in place: θ, fibre count, Laplace sd, discharges moved to the
+        modelled discharge instant."""
+        cfg = self.config
+        onset, n_muap = self.model.onset(fs), self.model.n_samples(fs)
+        max_lag = max(1, round(cfg.refine_max_lag_s * fs))
+        sta = torch.stack([
+            _spike_triggered_average(x_v, e.detection.discharge_samples, onset + max_lag, n_muap + 2 * max_lag)
+            for e in entries
+        ])
+        start = torch.as_tensor(np.stack([e.theta for e in entries]), dtype=torch.float32, device=self.device)
+
+        def render(searched: torch.Tensor) -> torch.Tensor:
+            return self.render(self.full_theta(searched), grid, fs)
+
+        sampler = qmc.LatinHypercube(d=len(SEARCHED_FIELDS), seed=cfg.seed + 1)
+        probe = torch.as_tensor(sampler.random(cfg.n_probe), dtype=torch.float32, device=self.device)
+        fit = fit_to_waveform(render, start, sta, max_lag, cfg.refine_steps, cfg.refine_learning_rate,
+                              n_starts=cfg.refine_starts, probe=probe, probe_batch=cfg.probe_batch)
+        bound = MotorUnitParameters.BOUNDS[AMPLITUDE_FIELD]
+        n_mid = float(bound.from_unit(torch.tensor(self._amplitude_mid, dtype=torch.float64)))
+        for k, e in enumerate(entries):
+            e.theta = fit.theta[k].detach().cpu().numpy().astype(np.float64)
+            n_fibres = float(np.clip(n_mid * max(float(fit.gain[k]), 1e-12), bound.low, bound.high))
+            e.amplitude = float(bound.to_unit(torch.tensor(n_fibres, dtype=torch.float64)))
+            e.sd = fit.sd[k]
+            e.residual = float(fit.relative_residual[k])
+            # the STA matched the model shifted by ``lag``: the discharges move by it too
+            d = e.detection.discharge_samples + int(fit.lag[k])
+            e.detection = replace(e.detection, discharge_samples=d[(d >= 0) & (d < x_v.shape[1])],
+                                  pulse_train=np.roll(e.detection.pulse_train, int(fit.lag[k])))
+
+    def _unit(self, entry: _PoolEntry, grid: ElectrodeGrid, fs: float, emg_v: torch.Tensor) -> InvertedUnit:
+        """The pooled entry as a unit: θ in full (fibre count from the waveform fit, or from the
+        spike-triggered average's gain when there was none), rendered MUAP, uncertainty."""
+        searched = torch.as_tensor(entry.theta[None, :], dtype=torch.float32, device=self.device)
+        onset = self.model.onset(fs)
+        with torch.no_grad():
+            if entry.amplitude is None:
+                reference = self.render(self.full_theta(searched), grid, fs)[0]
+                x_v = emg_v.to(self.device, torch.float32)
+                average = _spike_triggered_average(x_v - x_v.mean(dim=1, keepdim=True),
+                                                   entry.detection.discharge_samples, onset, reference.shape[1])
+                gain = float((reference * average).sum() / (reference * reference).sum().clamp_min(1e-30))
+                bound = MotorUnitParameters.BOUNDS[AMPLITUDE_FIELD]
+                n_mid = float(bound.from_unit(torch.tensor(self._amplitude_mid, dtype=torch.float64)))
+                n_fibres = float(np.clip(n_mid * max(gain, 1e-12), bound.low, bound.high))
+                entry.amplitude = float(bound.to_unit(torch.tensor(n_fibres, dtype=torch.float64)))
+            amplitude = torch.tensor([entry.amplitude], dtype=torch.float32, device=self.device)
+            theta_full = self.full_theta(searched, amplitude)
+            muap = self.render(theta_full, grid, fs)[0]
+            physical = MotorUnitParameters.from_unit_interval(theta_full.double().cpu())
+        sd = np.full(len(THETA_NAMES), np.nan)
+        if entry.sd is not None:
+            sd[[THETA_NAMES.index(n) for n in SEARCHED_FIELDS]] = entry.sd
+        return InvertedUnit(
+            theta_unit=theta_full[0].double().cpu().numpy(),
+            theta_sd_unit=sd,
+            theta_physical={k: float(v[0]) for k, v in physical.as_dict().items()},
+            detection=entry.detection,
+            contrast=entry.contrast,
+            muap_v=muap.cpu().numpy().astype(np.float32),
+            muap_onset=onset,
+            restart=entry.restart,
+            n_converged=entry.n_converged,
+            waveform_residual=entry.residual,
+        )
+
+
+def _detection_at_discharges(source: NDArray[np.float32], fs: float, shift: int, guard: int) -> SpikeDetection:
+    """Spikes of an MVDR source (n_samples,), moved from the source peak (``shift`` samples
+    after the discharge, see :mod:`.columns`) to the discharge instants.
+
+    Detection is the baseline's (peaks + 2-means). One case is added: when every peak is at
+    least half the highest, the peaks are one class (a clean, nearly noiseless source, where
+    2-means would split equal heights at random) and all of them are discharges.
+    """
+    s = np.asarray(source, dtype=np.float32).copy()
+    s[:guard] = 0.0  # the extension's zero padding
+    s[-guard:] = 0.0
+    det = detect_discharges(s, fs)
+    peaks = quality.pulse_train_peaks(det.pulse_train, fs)
+    heights = det.pulse_train[peaks]
+    if peaks.size >= 2 and float(heights.min()) >= 0.5 * float(heights.max()):
+        pulse = det.pulse_train / np.float32(heights.mean())
+        det = SpikeDetection(pulse, peaks, quality.silhouette(pulse, peaks, fs),
+                             quality.cov_isi(peaks, int(0.4 * fs)))
+    d = det.discharge_samples - shift
+    keep = (d >= 0) & (d < s.size)
+    pulse = np.roll(det.pulse_train, -shift)  # the pulse train, like the discharges, on the discharge clock
+    return replace(det, discharge_samples=d[keep].astype(np.int64), pulse_train=pulse.astype(np.float32))
+
+
+def _activity_snapshots(x: torch.Tensor, n: int, n_muap: int, guard: int, min_distance: int) -> torch.Tensor:
+    """Windows (n, n_channels, 2·n_muap) of x (n_channels, n_samples) centred on the ``n``
+    highest maxima of Σ_c x², at least ``min_distance`` apart, away from the edges."""
+    activity = (x * x).sum(dim=0)
+    margin = guard + n_muap
+    activity[:margin] = -1.0
+    activity[-margin:] = -1.0
+    centres: list[int] = []
+    for t in activity.argsort(descending=True)[: 64 * n].tolist():
+        if all(abs(t - c) >= min_distance for c in centres):
+            centres.append(t)
+            if len(centres) == n:
+                break
+    index = torch.as_tensor(centres, device=x.device)[:, None] + torch.arange(-n_muap, n_muap, device=x.device)
+    return x[:, index].permute(1, 0, 2)
+
+
+def _spike_triggered_average(x: torch.Tensor, discharges: NDArray[np.int64], onset: int, n_muap: int) -> torch.Tensor:
+    """Mean of x (n_channels, n_samples) over MUAP windows (n_channels, n_muap) starting
+    ``onset`` samples before each discharge (windows past an edge are skipped)."""
+    starts = np.asarray(discharges, dtype=np.int64) - onset
+    starts = starts[(starts >= 0) & (starts + n_muap <= x.shape[1])]
+    if starts.size == 0:
+        return torch.zeros(x.shape[0], n_muap, dtype=x.dtype, device=x.device)
+    index = torch.as_tensor(starts, device=x.device)[:, None] + torch.arange(n_muap, device=x.device)[None, :]
+    return x[:, index].mean(dim=1)
+
+
+def _peeled(
+    x: torch.Tensor, trains: list[NDArray[np.int64]], onset: int, n_muap: int, fs: float
+) -> tuple[torch.Tensor, list[NDArray[np.int64]]]:
+    """x (n_channels, n_samples) less each unit's spike-triggered MUAP at each of its
+    discharges, and the discharges used.
+
+    A discharge the detection missed would leave a lone MUAP behind, a spike the kurtosis
+    contrast then chases; so after a first subtraction the residual is scanned with the unit's
+    MUAP as a matched filter, and windows that match it (gain 0.5–1.5, correlation ≥ 0.8, not
+    within 20 ms of a known discharge) are added as discharges and peeled too. Windows are cut
+    at the recording's edges for the same reason."""
+    out = x.clone()
+    completed = []
+    for discharges in trains:
+        average = _spike_triggered_average(out, discharges, onset, n_muap)
+        residual = _subtract(out, discharges, average, onset)
+        found = _matched_discharges(residual, average, onset, discharges, round(0.02 * fs))
+        merged = np.union1d(discharges, found).astype(np.int64)
+        out = _subtract(out, merged, average, onset) if found.size else residual
+        completed.append(merged)
+    return out, completed
+
+
+def _subtract(x: torch.Tensor, discharges: NDArray[np.int64], muap: torch.Tensor, onset: int) -> torch.Tensor:
+    """x (n_channels, n_samples) less ``muap`` (n_channels, n_muap) at each discharge."""
+    out = x.clone()
+    n = x.shape[1]
+    starts = np.asarray(discharges, dtype=np.int64) - onset
+    for offset in range(muap.shape[1]):
+        shifted = starts + offset
+        idx = torch.as_tensor(shifted[(shifted >= 0) & (shifted < n)], device=x.device)
+        out[:, idx] -= muap[:, offset : offset + 1]
+    return out
+
+
+def _matched_discharges(
+    residual: torch.Tensor, muap: torch.Tensor, onset: int, known: NDArray[np.int64], min_distance: int
+) -> NDArray[np.int64]:
+    """Discharge samples where ``muap`` (n_channels, n_muap) is left whole in ``residual``."""
+    energy = float((muap * muap).sum())
+    if energy <= 0:
+        return np.zeros(0, dtype=np.int64)
+    with torch.no_grad():
+        dot = torch.nn.functional.conv1d(residual[None], muap[None])[0, 0]  # window start s
+        window_energy = torch.nn.functional.conv1d(residual[None] ** 2, torch.ones_like(muap)[None])[0, 0]
+        gain = (dot / energy).cpu().numpy()
+        corr = (dot / (energy * window_energy.clamp_min(1e-30)).sqrt()).cpu().numpy()
+    candidates = np.flatnonzero((gain > 0.5) & (gain < 1.5) & (corr >= 0.8))
+    picked: list[int] = []
+    for start in candidates[np.argsort(-corr[candidates])]:
+        t = int(start) + onset
+        near_known = known.size and np.min(np.abs(known - t)) < min_distance
+        if not near_known and all(abs(t - p) >= min_distance for p in picked):
+            picked.append(t)
+    return np.asarray(sorted(picked), dtype=np.int64)

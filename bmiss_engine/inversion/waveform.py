@@ -1,0 +1,162 @@
+"""θ refined against a unit's spike-triggered MUAP, with a Laplace (Gauss–Newton) uncertainty.
+
+The sparsity contrast finds the unit and a θ that separates it, but it is flat along some
+directions (conduction velocity, fibre lengths, territory size trade off against each other
+for the source's sparsity). Once discharges are known, the spike-triggered average (STA) of the
+recording is a direct, noisy measurement of the MUAP, and θ is refined by least squares:
+
+    min over θ, gain g, lag τ of  |STA(· + τ) − g·b(θ)|²
+
+g in closed form (the MUAP is linear in the fibre count, so g gives the fibre count), τ an
+integer lag chosen per step without gradient (the detected discharges sit a few samples off
+the modelled instant when the contrast's θ was off), θ by Adam in [0, 1].
+
+Uncertainty: the least-squares covariance ``σ²·(JᵀJ)⁻¹`` at the optimum, J (n_values,
+n_searched) the Jacobian of g·b(θ) by central differences and σ² the residual variance per
+value. It is the local curvature of the misfit, so it says how well the STA pins θ down, not
+how far model error moves it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+
+Renderer = Callable[[torch.Tensor], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class WaveformFit:
+    """theta: (K, n_searched) refined θ; gain: (K,) STA over rendered MUAP amplitude;
+    lag: (K,) samples by which the discharges must move to the modelled discharge instant;
+    relative_residual: (K,) |STA − g·b|² / |STA|²; sd: (K, n_searched) Laplace standard deviation."""
+
+    theta: torch.Tensor
+    gain: NDArray[np.float64]
+    lag: NDArray[np.int64]
+    relative_residual: NDArray[np.float64]
+    sd: NDArray[np.float64]
+
+
+def _best_lag_fit(
+    muaps: torch.Tensor, sta: torch.Tensor, max_lag: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """For MUAPs (K, C, T) and STAs (K, C, T + 2·max_lag): the relative residual (K,) at the
+    best integer lag, the gain (K,), the lag (K,) and the matching STA windows (K, C, T)."""
+    n = muaps.shape[2]
+    with torch.no_grad():
+        windows = sta.unfold(2, n, 1)  # (K, C, 2L+1, T): STA shifted by lag − L
+        dot = torch.einsum("kct,kclt->kl", muaps.detach(), windows)
+        energy = (windows**2).sum(dim=(1, 3)).clamp_min(1e-30)
+        norm = (muaps.detach() ** 2).sum(dim=(1, 2)).clamp_min(1e-30)
+        lag_index = (dot**2 / (energy * norm[:, None])).argmax(dim=1)
+    target = windows[torch.arange(sta.shape[0]), :, lag_index, :]  # (K, C, T)
+    dot_best = (muaps * target).sum(dim=(1, 2))
+    norm_best = (muaps**2).sum(dim=(1, 2)).clamp_min(1e-30)
+    gain = dot_best / norm_best
+    target_energy = (target**2).sum(dim=(1, 2)).clamp_min(1e-30)
+    relative = 1.0 - dot_best**2 / (norm_best * target_energy)
+    return relative, gain, lag_index - max_lag, target
+
+
+def fit_to_waveform(
+    render: Renderer, start: torch.Tensor, sta: torch.Tensor, max_lag: int, n_steps: int = 150,
+    learning_rate: float = 0.03, n_starts: int = 4, probe: torch.Tensor | None = None, step_fd: float = 1e-2,
+    probe_batch: int = 64,
+) -> WaveformFit:
+    """Refine searched θ (K, n_searched) so the rendered MUAPs ``render(θ)`` (K, C, T) match
+    the STAs (K, C, T + 2·max_lag) (window starting ``max_lag`` samples before the MUAP's).
+
+    The misfit has local minima (the contrast's θ can sit in the wrong basin when it found the
+    unit's discharges from a poor θ), so each unit is refined from ``n_starts`` points: its θ
+    and the ``n_starts − 1`` points of ``probe`` (M, n_searched) that fit its STA best (the
+    probe is rendered once for all units). All starts of all units run in one batch; the
+    lowest residual wins. ``step_fd`` is the Jacobian's central-difference step (float32
+    rendering: smaller steps drown in rounding).
+    """
+    n_units, n_params = start.shape
+    starts = start.detach()[:, None, :]
+    if probe is not None and n_starts > 1:
+        with torch.no_grad():
+            misfit = torch.cat([
+                misfit_table(render(probe[i : i + probe_batch]), sta, max_lag)
+                for i in range(0, probe.shape[0], probe_batch)
+            ], dim=1)  # (K, M)
+            best = misfit.topk(min(n_starts - 1, probe.shape[0]), dim=1, largest=False).indices
+        starts = torch.cat([starts, probe.to(start.dtype)[best]], dim=1)
+    n_starts = starts.shape[1]
+    flat_sta = sta.repeat_interleave(n_starts, dim=0)
+    fit = _fit_batch(render, starts.reshape(-1, n_params), flat_sta, max_lag, n_steps, learning_rate)
+    with torch.no_grad():
+        relative, _, _, _ = _best_lag_fit(render(fit), flat_sta, max_lag)
+        winner = relative.reshape(n_units, n_starts).argmin(dim=1)
+        theta = fit.reshape(n_units, n_starts, n_params)[torch.arange(n_units), winner]
+        relative, gain, lag, target = _best_lag_fit(render(theta), sta, max_lag)
+        sd = _laplace_sd(render, theta, gain, target, step_fd)
+    return WaveformFit(theta, gain.double().cpu().numpy(), lag.cpu().numpy().astype(np.int64),
+                       relative.double().cpu().numpy(), sd)
+
+
+def misfit_table(muaps: torch.Tensor, sta: torch.Tensor, max_lag: int) -> torch.Tensor:
+    """Relative residual (K, M) of every MUAP (M, C, T) against every STA (K, C, T + 2·max_lag)
+    at its best lag."""
+    n = muaps.shape[2]
+    windows = sta.unfold(2, n, 1)  # (K, C, 2L+1, T)
+    dot = torch.einsum("mct,kclt->kml", muaps, windows)
+    energy = (windows**2).sum(dim=(1, 3)).clamp_min(1e-30)  # (K, 2L+1)
+    norm = (muaps**2).sum(dim=(1, 2)).clamp_min(1e-30)  # (M,)
+    return 1.0 - (dot**2 / (energy[:, None, :] * norm[None, :, None])).amax(dim=2)
+
+
+def _fit_batch(
+    render: Renderer, start: torch.Tensor, sta: torch.Tensor, max_lag: int, n_steps: int, learning_rate: float
+) -> torch.Tensor:
+    """Adam on the relative residual from θ (K, n_searched); each row's best θ seen."""
+    theta = start.detach().clone().requires_grad_(True)
+    optimiser = torch.optim.Adam([theta], lr=learning_rate)
+    best = theta.detach().clone()
+    best_value = torch.full((theta.shape[0],), torch.inf, device=theta.device)
+    for step in range(n_steps + 1):
+        relative, _, _, _ = _best_lag_fit(render(theta), sta, max_lag)
+        with torch.no_grad():
+            better = relative.detach() < best_value
+            best[better] = theta.detach()[better]
+            best_value = torch.where(better, relative.detach(), best_value)
+        if step == n_steps:
+            break
+        optimiser.zero_grad()
+        torch.autograd.backward(relative.sum())  # units are independent: one backward for all
+        optimiser.step()
+        with torch.no_grad():
+            theta.clamp_(0.0, 1.0)
+    return best
+
+
+def _laplace_sd(
+    render: Renderer, theta: torch.Tensor, gain: torch.Tensor, target: torch.Tensor, step_fd: float
+) -> NDArray[np.float64]:
+    """sqrt(diag(σ²·(JᵀJ)⁻¹)) per unit, (K, n_searched); J of g·b(θ) by central differences,
+    all 2·n_searched shifted θ of all units rendered in one batch."""
+    n_units, n_params = theta.shape
+    eye = torch.eye(n_params, dtype=theta.dtype, device=theta.device) * step_fd
+    shifted = torch.cat([(theta[:, None, :] + eye).clamp(0, 1), (theta[:, None, :] - eye).clamp(0, 1)], dim=1)
+    rendered = render(shifted.reshape(-1, n_params)).reshape(n_units, 2 * n_params, -1).double()
+    width = (shifted[:, :n_params, :] - shifted[:, n_params:, :]).diagonal(dim1=1, dim2=2).double()  # (K, P)
+    jac = (rendered[:, :n_params] - rendered[:, n_params:]) / width.clamp_min(1e-12)[..., None]  # (K, P, V)
+    jac = jac * gain.double()[:, None, None]
+    fitted = gain.double()[:, None] * render(theta).reshape(n_units, -1).double()
+    residual = target.reshape(n_units, -1).double() - fitted
+    n_values = residual.shape[1]
+    sigma2 = (residual**2).sum(dim=1) / max(1, n_values - n_params)
+    normal = jac @ jac.transpose(1, 2)  # (K, P, P)
+    # a ridge far below any curvature the STA resolves: a flat direction then shows as a huge
+    # standard deviation, where a pseudo-inverse would report zero
+    ridge = 1e-12 * normal.diagonal(dim1=1, dim2=2).sum(dim=1).clamp_min(1e-300)
+    normal = normal + ridge[:, None, None] * torch.eye(n_params, dtype=normal.dtype, device=normal.device)
+    cov = torch.linalg.inv(normal) * sigma2[:, None, None]
+    sd: NDArray[np.float64] = cov.diagonal(dim1=1, dim2=2).clamp_min(0).sqrt().cpu().numpy()
+    return sd
