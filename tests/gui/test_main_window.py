@@ -1,0 +1,119 @@
+"""Opening files (menu, recent, drop), errors shown to the user, layout and settings."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl
+from PySide6.QtGui import QDropEvent
+from PySide6.QtWidgets import QFileDialog
+
+
+def test_open_fills_the_views(window, small_recording_file: Path, monkeypatch) -> None:
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(lambda *a, **k: (str(small_recording_file), "")))
+    window.actions["open"].trigger()
+    rec = window.session.recording
+    assert rec is not None and rec.n_channels == 32
+    assert window.actions["decompose"].isEnabled()
+    assert small_recording_file.name in window.windowTitle()
+    assert "32 channels" in window.file_label.text()
+    rms = window.views["rms"].rms_uv
+    assert rms is not None and rms.shape == (8, 4) and np.isfinite(rms).all() and (rms > 0).all()
+    emg = window.views["emg"]
+    xs, _ = emg.good_curve.getData()
+    assert np.nanmin(xs) >= 0 and np.nanmax(xs) <= emg.window_s.value() + 1e-6
+    assert window.recent_files() == [str(small_recording_file.resolve())]
+
+
+@pytest.mark.parametrize("problem", ["missing", "corrupt", "wrong_shape", "folder"])
+def test_bad_files_show_the_problem_and_the_app_stays_usable(
+    window, errors, small_recording_file: Path, tmp_path: Path, problem: str
+) -> None:
+    if problem == "missing":
+        bad = tmp_path / "nothing_here.npz"
+    elif problem == "corrupt":
+        bad = tmp_path / "corrupt.npz"
+        bad.write_bytes(small_recording_file.read_bytes()[:300])
+    elif problem == "wrong_shape":
+        bad = tmp_path / "flat.npz"
+        np.savez(bad, emg=np.zeros(100), fs_hz=2048.0, grid_shape=(8, 4), ied_mm=8.0)
+    else:
+        bad = tmp_path
+    assert window.open_file(small_recording_file)
+    assert not window.open_file(bad)
+    assert len(errors) == 1
+    title, text = errors[0]
+    assert "Cannot open" in title and bad.name in text and "Traceback" not in text
+    # what was open stays open and usable
+    assert window.session.recording is not None and window.session.recording.n_channels == 32
+    assert window.actions["decompose"].isEnabled()
+    assert window.open_file(small_recording_file) and len(errors) == 1
+
+
+def test_dropping_a_file_opens_it(window, small_recording_file: Path) -> None:
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(small_recording_file))])
+    event = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                       Qt.KeyboardModifier.NoModifier)
+    window.dropEvent(event)
+    assert window.session.recording is not None
+    assert window.session.recording.source == str(small_recording_file)
+
+
+def test_layout_and_recent_files_are_remembered(qtbot, tmp_path: Path, small_recording_file: Path, errors) -> None:
+    from bmiss_gui.main_window import MainWindow
+
+    settings_path = str(tmp_path / "settings.ini")
+    first = MainWindow(QSettings(settings_path, QSettings.Format.IniFormat))
+    qtbot.addWidget(first)
+    first.show()
+    first.open_file(small_recording_file)
+    first.docks["muap"].setFloating(True)
+    first.docks["rates"].hide()
+    first.close()
+
+    second = MainWindow(QSettings(settings_path, QSettings.Format.IniFormat))
+    qtbot.addWidget(second)
+    second.show()
+    assert second.docks["muap"].isFloating()
+    assert not second.docks["rates"].isVisible()
+    assert second.recent_files() == [str(small_recording_file.resolve())]
+    second.actions["reset_layout"].trigger()
+    assert not second.docks["muap"].isFloating() and second.docks["rates"].isVisible()
+
+
+def test_decompose_dialog_offers_only_fastica_and_builds_the_config(window, small_recording_file: Path) -> None:
+    from bmiss_engine import DecomposerConfig
+    from bmiss_gui.dialogs.decompose import DecomposeDialog
+
+    dialog = DecomposeDialog(DecomposerConfig(), 3.0, window)
+    model = dialog.method.model()
+    enabled = [model.item(i).isEnabled() for i in range(dialog.method.count())]
+    assert enabled == [True, False, False]
+    assert "coming" in dialog.method.itemText(1)
+    dialog.iterations.setValue(40)
+    dialog.sil.setValue(0.85)
+    dialog.extension.setValue(10)
+    dialog.device.setCurrentIndex(dialog.device.findData("cpu"))
+    dialog.use_window.setChecked(True)
+    dialog.start.setValue(0.5)
+    dialog.stop.setValue(2.5)
+    config = dialog.config()
+    assert (config.n_iterations, config.sil_threshold, config.extension_factor, config.device, config.window_s) == (
+        40, 0.85, 10, "cpu", (0.5, 2.5))
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 12), reason="None is immortal from Python 3.12 on")
+def test_qt_calls_keep_none_alive() -> None:
+    """PySide6 6.12.0 decrements None's reference count on every call of a void method, which
+    crashes Python 3.11 after a few thousand calls; pyproject excludes that release."""
+    from PySide6.QtCore import QObject
+
+    obj = QObject()
+    before = sys.getrefcount(None)
+    for _ in range(100):
+        obj.setObjectName("x")
+    assert sys.getrefcount(None) >= before - 5
