@@ -56,6 +56,7 @@ class MainWindow(QMainWindow):
         self._run_started = 0.0
         self._device_text = ""
         self.setWindowTitle("BMISS")
+        self.setObjectName("bmiss_main_window")
         self.setAcceptDrops(True)
         self.setDockNestingEnabled(True)
         self.resize(1440, 900)

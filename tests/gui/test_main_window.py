@@ -117,3 +117,34 @@ def test_qt_calls_keep_none_alive() -> None:
     for _ in range(100):
         obj.setObjectName("x")
     assert sys.getrefcount(None) >= before - 5
+
+
+def test_bmiss_without_arguments_opens_the_app_and_with_arguments_is_the_cli(
+    monkeypatch, small_recording_file: Path, capsys
+) -> None:
+    import bmiss_gui.app
+    from bmiss_gui import launcher
+
+    started: list[list[str]] = []
+    monkeypatch.setattr(bmiss_gui.app, "main", lambda argv=None: started.append(list(argv or [])) or 0)
+    assert launcher.main([]) == 0 and started == [[]]
+    assert launcher.main(["info", str(small_recording_file)]) == 0
+    assert "32 (0 marked bad)" in capsys.readouterr().out and len(started) == 1
+
+
+def test_bmiss_gui_opens_the_files_given(qtbot, monkeypatch, small_recording_file: Path, tmp_path: Path) -> None:
+    from PySide6.QtWidgets import QApplication
+
+    from bmiss_gui import app as app_module
+
+    opened: list[object] = []
+    monkeypatch.setattr(QApplication, "exec", lambda self=None: opened.append(
+        next(w for w in QApplication.topLevelWidgets() if w.objectName() == "bmiss_main_window")) or 0)
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)  # main() installs its own; put it back after
+    QSettings.setPath(QSettings.Format.NativeFormat, QSettings.Scope.UserScope, str(tmp_path))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    assert app_module.main([str(small_recording_file)]) == 0
+    window = opened[0]
+    assert window.session.recording is not None and window.session.recording.source == str(small_recording_file)
+    window.close()
+    window.deleteLater()
