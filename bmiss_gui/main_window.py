@@ -181,7 +181,8 @@ class MainWindow(QMainWindow):
         # room for the Cancel button from the start: a status bar that grows when a run
         # starts would re-layout, and repaint, every view
         bar.setMinimumHeight(self.cancel_button.sizeHint().height() + 8)
-        bar.addWidget(self.file_label, 1)
+        # permanent widgets: a temporary message ("15 units in 21 s") must not hide the file
+        bar.addPermanentWidget(self.file_label, 1)
         bar.addPermanentWidget(self.eta_label)
         bar.addPermanentWidget(self.progress)
         bar.addPermanentWidget(self.cancel_button)
@@ -229,8 +230,11 @@ class MainWindow(QMainWindow):
         for spec in ACTIONS:
             self.actions[spec.id].setEnabled(c[spec.enabled_when])
         h = self.session.history
+        # the menu names the edit; the toolbar keeps its short label
         self.actions["undo"].setText(f"&Undo {h.undo_label}" if h and h.undo_label else "&Undo")
         self.actions["redo"].setText(f"&Redo {h.redo_label}" if h and h.redo_label else "&Redo")
+        self.actions["undo"].setIconText("Undo")
+        self.actions["redo"].setIconText("Redo")
 
     # -- files ----------------------------------------------------------------------------
     @Slot()

@@ -48,6 +48,7 @@ class EmgView(QWidget):
         self.plot.setMouseEnabled(x=False, y=True)
         self.plot.setLabel("bottom", "Time", units="s")
         self.plot.setLabel("left", "Channel")
+        self.plot.getAxis("left").enableAutoSIPrefix(False)  # ticks are channel numbers, not volts
         self.good_curve = self.plot.plot([], [], connect="finite")
         self.bad_curve = self.plot.plot([], [], connect="finite")
         self.scroller = QScrollBar(Qt.Orientation.Horizontal)

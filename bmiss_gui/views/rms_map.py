@@ -29,6 +29,9 @@ class RmsMapView(QWidget):
         self.image = pg.ImageItem(axisOrder="row-major")
         self.image.setColorMap(pg.colormap.get("viridis"))
         self.plot.addItem(self.image)
+        self.colour_bar = pg.ColorBarItem(colorMap=pg.colormap.get("viridis"), label="RMS (µV)",
+                                          interactive=False, width=14)
+        self.colour_bar.setImageItem(self.image, insert_in=self.plot)
         self.bad_marks = pg.ScatterPlotItem(symbol="x", size=14)
         self.plot.addItem(self.bad_marks)
         self.caption = caption_label()
@@ -56,8 +59,12 @@ class RmsMapView(QWidget):
         self.rms_uv = rms
         finite = rms[np.isfinite(rms)]
         lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
-        self.image.setImage(np.nan_to_num(rms, nan=lo), levels=(lo, hi if hi > lo else lo + 1))
+        # NaN (no electrode there) is drawn transparent
+        self.image.setImage(rms, levels=(lo, hi if hi > lo else lo + 1))
         self.image.setRect(-0.5, -0.5, rec.grid.n_columns, rec.grid.n_rows)
+        self.colour_bar.setLevels((lo, hi if hi > lo else lo + 1))
+        self.plot.setXRange(-0.5, rec.grid.n_columns - 0.5, padding=0.02)
+        self.plot.setYRange(-0.5, rec.grid.n_rows - 0.5, padding=0.02)
         bad = list(rec.grid.bad_channels)
         rc = rec.grid.channel_rc[bad] if bad else np.zeros((0, 2))
         self.bad_marks.setData(rc[:, 1], rc[:, 0])

@@ -14,7 +14,14 @@ from bmiss_gui.session import Session
 
 Index = QModelIndex | QPersistentModelIndex
 
-COLUMNS = ("Unit", "Discharges", "Rate (Hz)", "CoV ISI", "SIL", "PNR (dB)", "Status")
+COLUMNS = ("Unit", "Disch.", "Rate Hz", "CoV ISI", "SIL", "PNR dB", "Status")
+_COLUMN_TIPS = (
+    "Motor unit id (stable through edits)", "Number of discharges",
+    "Mean instantaneous discharge rate (pauses over 0.4 s left out)",
+    "Coefficient of variation of the inter-spike intervals", "Silhouette of the pulse train's discharge peaks "
+    "against its other peaks (≥ 0.90 is the usual bar)", "Pulse-to-noise ratio (≥ 30 dB is a reliable unit)",
+    "Review status: accept (A), flag (F), reject (R)",
+)
 _STATUS_COLOURS = {"accepted": "#16a34a", "flagged": "#d97706", "rejected": "#dc2626"}
 
 
@@ -75,6 +82,8 @@ class UnitsTableModel(QAbstractTableModel):
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
             return COLUMNS[section]
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.ToolTipRole:
+            return _COLUMN_TIPS[section]
         return None
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
@@ -96,8 +105,6 @@ class UnitsTableModel(QAbstractTableModel):
             return int(align | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.UserRole:
             return u.unit_id
-        if role == Qt.ItemDataRole.ToolTipRole and col == 4:
-            return "Silhouette of the pulse train's discharge peaks against its other peaks (≥ 0.90 is the usual bar)"
         return None
 
 
@@ -115,7 +122,10 @@ class UnitsTableView(QTableView):
         self.setShowGrid(False)
         self.verticalHeader().hide()
         self.verticalHeader().setDefaultSectionSize(24)
-        self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        header = self.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setStretchLastSection(True)
+        header.setMinimumSectionSize(44)
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self._syncing = False
         self.selectionModel().selectionChanged.connect(self._on_selection)
