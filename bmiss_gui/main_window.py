@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from bmiss_engine import BmissError, DecomposerConfig, DecompositionResult, IterationState
+from bmiss_engine.device import describe_device, pick_device
 from bmiss_engine.io import open_recording, write_result
 from bmiss_gui.actions import ACTIONS, build_actions
 from bmiss_gui.dialogs.decompose import DecomposeDialog
@@ -391,7 +392,12 @@ class MainWindow(QMainWindow):
         self.update_actions()
 
     def _show_device(self, requested: str) -> None:
-        self.device_label.setText(f"Device: {requested}")
+        """The device a run with this setting will use ("auto" resolved), named as the engine does."""
+        try:
+            name = describe_device(pick_device(requested))
+        except BmissError:
+            name = f"{requested} (not available)"
+        self.device_label.setText(f"Device: {name}")
 
     # -- review ---------------------------------------------------------------------------
     @Slot()

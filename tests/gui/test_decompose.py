@@ -93,3 +93,35 @@ def test_worker_reports_engine_errors_as_messages(qtbot, small_recording_file: P
     with qtbot.waitSignal(worker.done, timeout=10_000):
         worker.run()
     assert len(messages) == 1 and "at least 1 s" in messages[0]
+
+
+def test_ctrl_d_opens_the_settings_and_starts_with_them(qtbot, window, small_recording_file: Path, monkeypatch) -> None:
+    from PySide6.QtWidgets import QDialog
+
+    from bmiss_gui.dialogs.decompose import DecomposeDialog
+
+    window.open_file(small_recording_file)
+    started: list[object] = []
+    monkeypatch.setattr(window, "decompose", started.append)
+
+    def fill_and_accept(dialog: DecomposeDialog) -> int:
+        dialog.iterations.setValue(24)
+        dialog.device.setCurrentIndex(dialog.device.findData("cpu"))
+        return int(QDialog.DialogCode.Accepted)
+
+    monkeypatch.setattr(DecomposeDialog, "exec", fill_and_accept)
+    assert window.actions["decompose"].shortcut().toString() == "Ctrl+D"
+    window.actions["decompose"].trigger()
+    assert len(started) == 1
+    assert (started[0].n_iterations, started[0].device, started[0].method) == (24, "cpu", "fastica")
+
+
+def test_a_failing_decomposition_is_reported_and_the_app_stays_usable(
+    qtbot, window, errors, small_recording_file: Path
+) -> None:
+    window.open_file(small_recording_file)
+    with qtbot.waitSignal(window.runner.failed, timeout=30_000):
+        window.decompose(dataclasses.replace(SMALL_CONFIG, window_s=(0.0, 0.5)))
+    qtbot.waitUntil(lambda: not window.runner.is_running, timeout=5000)
+    assert len(errors) == 1 and errors[0][0] == "The decomposition failed" and "at least 1 s" in errors[0][1]
+    assert window.session.result is None and window.actions["decompose"].isEnabled()

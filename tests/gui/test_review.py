@@ -110,9 +110,10 @@ def test_status_shortcuts_delete_and_merge(qtbot, reviewing) -> None:
     table = table_view.units_model
     ids = [u.unit_id for u in w.session.result.units]
     assert w.actions["reject"].shortcut().toString() == "R"
+    w.activateWindow()
     table_view.setFocus()
     w.session.select((ids[1],))
-    w.actions["reject"].trigger()
+    qtbot.keyClick(table_view, Qt.Key.Key_R)  # the key itself, through Qt's shortcut map
     assert w.session.result.unit(ids[1]).status == "rejected"
     assert table.data(table.index(1, 6)) == "rejected"
     w.session.select((ids[0],))
