@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from tests.gui.conftest import require_gui
+
+require_gui()
+
 import dataclasses
 import time
 from pathlib import Path
