@@ -100,9 +100,12 @@ class Session(QObject):
     def begin_decomposition(self, window_s: tuple[float, float] | None) -> None:
         assert self.recording is not None
         fs = self.recording.sampling_rate_hz
+        n = self.recording.n_samples
+        # the engine crops the same way (Recording.crop): samples count from the window's start
         self._offset = max(0, round(window_s[0] * fs)) if window_s else 0
+        stop = min(n, round(window_s[1] * fs)) if window_s else n
         self.history = None
-        self._live = DecompositionResult((), fs, self.recording.n_samples - self._offset)
+        self._live = DecompositionResult((), fs, stop - self._offset)
         self._selected = ()
         self.result_changed.emit()
         self.history_changed.emit()

@@ -8,6 +8,7 @@ connects to a GUI-thread object only.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import time
@@ -113,6 +114,10 @@ class DecompositionRunner(QObject):
         available = os.cpu_count() or 1
         if available > 1 and cpu_threads() >= available:
             set_cpu_threads(available - 1)
+        # a full garbage collection walks every object of the process (torch, SciPy, Qt
+        # wrappers: about a quarter of a second here) while holding the GIL, and would freeze
+        # the window mid-run; objects alive now are long-lived, so the collector may skip them
+        gc.freeze()
         thread = QThread()
         thread.setObjectName("bmiss-decomposition")
         worker = DecompositionWorker(config, recording)

@@ -129,3 +129,25 @@ def test_a_failing_decomposition_is_reported_and_the_app_stays_usable(
     qtbot.waitUntil(lambda: not window.runner.is_running, timeout=5000)
     assert len(errors) == 1 and errors[0][0] == "The decomposition failed" and "at least 1 s" in errors[0][1]
     assert window.session.result is None and window.actions["decompose"].isEnabled()
+
+
+def test_a_windowed_decomposition_lines_up_with_the_recording(
+    qtbot, window, small_recording_file: Path, tmp_path: Path
+) -> None:
+    window.open_file(small_recording_file)
+    config = dataclasses.replace(SMALL_CONFIG, window_s=(1.0, 2.5), n_iterations=16)
+    with qtbot.waitSignal(window.runner.finished, timeout=90_000) as finished:
+        window.decompose(config)
+    result: DecompositionResult = finished.args[0]
+    fs = result.sampling_rate_hz
+    assert result.n_samples == round(1.5 * fs) == window.session.result.n_samples
+    if result.n_units:
+        qtbot.waitUntil(lambda: window.live_redraw.idle, timeout=5000)
+        t, _ = window.views["pulse_train"].curve.getOriginalDataset()
+        assert t[0] == 1.0 and abs(t[-1] - (2.5 - 1 / fs)) < 1e-9  # drawn at recording time
+        # exported discharge samples count from the recording's start, like its time axis
+        out = tmp_path / "w.csv"
+        assert window.export_to(out)
+        samples = [int(line.split(",")[1]) for line in out.read_text().splitlines()[1:]]
+        expected = sorted(int(s) + round(fs) for u in result.units for s in u.discharge_samples)
+        assert sorted(samples) == expected
