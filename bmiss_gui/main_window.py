@@ -19,7 +19,6 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QPushButton,
-    QSizePolicy,
     QWidget,
 )
 
@@ -167,7 +166,6 @@ class MainWindow(QMainWindow):
     def _make_status_bar(self) -> None:
         bar = self.statusBar()
         self.file_label = QLabel("No recording")
-        self.file_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.device_label = QLabel("")
         self.progress = QProgressBar()
         self.progress.setFixedWidth(220)
@@ -183,7 +181,7 @@ class MainWindow(QMainWindow):
         # starts would re-layout, and repaint, every view
         bar.setMinimumHeight(self.cancel_button.sizeHint().height() + 8)
         # permanent widgets: a temporary message ("15 units in 21 s") must not hide the file
-        bar.addPermanentWidget(self.file_label, 1)
+        bar.addPermanentWidget(self.file_label)
         bar.addPermanentWidget(self.eta_label)
         bar.addPermanentWidget(self.progress)
         bar.addPermanentWidget(self.cancel_button)
