@@ -151,3 +151,15 @@ def test_a_windowed_decomposition_lines_up_with_the_recording(
         samples = [int(line.split(",")[1]) for line in out.read_text().splitlines()[1:]]
         expected = sorted(int(s) + round(fs) for u in result.units for s in u.discharge_samples)
         assert sorted(samples) == expected
+
+
+def test_closing_the_window_mid_run_stops_and_joins_the_thread(qtbot, window, small_recording_file: Path) -> None:
+    window.open_file(small_recording_file)
+    config = dataclasses.replace(SMALL_CONFIG, n_iterations=2000, patience_batches=1000)
+    window.decompose(config)
+    thread = window.runner._thread
+    assert thread is not None and thread.isRunning()
+    qtbot.waitUntil(lambda: window.session.result is not None and window.session.result.n_units >= 1, timeout=60_000)
+    window.close()
+    assert not window.runner.is_running
+    assert thread.isFinished()

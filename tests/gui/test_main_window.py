@@ -152,3 +152,36 @@ def test_bmiss_gui_opens_the_files_given(qtbot, monkeypatch, small_recording_fil
     assert window.session.recording is not None and window.session.recording.source == str(small_recording_file)
     window.close()
     window.deleteLater()
+
+
+def test_emg_view_scrolls_and_its_envelope_keeps_every_peak(window, small_recording_file: Path) -> None:
+    from bmiss_gui.views.emg import min_max_envelope
+
+    window.open_file(small_recording_file)
+    emg_view = window.views["emg"]
+    emg_view.window_s.setValue(1.0)
+    emg_view.scroller.setValue(emg_view.scroller.maximum())
+    t0, t1 = emg_view.visible_range_s
+    assert t1 == pytest.approx(3.0, abs=0.06)
+    xs, _ = emg_view.good_curve.getData()
+    assert np.nanmin(xs) >= t0 - 1e-9 and np.nanmax(xs) <= t1 + 1e-9
+
+    x = np.random.default_rng(0).standard_normal((3, 10_000))
+    positions, values = min_max_envelope(x, 500)
+    assert values.shape == (3, 1000) and positions.shape == (1000,)
+    np.testing.assert_allclose(values.max(axis=1), x.max(axis=1))
+    np.testing.assert_allclose(values.min(axis=1), x.min(axis=1))
+
+
+def test_open_recent_reopens_a_file(window, small_recording_file: Path, tmp_path: Path) -> None:
+    from bmiss_engine.io import open_recording, write_npz
+
+    other = tmp_path / "other.npz"
+    write_npz(open_recording(small_recording_file), other)
+    window.open_file(small_recording_file)
+    window.open_file(other)
+    window._fill_recent_menu()
+    entries = [a for a in window.recent_menu.actions() if a.data()]
+    assert [a.data() for a in entries] == [str(other.resolve()), str(small_recording_file.resolve())]
+    entries[1].trigger()
+    assert window.session.recording.source == str(small_recording_file.resolve())
