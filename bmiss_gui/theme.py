@@ -88,7 +88,11 @@ def apply_theme(app: QApplication, name: str) -> Theme:
     """Apply the named theme to the application's widgets and return it (views recolour
     their plots from it)."""
     theme = THEMES.get(name, LIGHT)
-    app.setStyle("Fusion")
+    if app.property("bmiss_theme") == theme.name:
+        return theme  # re-applying re-polishes every widget of the application: slow
+    app.setProperty("bmiss_theme", theme.name)
+    if app.style().name().lower() != "fusion":
+        app.setStyle("Fusion")
     app.setPalette(_palette(theme))
     app.setStyleSheet(_style_sheet(theme))
     font = QFont(app.font())

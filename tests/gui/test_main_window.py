@@ -140,18 +140,26 @@ def test_bmiss_gui_opens_the_files_given(qtbot, monkeypatch, small_recording_fil
     from PySide6.QtWidgets import QApplication
 
     from bmiss_gui import app as app_module
+    from bmiss_gui.main_window import MainWindow
 
-    opened: list[object] = []
-    monkeypatch.setattr(QApplication, "exec", lambda self=None: opened.append(
-        next(w for w in QApplication.topLevelWidgets() if w.objectName() == "bmiss_main_window")) or 0)
+    created: list[MainWindow] = []
+
+    class RecordedWindow(MainWindow):
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+            created.append(self)
+
+    monkeypatch.setattr(app_module, "MainWindow", RecordedWindow)
+    monkeypatch.setattr(QApplication, "exec", lambda self=None: 0)  # no event loop: look at the window
     monkeypatch.setattr(sys, "excepthook", sys.excepthook)  # main() installs its own; put it back after
     QSettings.setPath(QSettings.Format.NativeFormat, QSettings.Scope.UserScope, str(tmp_path))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
     assert app_module.main([str(small_recording_file)]) == 0
-    window = opened[0]
+    assert len(created) == 1
+    window = created[0]
+    qtbot.addWidget(window)
+    assert window.isVisible()
     assert window.session.recording is not None and window.session.recording.source == str(small_recording_file)
-    window.close()
-    window.deleteLater()
 
 
 def test_emg_view_scrolls_and_its_envelope_keeps_every_peak(window, small_recording_file: Path) -> None:
