@@ -27,7 +27,7 @@ from bmiss_engine.device import describe_device, pick_device
 from bmiss_engine.io import open_recording, write_result
 from bmiss_gui.actions import ACTIONS, build_actions
 from bmiss_gui.dialogs.decompose import DecomposeDialog
-from bmiss_gui.redraw import StaggeredRedraw
+from bmiss_gui.redraw import LiveView, StaggeredRedraw
 from bmiss_gui.session import Session
 from bmiss_gui.theme import THEMES, Theme, apply_theme
 from bmiss_gui.views.emg import EmgView
@@ -85,8 +85,13 @@ class MainWindow(QMainWindow):
         self._default_state = self.saveState(_LAYOUT_VERSION)
         self._restore_layout()
 
-        self.live_redraw = StaggeredRedraw(
-            [(self.views[k], self.views[k].redraw) for k in ("units", "pulse_train", "muap", "rates")], self)
+        v = self.views
+        self.live_redraw = StaggeredRedraw([
+            LiveView(v["units"], v["units"].redraw), LiveView(v["pulse_train"], v["pulse_train"].redraw),
+            LiveView(v["muap"], v["muap"].redraw),
+            # all units' rates: the costliest view to redraw, and twice a second is plenty
+            LiveView(v["rates"], v["rates"].redraw, min_interval_s=0.5),
+        ], self)
         self.session.live_changed.connect(self.live_redraw.request)
         self.session.recording_changed.connect(self._on_recording)
         self.session.history_changed.connect(self.update_actions)

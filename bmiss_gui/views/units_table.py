@@ -122,10 +122,15 @@ class UnitsTableView(QTableView):
         self.setShowGrid(False)
         self.verticalHeader().hide()
         self.verticalHeader().setDefaultSectionSize(24)
+        # widths from the font once: sizing columns to their contents would measure every
+        # row again each time a unit arrives during a decomposition
         header = self.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
-        header.setMinimumSectionSize(44)
+        metrics = self.fontMetrics()
+        bold = header.fontMetrics()
+        for col, sample in enumerate(("■ 000", "0000", "00.0", "0.00", "0.000", "00.0", "accepted")):
+            header.resizeSection(col, max(metrics.horizontalAdvance(sample), bold.horizontalAdvance(COLUMNS[col])) + 22)
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self._syncing = False
         self.selectionModel().selectionChanged.connect(self._on_selection)
