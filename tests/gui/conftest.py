@@ -10,6 +10,7 @@ import pytest
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from bmiss_engine import Decomposer, DecomposerConfig, DecompositionResult
+from bmiss_engine.device import cpu_threads, set_cpu_threads
 from bmiss_engine.io import write_npz
 from bmiss_engine.simulate import SimulationConfig, simulate_recording
 
@@ -72,5 +73,7 @@ def window(qtbot, tmp_path: Path, errors: list[tuple[str, str]]):  # type: ignor
     w = MainWindow(settings)
     qtbot.addWidget(w)
     w.show()
+    threads = cpu_threads()
     yield w
     w.runner.shutdown()
+    set_cpu_threads(threads)  # a run leaves a core to the GUI; later (engine) tests get theirs back
