@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import math
 import os
 import time
 
@@ -51,7 +52,7 @@ class DecompositionWorker(QObject):
     def run(self) -> None:
         last: IterationState | None = None
         pending = False
-        last_emit = 0.0
+        last_emit = -math.inf  # the first snapshot always goes through
         gen = None
         try:
             gen = Decomposer(self._config).iterate(self._recording)
