@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One entry point for the README's two commands:
-#   ./run.sh demo   install what is needed, then decompose the bundled demo recording
+#   ./run.sh demo   install what is needed, then open the desktop application on the demo recording
+#                   (without a display: decompose it on the command line instead)
 #   ./run.sh test   install what the tests need, then run lint, types, import contracts and tests
 # Safe to run again: the virtual environment is reused while pyproject.toml is unchanged.
 set -euo pipefail
@@ -8,10 +9,12 @@ cd "$(dirname "$0")"
 
 VENV=.venv
 PY=${PYTHON:-python3}
-# Debian packages each mode needs; only the missing ones are installed. The engine needs none
-# today; the GUI's tests will add xvfb and the xcb libraries here.
-APT_DEMO=()
-APT_TEST=()
+# Debian packages each mode needs; only the missing ones are installed. The engine needs none;
+# Qt needs these to draw (offscreen in the tests) and, on a screen, the xcb libraries.
+APT_QT=(libegl1 libgl1 libxkbcommon0 libfontconfig1 libdbus-1-3 libglib2.0-0)
+APT_DEMO=("${APT_QT[@]}" libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0
+          libxcb-render-util0 libxcb-randr0 libxcb-shape0 libxcb-xfixes0 libxcb-xkb1 libx11-xcb1)
+APT_TEST=("${APT_QT[@]}")
 
 ensure_apt() {
   local missing=()
@@ -45,19 +48,25 @@ ensure_venv() {  # $1: extras, e.g. "test,dev"
 
 case "${1:-}" in
   demo)
-    ensure_apt ${APT_DEMO[@]+"${APT_DEMO[@]}"}
-    ensure_venv ""
     shift
-    exec "$VENV/bin/bmiss" decompose resources/demo_recording.npz "$@"
+    if [ -z "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ] && [ -z "${QT_QPA_PLATFORM:-}" ]; then
+      echo "no display: decomposing the demo on the command line (set DISPLAY to see the application)" >&2
+      ensure_venv ""
+      exec "$VENV/bin/bmiss" decompose resources/demo_recording.npz "$@"
+    fi
+    ensure_apt ${APT_DEMO[@]+"${APT_DEMO[@]}"}
+    ensure_venv "gui"
+    exec "$VENV/bin/bmiss-gui" resources/demo_recording.npz "$@"
     ;;
   test)
     ensure_apt ${APT_TEST[@]+"${APT_TEST[@]}"}
-    ensure_venv "test,dev"
+    ensure_venv "test,dev,gui"
     shift
     "$VENV/bin/ruff" check bmiss_engine bmiss_gui tests bench
     "$VENV/bin/mypy"
     "$VENV/bin/lint-imports"
-    exec "$VENV/bin/python" -m pytest -q "$@"
+    # the GUI tests draw offscreen: no X server needed
+    QT_QPA_PLATFORM=offscreen exec "$VENV/bin/python" -m pytest -q "$@"
     ;;
   *)
     echo "usage: ./run.sh demo | test [pytest args]" >&2

@@ -43,3 +43,15 @@ def release_device_memory(device: torch.device) -> None:
     """Hand cached blocks back to the driver once a decomposition ends or is cancelled."""
     if device.type == "cuda":
         torch.cuda.empty_cache()
+
+
+def set_cpu_threads(n_threads: int) -> None:
+    """Let torch use at most ``n_threads`` CPU threads for the work of one operation
+    (process-wide). An interactive caller keeps a core for itself this way: with every core
+    busy in torch, its own thread waits for the scheduler."""
+    torch.set_num_threads(max(1, int(n_threads)))
+
+
+def cpu_threads() -> int:
+    """Threads torch currently uses for one operation on the CPU."""
+    return int(torch.get_num_threads())

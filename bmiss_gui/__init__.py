@@ -1,1 +1,5 @@
-"""BMISS desktop application (PySide6). Not built yet: see the GUI issue."""
+"""BMISS desktop application (PySide6 + pyqtgraph): open a recording, decompose it while
+watching units appear, review and edit them with undo, export discharge times.
+
+Reads the engine through its public API only; ``bmiss-gui`` (``bmiss_gui.app:main``) starts it.
+"""

@@ -1,0 +1,61 @@
+"""One table of the application's actions: id, title, shortcut, and when each is enabled.
+
+Menus, shortcuts and tests all reach an action by its id (``window.actions["undo"]``), as phy
+does, so a test drives exactly what a user's key press does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QWidget
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    id: str
+    title: str
+    shortcut: str | QKeySequence.StandardKey | None
+    tip: str
+    # condition name (see MainWindow.conditions) under which the action is enabled
+    enabled_when: str = "always"
+
+
+ACTIONS: tuple[ActionSpec, ...] = (
+    ActionSpec("open", "&Open recording…", QKeySequence.StandardKey.Open, "Open an HD-sEMG recording"),
+    ActionSpec("export", "&Export discharges…", "Ctrl+E", "Write discharge times of the units to CSV or MAT",
+               "has_result"),
+    ActionSpec("quit", "&Quit", QKeySequence.StandardKey.Quit, "Close BMISS"),
+    ActionSpec("decompose", "&Decompose…", "Ctrl+D", "Find the motor units in the recording", "can_decompose"),
+    ActionSpec("cancel", "&Cancel decomposition", "Esc", "Stop and keep the units found so far", "running"),
+    ActionSpec("undo", "&Undo", "Ctrl+Z", "Undo the last edit", "can_undo"),
+    ActionSpec("redo", "&Redo", "Ctrl+Shift+Z", "Redo the edit undone", "can_redo"),
+    ActionSpec("accept", "&Accept unit", "A", "Mark the selected units accepted", "has_selection"),
+    ActionSpec("flag", "&Flag unit", "F", "Mark the selected units to look at again", "has_selection"),
+    ActionSpec("reject", "&Reject unit", "R", "Mark the selected units rejected (kept, not exported)", "has_selection"),
+    ActionSpec("delete", "&Delete unit", QKeySequence.StandardKey.Delete, "Remove the selected units", "has_selection"),
+    ActionSpec("merge", "&Merge units", "M", "Merge the selected units into the first", "has_several_selected"),
+    ActionSpec("theme_light", "&Light theme", None, "Light background"),
+    ActionSpec("theme_dark", "&Dark theme", None, "Dark background"),
+    ActionSpec("reset_layout", "&Reset layout", None, "Put the views back where they started"),
+)
+
+
+def build_actions(parent: QWidget, handlers: dict[str, Callable[[], object]]) -> dict[str, QAction]:
+    """QActions for every spec, triggered → its handler; added to ``parent`` so shortcuts work
+    whichever dock has the focus."""
+    actions: dict[str, QAction] = {}
+    for spec in ACTIONS:
+        action = QAction(spec.title, parent)
+        if spec.shortcut is not None:
+            action.setShortcut(QKeySequence(spec.shortcut))
+        action.setToolTip(spec.tip)
+        action.setStatusTip(spec.tip)
+        action.setObjectName(spec.id)
+        handler = handlers[spec.id]
+        action.triggered.connect(handler)
+        parent.addAction(action)
+        actions[spec.id] = action
+    return actions

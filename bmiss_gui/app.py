@@ -1,0 +1,47 @@
+"""``bmiss-gui [FILES]``: start the desktop application, optionally opening a recording."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from types import TracebackType
+
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from bmiss_gui.main_window import MainWindow
+
+log = logging.getLogger(__name__)
+
+
+def _report_unexpected(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
+    """Last resort for a bug in a slot: log the traceback, show the user one sentence, and keep
+    the application running (PySide would otherwise print and carry on silently)."""
+    log.error("unexpected error", exc_info=(kind, value, tb))
+    app = QApplication.instance()
+    if isinstance(app, QApplication):
+        QMessageBox.critical(app.activeWindow(), "Unexpected error",
+                             f"{kind.__name__}: {value}\n\nThe details are in the log.")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bmiss-gui", description="BMISS desktop application")
+    parser.add_argument("files", nargs="*", help="recording to open (the first one)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log engine steps")
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("BMISS")
+    app.setOrganizationName("BMISS")
+    sys.excepthook = _report_unexpected
+    window = MainWindow()
+    window.show()
+    if args.files:
+        window.open_file(args.files[0])
+    return int(app.exec())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

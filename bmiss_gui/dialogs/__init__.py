@@ -1,0 +1,1 @@
+"""Dialogs: decomposition settings."""

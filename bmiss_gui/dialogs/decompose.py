@@ -1,0 +1,119 @@
+"""Decomposition settings: the few a user needs to choose, the rest at the engine's defaults."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from bmiss_engine import DecomposerConfig
+
+_METHODS = (
+    ("fastica", "Convolutive FastICA (Negro et al. 2016)", True),
+    ("bmiss", "BMISS, model-informed (coming)", False),
+    ("hybrid", "Hybrid FastICA + BMISS (coming)", False),
+)
+
+
+class DecomposeDialog(QDialog):
+    """Edits a :class:`DecomposerConfig`; ``config()`` returns the chosen one."""
+
+    def __init__(self, initial: DecomposerConfig, duration_s: float, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Decompose")
+        self._initial = initial
+        self.method = QComboBox()
+        for key, title, enabled in _METHODS:
+            self.method.addItem(title, key)
+            self.method.model().item(self.method.count() - 1).setEnabled(enabled)  # type: ignore[attr-defined]
+        self.method.setCurrentIndex(0)
+
+        self.iterations = QSpinBox()
+        self.iterations.setRange(1, 5000)
+        self.iterations.setValue(initial.n_iterations)
+        self.iterations.setToolTip("Separation vectors tried at most; the search stops earlier when no new unit appears")
+
+        self.sil = QDoubleSpinBox()
+        self.sil.setRange(0.5, 1.0)
+        self.sil.setSingleStep(0.01)
+        self.sil.setDecimals(2)
+        self.sil.setValue(initial.sil_threshold)
+        self.sil.setToolTip("Units with a lower silhouette (SIL) are not accepted")
+
+        self.extension = QSpinBox()
+        self.extension.setRange(0, 100)
+        self.extension.setSpecialValueText("automatic")
+        self.extension.setValue(initial.extension_factor or 0)
+        self.extension.setToolTip("Delays per channel; automatic makes channels × delays ≈ 1000")
+
+        self.device = QComboBox()
+        for d in ("auto", "cpu", "cuda"):
+            self.device.addItem(d, d)
+        self.device.setCurrentIndex(max(0, self.device.findData(initial.device)))
+
+        self.use_window = QCheckBox("Only part of the recording")
+        self.start = QDoubleSpinBox()
+        self.stop = QDoubleSpinBox()
+        for box in (self.start, self.stop):
+            box.setRange(0.0, duration_s)
+            box.setDecimals(2)
+            box.setSuffix(" s")
+        window = initial.window_s or (0.0, duration_s)
+        self.start.setValue(window[0])
+        self.stop.setValue(min(window[1], duration_s))
+        self.use_window.setChecked(initial.window_s is not None)
+        self.use_window.toggled.connect(self._sync_window)
+        window_row = QHBoxLayout()
+        window_row.addWidget(self.start)
+        window_row.addWidget(QLabel("to"))
+        window_row.addWidget(self.stop)
+        window_widget = QWidget()
+        window_widget.setLayout(window_row)
+        window_row.setContentsMargins(0, 0, 0, 0)
+
+        form = QFormLayout()
+        form.addRow("Method", self.method)
+        form.addRow("Iterations", self.iterations)
+        form.addRow("SIL threshold", self.sil)
+        form.addRow("Extension factor", self.extension)
+        form.addRow("Device", self.device)
+        form.addRow(self.use_window)
+        form.addRow("Time window", window_widget)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        ok = buttons.button(QDialogButtonBox.StandardButton.Ok)
+        ok.setText("Decompose")
+        ok.setObjectName("primary")
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(buttons)
+        self._sync_window(self.use_window.isChecked())
+
+    def _sync_window(self, on: bool) -> None:
+        self.start.setEnabled(on)
+        self.stop.setEnabled(on)
+
+    def config(self) -> DecomposerConfig:
+        """The settings shown, on top of the initial config's other fields. Raises the
+        engine's ConfigError for inconsistent values."""
+        values = self._initial.as_dict()
+        values.update(
+            method=self.method.currentData(),
+            n_iterations=self.iterations.value(),
+            sil_threshold=round(self.sil.value(), 3),
+            extension_factor=self.extension.value() or None,
+            device=self.device.currentData(),
+            window_s=(self.start.value(), self.stop.value()) if self.use_window.isChecked() else None,
+        )
+        return DecomposerConfig.from_dict(values)

@@ -1,0 +1,487 @@
+"""The main window: docks, menus, status bar, and the wiring between them. It owns no
+science: the session holds the data and makes the edits, the runner runs the engine."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, QSettings, Qt, Slot
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import (
+    QApplication,
+    QDialog,
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QWidget,
+)
+
+from bmiss_engine import BmissError, DecomposerConfig, DecompositionResult, IterationState
+from bmiss_engine.device import describe_device, pick_device
+from bmiss_engine.io import open_recording, write_result
+from bmiss_gui.actions import ACTIONS, build_actions
+from bmiss_gui.dialogs.decompose import DecomposeDialog
+from bmiss_gui.redraw import LiveView, StaggeredRedraw
+from bmiss_gui.session import Session
+from bmiss_gui.theme import THEMES, Theme, apply_theme
+from bmiss_gui.views.emg import EmgView
+from bmiss_gui.views.muap_grid import MuapGridView
+from bmiss_gui.views.pulse_train import PulseTrainView
+from bmiss_gui.views.rates import DischargeRateView
+from bmiss_gui.views.rms_map import RmsMapView
+from bmiss_gui.views.units_table import UnitsTableView
+from bmiss_gui.worker import DecompositionRunner
+
+log = logging.getLogger(__name__)
+
+MAX_RECENT = 8
+RECORDING_FILTER = "Recordings (*.npz);;All files (*)"
+_LAYOUT_VERSION = 1  # bump when docks are added or renamed, so old saved layouts are ignored
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, settings: QSettings | None = None) -> None:
+        super().__init__()
+        self.settings = settings if settings is not None else QSettings("BMISS", "BMISS")
+        self.session = Session(self)
+        self.runner = DecompositionRunner(self)
+        self.config = DecomposerConfig()
+        self.theme: Theme = THEMES.get(str(self.settings.value("theme", "light")), THEMES["light"])
+        self._run_started = 0.0
+        self._device_text = ""
+        self.setWindowTitle("BMISS")
+        self.setObjectName("bmiss_main_window")
+        self.setAcceptDrops(True)
+        self.setDockNestingEnabled(True)
+        self.resize(1440, 900)
+
+        self.views = {
+            "emg": EmgView(self.session),
+            "rms": RmsMapView(self.session),
+            "units": UnitsTableView(self.session),
+            "pulse_train": PulseTrainView(self.session),
+            "rates": DischargeRateView(self.session),
+            "muap": MuapGridView(self.session),
+        }
+        self.docks = self._make_docks()
+        self.actions = build_actions(self, {
+            "open": self.open_dialog, "export": self.export_dialog, "quit": self.close,
+            "decompose": self.decompose_dialog, "cancel": self.cancel_decomposition,
+            "undo": self.session.undo, "redo": self.session.redo,
+            "accept": self.accept_selected, "flag": self.flag_selected,
+            "reject": self.reject_selected, "delete": self.session.delete_selected,
+            "merge": self.session.merge_selected,
+            "theme_light": self.use_light_theme, "theme_dark": self.use_dark_theme,
+            "reset_layout": self.reset_layout,
+        })
+        self._make_menus()
+        self._make_status_bar()
+        self._default_state = self.saveState(_LAYOUT_VERSION)
+        self._restore_layout()
+
+        v = self.views
+        self.live_redraw = StaggeredRedraw([
+            LiveView(v["units"], v["units"].redraw), LiveView(v["pulse_train"], v["pulse_train"].redraw),
+            LiveView(v["muap"], v["muap"].redraw),
+            # all units' rates: the costliest view to redraw, and twice a second is plenty
+            LiveView(v["rates"], v["rates"].redraw, min_interval_s=0.5),
+        ], self)
+        self.session.live_changed.connect(self.live_redraw.request)
+        self.session.recording_changed.connect(self._on_recording)
+        self.session.history_changed.connect(self.update_actions)
+        self.session.selection_changed.connect(self.update_actions)
+        self.session.result_changed.connect(self.update_actions)
+        self.runner.snapshot.connect(self._on_snapshot)
+        self.runner.finished.connect(self._on_finished)
+        self.runner.cancelled.connect(self._on_cancelled)
+        self.runner.failed.connect(self._on_failed)
+        self.runner.running_changed.connect(self._on_running_changed)
+        self._apply_theme(self.theme.name)
+        self.update_actions()
+
+    # -- layout ---------------------------------------------------------------------------
+    def _make_docks(self) -> dict[str, QDockWidget]:
+        titles = {
+            "emg": "EMG channels", "rms": "RMS on the grid", "units": "Motor units",
+            "pulse_train": "Pulse train", "rates": "Discharge rates", "muap": "MUAP grid",
+        }
+        docks = {}
+        for key, title in titles.items():
+            dock = QDockWidget(title, self)
+            dock.setObjectName(f"dock_{key}")  # saveState finds docks by object name
+            dock.setWidget(self.views[key])
+            dock.setFeatures(
+                QDockWidget.DockWidgetFeature.DockWidgetMovable
+                | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+                | QDockWidget.DockWidgetFeature.DockWidgetClosable
+            )
+            docks[key] = dock
+        # no central widget: every view is a dock the user can move, stack or float
+        placeholder = QWidget()
+        placeholder.setMaximumSize(0, 0)
+        self.setCentralWidget(placeholder)
+        area = Qt.DockWidgetArea
+        self.addDockWidget(area.LeftDockWidgetArea, docks["units"])
+        self.splitDockWidget(docks["units"], docks["pulse_train"], Qt.Orientation.Horizontal)
+        self.splitDockWidget(docks["pulse_train"], docks["muap"], Qt.Orientation.Horizontal)
+        self.splitDockWidget(docks["units"], docks["rms"], Qt.Orientation.Vertical)
+        self.splitDockWidget(docks["pulse_train"], docks["rates"], Qt.Orientation.Vertical)
+        self.tabifyDockWidget(docks["rates"], docks["emg"])
+        docks["rates"].raise_()
+        self.resizeDocks([docks["units"], docks["pulse_train"], docks["muap"]], [430, 640, 370], Qt.Orientation.Horizontal)
+        self.resizeDocks([docks["units"], docks["rms"]], [520, 300], Qt.Orientation.Vertical)
+        return docks
+
+    def _make_menus(self) -> None:
+        a = self.actions
+        file_menu = self.menuBar().addMenu("&File")
+        file_menu.addAction(a["open"])
+        self.recent_menu = file_menu.addMenu("Open &recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        file_menu.addAction(a["export"])
+        file_menu.addSeparator()
+        file_menu.addAction(a["quit"])
+        edit_menu = self.menuBar().addMenu("&Edit")
+        for key in ("undo", "redo", None, "accept", "flag", "reject", None, "merge", "delete"):
+            edit_menu.addSeparator() if key is None else edit_menu.addAction(a[key])
+        run_menu = self.menuBar().addMenu("&Decomposition")
+        run_menu.addAction(a["decompose"])
+        run_menu.addAction(a["cancel"])
+        view_menu = self.menuBar().addMenu("&View")
+        for dock in self.docks.values():
+            view_menu.addAction(dock.toggleViewAction())
+        view_menu.addSeparator()
+        for key in ("theme_light", "theme_dark"):
+            a[key].setCheckable(True)
+            view_menu.addAction(a[key])
+        view_menu.addAction(a["reset_layout"])
+
+        toolbar = self.addToolBar("Main")
+        toolbar.setObjectName("toolbar_main")
+        toolbar.setMovable(False)
+        for key in ("open", "decompose", "export", None, "undo", "redo", None, "accept", "flag", "reject"):
+            toolbar.addSeparator() if key is None else toolbar.addAction(a[key])
+
+    def _make_status_bar(self) -> None:
+        bar = self.statusBar()
+        self.file_label = QLabel("No recording")
+        self.device_label = QLabel("")
+        self.progress = QProgressBar()
+        self.progress.setFixedWidth(220)
+        self.progress.setFormat("%v / %m")
+        self.eta_label = QLabel("")
+        self.eta_label.setFixedWidth(230)  # changing text must not re-layout the window
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self.cancel_decomposition)
+        for w in (self.progress, self.eta_label, self.cancel_button):
+            w.ensurePolished()  # style-sheet work now, not when the first run starts
+            w.hide()
+        # room for the Cancel button from the start: a status bar that grows when a run
+        # starts would re-layout, and repaint, every view
+        bar.setMinimumHeight(self.cancel_button.sizeHint().height() + 8)
+        # permanent widgets: a temporary message ("15 units in 21 s") must not hide the file
+        bar.addPermanentWidget(self.file_label)
+        bar.addPermanentWidget(self.eta_label)
+        bar.addPermanentWidget(self.progress)
+        bar.addPermanentWidget(self.cancel_button)
+        bar.addPermanentWidget(self.device_label)
+        self._show_device(self.config.device)
+
+    def _restore_layout(self) -> None:
+        geometry = self.settings.value("window/geometry")
+        state = self.settings.value("window/state")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        if isinstance(state, QByteArray):
+            self.restoreState(state, _LAYOUT_VERSION)
+
+    def save_layout(self) -> None:
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/state", self.saveState(_LAYOUT_VERSION))
+        self.settings.sync()
+
+    @Slot()
+    def reset_layout(self) -> None:
+        self.restoreState(self._default_state, _LAYOUT_VERSION)
+        for dock in self.docks.values():
+            dock.show()
+
+    # -- enabling -------------------------------------------------------------------------
+    @property
+    def conditions(self) -> dict[str, bool]:
+        s = self.session
+        running = self.runner.is_running
+        return {
+            "always": True,
+            "running": running,
+            "can_decompose": s.recording is not None and not running,
+            "has_result": s.result is not None and bool(s.result.units) and not running,
+            "can_undo": s.can_edit and s.history is not None and s.history.can_undo,
+            "can_redo": s.can_edit and s.history is not None and s.history.can_redo,
+            "has_selection": s.can_edit and bool(s.selected_ids),
+            "has_several_selected": s.can_edit and len(s.selected_ids) >= 2,
+        }
+
+    @Slot()
+    def update_actions(self) -> None:
+        c = self.conditions
+        for spec in ACTIONS:
+            self.actions[spec.id].setEnabled(c[spec.enabled_when])
+        h = self.session.history
+        # the menu names the edit; the toolbar keeps its short label
+        self.actions["undo"].setText(f"&Undo {h.undo_label}" if h and h.undo_label else "&Undo")
+        self.actions["redo"].setText(f"&Redo {h.redo_label}" if h and h.redo_label else "&Redo")
+        self.actions["undo"].setIconText("Undo")
+        self.actions["redo"].setIconText("Redo")
+
+    # -- files ----------------------------------------------------------------------------
+    @Slot()
+    def open_dialog(self) -> None:
+        start = str(self.settings.value("last_folder", str(Path.home())))
+        path, _ = QFileDialog.getOpenFileName(self, "Open recording", start, RECORDING_FILTER)
+        if path:
+            self.open_file(path)
+
+    def open_file(self, path: str | Path) -> bool:
+        """Open a recording; on failure show the engine's message and keep what was open."""
+        if self.runner.is_running:
+            self.show_error("Cannot open a file now", "A decomposition is running; cancel it first.")
+            return False
+        path = Path(path)
+        try:
+            recording = open_recording(path)
+        except BmissError as exc:
+            self.show_error("Cannot open the recording", str(exc))
+            return False
+        except (OSError, ValueError, MemoryError) as exc:
+            self.show_error("Cannot open the recording", f"{path}: {exc}")
+            return False
+        self.session.set_recording(recording)
+        self._remember_recent(path)
+        return True
+
+    def _remember_recent(self, path: Path) -> None:
+        recent = [str(path.resolve())] + [p for p in self.recent_files() if p != str(path.resolve())]
+        self.settings.setValue("recent_files", recent[:MAX_RECENT])
+        self.settings.setValue("last_folder", str(path.resolve().parent))
+
+    def recent_files(self) -> list[str]:
+        value = self.settings.value("recent_files", [])
+        if isinstance(value, str):  # QSettings returns a lone string for a one-item list
+            return [value]
+        return [str(v) for v in (value or [])]
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        for path in self.recent_files():
+            action = self.recent_menu.addAction(path)
+            action.setData(path)
+            action.triggered.connect(self._open_recent)
+        if not self.recent_files():
+            self.recent_menu.addAction("(none)").setEnabled(False)
+
+    @Slot()
+    def _open_recent(self) -> None:
+        action = self.sender()
+        if isinstance(action, QAction):
+            self.open_file(str(action.data()))
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if event.mimeData().hasUrls() and any(u.isLocalFile() for u in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        files = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if files:
+            event.acceptProposedAction()
+            # one recording at a time: the first file dropped is opened
+            self.open_file(files[0])
+
+    def _on_recording(self) -> None:
+        rec = self.session.recording
+        if rec is None:
+            return
+        name = Path(rec.source).name or rec.source
+        self.setWindowTitle(f"{name} — BMISS")
+        self.file_label.setText(
+            f"{name}  ·  {rec.n_channels} channels on {rec.grid.n_rows}×{rec.grid.n_columns}  ·  "
+            f"{rec.duration_s:.1f} s at {rec.sampling_rate_hz:g} Hz"
+        )
+        self.update_actions()
+
+    # -- decomposition ----------------------------------------------------------------------
+    @Slot()
+    def decompose_dialog(self) -> None:
+        rec = self.session.recording
+        if rec is None or self.runner.is_running:
+            return
+        dialog = DecomposeDialog(self.config, rec.duration_s, self)
+        if dialog.exec() != QDialog.DialogCode.Accepted:
+            return
+        try:
+            config = dialog.config()
+        except BmissError as exc:
+            self.show_error("Invalid settings", str(exc))
+            return
+        self.decompose(config)
+
+    def decompose(self, config: DecomposerConfig) -> bool:
+        """Start a decomposition of the open recording with ``config``."""
+        rec = self.session.recording
+        if rec is None or self.runner.is_running:
+            return False
+        self.config = config
+        self.session.begin_decomposition(config.window_s)
+        self._run_started = time.perf_counter()
+        self.progress.setRange(0, config.n_iterations)
+        self.progress.setValue(0)
+        self.eta_label.setText("preparing…")
+        self._show_device(config.device)
+        self.runner.start(config, rec)
+        return True
+
+    @Slot()
+    def cancel_decomposition(self) -> None:
+        if self.runner.is_running:
+            self.eta_label.setText("cancelling…")
+            self.runner.cancel()
+
+    @Slot(object)
+    def _on_snapshot(self, state: IterationState) -> None:
+        self.progress.setMaximum(state.total)
+        self.progress.setValue(state.iteration)
+        self.eta_label.setText(self._eta_text(state))
+        self.session.show_progress(state)
+
+    def _eta_text(self, state: IterationState) -> str:
+        units = f"{len(state.units)} units"
+        if state.phase != "separating" or state.iteration == 0:
+            return f"{state.message or state.phase} · {units}"
+        # the search may stop early (no new units), so this is an upper bound
+        rate = state.elapsed_s / state.iteration
+        remaining = rate * (state.total - state.iteration)
+        return f"{units} · ≤ {remaining:.0f} s left"
+
+    @Slot(object)
+    def _on_finished(self, result: DecompositionResult) -> None:
+        self.session.finish_decomposition(result)
+        device = result.provenance.get("device", "")
+        if device:
+            self.device_label.setText(f"Device: {device}")
+        self.statusBar().showMessage(
+            f"{result.n_units} motor units in {result.provenance.get('wall_time_s', 0):.1f} s", 8000)
+
+    @Slot(object)
+    def _on_cancelled(self, state: IterationState | None) -> None:
+        self.session.keep_partial(state)
+        n = self.session.result.n_units if self.session.result is not None else 0
+        self.statusBar().showMessage(f"Cancelled: kept the {n} units found so far", 8000)
+
+    @Slot(str)
+    def _on_failed(self, message: str) -> None:
+        self.session.abandon_decomposition()
+        self.show_error("The decomposition failed", message)
+
+    @Slot(bool)
+    def _on_running_changed(self, running: bool) -> None:
+        for w in (self.progress, self.eta_label, self.cancel_button):
+            w.setVisible(running)
+        self.update_actions()
+
+    def _show_device(self, requested: str) -> None:
+        """The device a run with this setting will use ("auto" resolved), named as the engine does."""
+        try:
+            name = describe_device(pick_device(requested))
+        except BmissError:
+            name = f"{requested} (not available)"
+        self.device_label.setText(f"Device: {name}")
+
+    # -- review ---------------------------------------------------------------------------
+    @Slot()
+    def accept_selected(self) -> None:
+        self.session.set_status("accepted")
+
+    @Slot()
+    def flag_selected(self) -> None:
+        self.session.set_status("flagged")
+
+    @Slot()
+    def reject_selected(self) -> None:
+        self.session.set_status("rejected")
+
+    # -- export ---------------------------------------------------------------------------
+    @Slot()
+    def export_dialog(self) -> None:
+        r = self.session.result
+        if r is None or self.runner.is_running:
+            return
+        rec = self.session.recording
+        stem = Path(rec.source).stem if rec is not None else "result"
+        folder = str(self.settings.value("last_folder", str(Path.home())))
+        path, chosen = QFileDialog.getSaveFileName(
+            self, "Export discharges (units not rejected)", str(Path(folder) / f"{stem}_units.csv"),
+            "CSV, one row per discharge (*.csv);;MATLAB, DEMUSE fields (*.mat)",
+        )
+        if not path:
+            return
+        if not Path(path).suffix:
+            path += ".mat" if "mat" in chosen else ".csv"
+        self.export_to(path)
+
+    def export_to(self, path: str | Path, include_flagged: bool = True) -> bool:
+        """Write the units not rejected (optionally without the flagged) to ``path``. Discharge
+        samples count from the recording's start, also after a windowed decomposition."""
+        r = self.session.result
+        if r is None:
+            return False
+        keep = ("accepted", "flagged") if include_flagged else ("accepted",)
+        offset = self.session.offset_samples
+        units = [u.replace(discharge_samples=u.discharge_samples + offset) if offset else u
+                 for u in r.units if u.status in keep]
+        result = r.with_units(units)
+        try:
+            write_result(result, path)
+        except (BmissError, OSError) as exc:
+            self.show_error("Cannot export", str(exc))
+            return False
+        self.statusBar().showMessage(f"Wrote {len(units)} units to {path}", 8000)
+        return True
+
+    # -- look -----------------------------------------------------------------------------
+    @Slot()
+    def use_light_theme(self) -> None:
+        self._apply_theme("light")
+
+    @Slot()
+    def use_dark_theme(self) -> None:
+        self._apply_theme("dark")
+
+    def _apply_theme(self, name: str) -> None:
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            self.theme = apply_theme(app, name)
+        else:
+            self.theme = THEMES[name]
+        for view in self.views.values():
+            if hasattr(view, "apply_theme"):
+                view.apply_theme(self.theme)
+        self.actions["theme_light"].setChecked(name == "light")
+        self.actions["theme_dark"].setChecked(name == "dark")
+        self.settings.setValue("theme", name)
+
+    # -- errors and closing ------------------------------------------------------------------
+    def show_error(self, title: str, message: str) -> None:
+        """The one place errors reach the user: a message box, never a traceback."""
+        log.warning("%s: %s", title, message)
+        QMessageBox.critical(self, title, message)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.runner.shutdown()
+        self.save_layout()
+        super().closeEvent(event)

@@ -1,0 +1,242 @@
+"""The controller: holds the open recording, the current result and its edit history, the
+selected units; turns what the views ask for (intents) into engine edits.
+
+Views never edit anything themselves: they call methods here and redraw on the signals.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+from PySide6.QtCore import QObject, Signal
+
+from bmiss_engine import DecompositionResult, IterationState, MotorUnit, Recording
+from bmiss_engine.editing import (
+    AddDischarges,
+    DeleteUnit,
+    Edit,
+    EditHistory,
+    MergeUnits,
+    RemoveDischarges,
+    SetStatus,
+    discharges_in_box,
+    largest_peak,
+)
+from bmiss_engine.review import MUAP_HALF_WINDOW_S, filtered_emg, spike_triggered_average
+from bmiss_gui.colors import UnitColors
+
+
+class Session(QObject):
+    recording_changed = Signal()
+    result_changed = Signal()  # the units (or their data) changed
+    selection_changed = Signal()
+    history_changed = Signal()
+    # the units changed as part of a decomposition run (a live snapshot, the final result, the
+    # units kept on cancel); views redraw on this one through the main window's staggered
+    # scheduler, not all at once
+    live_changed = Signal()
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.recording: Recording | None = None
+        self.history: EditHistory | None = None
+        self.colors = UnitColors()
+        self._live: DecompositionResult | None = None
+        self._offset = 0
+        self._selected: tuple[int, ...] = ()
+        self._filtered: np.ndarray | None = None
+
+    # -- state ---------------------------------------------------------------------------
+    @property
+    def result(self) -> DecompositionResult | None:
+        if self._live is not None:
+            return self._live
+        return self.history.current if self.history is not None else None
+
+    @property
+    def is_live(self) -> bool:
+        return self._live is not None
+
+    @property
+    def offset_samples(self) -> int:
+        return self._offset
+
+    @property
+    def selected_ids(self) -> tuple[int, ...]:
+        return self._selected
+
+    @property
+    def selected_unit(self) -> MotorUnit | None:
+        r = self.result
+        if r is None or not self._selected:
+            return None
+        try:
+            return r.unit(self._selected[0])
+        except KeyError:
+            return None
+
+    def filtered_emg(self) -> np.ndarray | None:
+        """Band-passed EMG, computed once per recording (templates average this)."""
+        if self.recording is None:
+            return None
+        if self._filtered is None:
+            self._filtered = filtered_emg(self.recording)
+        return self._filtered
+
+    # -- recording and decomposition ------------------------------------------------------
+    def set_recording(self, recording: Recording) -> None:
+        self.recording = recording
+        self._filtered = None
+        self.history = None
+        self._live = None
+        self._offset = 0
+        self._selected = ()
+        self.colors = UnitColors()
+        self.recording_changed.emit()
+        self.result_changed.emit()
+        self.history_changed.emit()
+        self.selection_changed.emit()
+
+    def begin_decomposition(self, window_s: tuple[float, float] | None) -> None:
+        assert self.recording is not None
+        fs = self.recording.sampling_rate_hz
+        n = self.recording.n_samples
+        # the engine crops the same way (Recording.crop): samples count from the window's start
+        self._offset = max(0, round(window_s[0] * fs)) if window_s else 0
+        stop = min(n, round(window_s[1] * fs)) if window_s else n
+        self.history = None
+        self._live = DecompositionResult((), fs, stop - self._offset)
+        self._selected = ()
+        self.result_changed.emit()
+        self.history_changed.emit()
+        self.selection_changed.emit()
+
+    def show_progress(self, state: IterationState) -> None:
+        """A live snapshot: its units replace the table's; the first unit found is selected so
+        the user sees a pulse train and a MUAP straight away."""
+        if self._live is None:
+            return
+        self._live = self._live.with_units(state.units)
+        if not self.selected_unit and state.units:
+            self._selected = (state.units[0].unit_id,)
+        self.live_changed.emit()
+
+    def finish_decomposition(self, result: DecompositionResult) -> None:
+        self._live = None
+        self.history = EditHistory(result)
+        self._keep_valid_selection(quiet=True)
+        self.live_changed.emit()
+        self.history_changed.emit()
+
+    def keep_partial(self, state: IterationState | None) -> None:
+        """After a cancel: the units found so far become a result the user can review."""
+        live = self._live
+        self._live = None
+        if live is None:
+            return
+        units = state.units if state is not None else live.units
+        partial = live.with_units(units)
+        self.history = EditHistory(partial)
+        self._keep_valid_selection(quiet=True)
+        self.live_changed.emit()
+        self.history_changed.emit()
+
+    def abandon_decomposition(self) -> None:
+        self._live = None
+        self.result_changed.emit()
+
+    # -- selection ------------------------------------------------------------------------
+    def select(self, unit_ids: tuple[int, ...]) -> None:
+        ids = tuple(int(i) for i in unit_ids)
+        if ids != self._selected:
+            self._selected = ids
+            self.selection_changed.emit()
+
+    def _keep_valid_selection(self, quiet: bool = False) -> None:
+        r = self.result
+        ids = {u.unit_id for u in r.units} if r is not None else set()
+        kept = tuple(i for i in self._selected if i in ids)
+        if not kept and r is not None and r.units:
+            kept = (r.units[0].unit_id,)
+        if kept != self._selected:
+            self._selected = kept
+            if not quiet:
+                self.selection_changed.emit()
+
+    # -- edits ----------------------------------------------------------------------------
+    @property
+    def can_edit(self) -> bool:
+        return self.history is not None and not self.is_live
+
+    def apply(self, edit: Edit) -> None:
+        if not self.can_edit:
+            return
+        assert self.history is not None
+        self.history.do(edit)
+        self._keep_valid_selection()
+        self.result_changed.emit()
+        self.history_changed.emit()
+
+    def undo(self) -> None:
+        if self.can_edit and self.history is not None and self.history.can_undo:
+            self.history.undo()
+            self._keep_valid_selection()
+            self.result_changed.emit()
+            self.history_changed.emit()
+
+    def redo(self) -> None:
+        if self.can_edit and self.history is not None and self.history.can_redo:
+            self.history.redo()
+            self._keep_valid_selection()
+            self.result_changed.emit()
+            self.history_changed.emit()
+
+    def set_status(self, status: str) -> None:
+        if self._selected:
+            self.apply(SetStatus(self._selected, status))  # type: ignore[arg-type]
+
+    def delete_selected(self) -> None:
+        if self.can_edit and self._selected:
+            for uid in self._selected:  # one undo step per unit deleted
+                self.apply(DeleteUnit(uid))
+
+    def merge_selected(self) -> None:
+        if len(self._selected) >= 2:
+            self.apply(MergeUnits(self._selected))
+
+    def remove_discharges_in_box(self, t0_s: float, t1_s: float, low: float, high: float) -> int:
+        """Remove the selected unit's discharges inside a box drawn on its pulse train
+        (times in seconds of the recording, heights in pulse-train units). Returns how many."""
+        u = self.selected_unit
+        if u is None or not self.can_edit:
+            return 0
+        a, b = self._to_result_samples(t0_s, t1_s, u.sampling_rate_hz)
+        gone = discharges_in_box(u, a, b, min(low, high), max(low, high))
+        if gone.size:
+            self.apply(RemoveDischarges(u.unit_id, gone))
+        return int(gone.size)
+
+    def add_discharge_in_range(self, t0_s: float, t1_s: float) -> int | None:
+        """Add the largest pulse-train peak between two times as a discharge of the selected
+        unit. Returns the sample added (in the result's samples), or None."""
+        u = self.selected_unit
+        if u is None or not self.can_edit:
+            return None
+        a, b = self._to_result_samples(t0_s, t1_s, u.sampling_rate_hz)
+        peak = largest_peak(u, a, b)
+        if peak is not None:
+            self.apply(AddDischarges(u.unit_id, (peak,)))
+        return peak
+
+    def _to_result_samples(self, t0_s: float, t1_s: float, fs: float) -> tuple[float, float]:
+        a, b = sorted((t0_s * fs - self._offset, t1_s * fs - self._offset))
+        return a, b
+
+    # -- what the views draw ----------------------------------------------------------------
+    def muap_template(self, unit: MotorUnit) -> NDArray[np.float32] | None:
+        """(n_channels, n_lags) spike-triggered average of the band-passed EMG, volts."""
+        emg = self.filtered_emg()
+        if emg is None or self.recording is None:
+            return None
+        half = round(MUAP_HALF_WINDOW_S * self.recording.sampling_rate_hz)
+        return spike_triggered_average(emg, unit.discharge_samples + self._offset, half)

@@ -1,0 +1,31 @@
+"""Shared pyqtgraph set-up for the views: theme colours on a plot."""
+
+from __future__ import annotations
+
+import pyqtgraph as pg
+from PySide6.QtWidgets import QLabel, QSizePolicy
+
+from bmiss_gui.theme import Theme
+
+pg.setConfigOptions(antialias=False, useOpenGL=False)  # plain raster drawing: fast offscreen and on any GPU
+
+
+def style_plot(widget: pg.PlotWidget | pg.GraphicsLayoutWidget, plots: list[pg.PlotItem], theme: Theme) -> None:
+    widget.setBackground(theme.plot_background)
+    for plot in plots:
+        for name in ("left", "bottom", "right", "top"):
+            axis = plot.getAxis(name)
+            axis.setPen(pg.mkPen(theme.plot_foreground))
+            axis.setTextPen(pg.mkPen(theme.plot_foreground))
+        # no grid: pyqtgraph draws it with the axes, so every curve update would repaint the
+        # axes across the whole plot (the costliest part of a redraw while decomposing)
+        plot.showGrid(x=False, y=False)
+
+
+def caption_label(text: str = "") -> QLabel:
+    """A one-line caption whose text may change often: its width never pushes the dock
+    layout around (a changing minimum width would re-layout and repaint the whole window)."""
+    label = QLabel(text)
+    label.setObjectName("hint")
+    label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+    return label

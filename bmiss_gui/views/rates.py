@@ -1,0 +1,110 @@
+"""Discharge rates of all units: a raster (one row of ticks per unit) above the smoothed
+discharge rate (1 s Hann window), both in the units' colours; rejected units are left out."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+from bmiss_engine.review import smoothed_rate_hz
+from bmiss_gui.session import Session
+from bmiss_gui.theme import LIGHT, Theme
+from bmiss_gui.views.plotting import style_plot
+
+_TICK_HEIGHT = 0.8
+
+
+class DischargeRateView(QWidget):
+    def __init__(self, session: Session) -> None:
+        super().__init__()
+        self._session = session
+        self._theme = LIGHT
+        self.layout_widget = pg.GraphicsLayoutWidget()
+        self.raster = self.layout_widget.addPlot(row=0, col=0)
+        self.rate = self.layout_widget.addPlot(row=1, col=0)
+        self.rate.setXLink(self.raster)
+        self.raster.setLabel("left", "Unit")
+        self.raster.invertY(True)
+        self.raster.hideAxis("bottom")
+        self.rate.setLabel("left", "Rate", units="Hz")
+        self.rate.setLabel("bottom", "Time", units="s")
+        for p in (self.raster, self.rate):
+            p.setMenuEnabled(False)
+            p.disableAutoRange()
+            # fixed width: a new unit's tick label must not re-layout (and re-render) both plots
+            p.getAxis("left").setWidth(52)
+        self.layout_widget.ci.layout.setRowStretchFactor(0, 3)
+        self.layout_widget.ci.layout.setRowStretchFactor(1, 2)
+        # unit id -> (unit drawn, (row, selected, offset), raster item, rate item)
+        self._drawn: dict[int, tuple[object, tuple[int, bool, int], pg.PlotDataItem, pg.PlotDataItem]] = {}
+        self._ticks: list[tuple[int, str]] = []
+        self._ranges: tuple[tuple[float, float], float] | None = None
+        #: unit id -> (times_s, smoothed rate Hz) last drawn
+        self.drawn_rates: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.layout_widget)
+        session.result_changed.connect(self.redraw)
+        session.selection_changed.connect(self.redraw)
+        self.apply_theme(self._theme)
+
+    def apply_theme(self, theme: Theme) -> None:
+        self._theme = theme
+        style_plot(self.layout_widget, [self.raster, self.rate], theme)  # type: ignore[arg-type]
+        self.redraw()
+
+    def redraw(self) -> None:
+        r = self._session.result
+        shown = [u for u in r.units if u.status != "rejected"] if r is not None else []
+        selected = set(self._session.selected_ids)
+        wanted = {u.unit_id for u in shown}
+        for uid in [k for k in self._drawn if k not in wanted]:
+            tick, curve = self._drawn.pop(uid)[2:]
+            self.raster.removeItem(tick)
+            self.rate.removeItem(curve)
+            self.drawn_rates.pop(uid, None)
+        if r is None:
+            return
+        fs = r.sampling_rate_hz
+        offset = self._session.offset_samples
+        for row, u in enumerate(shown):
+            key = (u, row, u.unit_id in selected, offset)
+            drawn = self._drawn.get(u.unit_id)
+            # a live decomposition re-sends unchanged units: redraw only what changed
+            if drawn is not None and drawn[0] is u and drawn[1] == key[1:]:
+                continue
+            colour = self._session.colors.color(u.unit_id)
+            t = (u.discharge_samples + offset) / fs
+            # vertical ticks as one line with breaks: x = t t nan, y = row-h row+h nan
+            xs = np.repeat(t, 3)
+            xs[2::3] = np.nan
+            ys = np.tile([row - _TICK_HEIGHT / 2, row + _TICK_HEIGHT / 2, np.nan], t.size)
+            times, rate = smoothed_rate_hz(u.discharge_samples, fs, r.n_samples)
+            times = times + offset / fs
+            width = 2.5 if u.unit_id in selected else 1.2
+            if drawn is None:
+                tick = pg.PlotDataItem(connect="finite")
+                curve = pg.PlotDataItem()
+                self.raster.addItem(tick)
+                self.rate.addItem(curve)
+            else:
+                tick, curve = drawn[2], drawn[3]
+            tick.setData(xs, ys, connect="finite", pen=pg.mkPen(colour, width=1))
+            curve.setData(times, rate, pen=pg.mkPen(colour, width=width))
+            self._drawn[u.unit_id] = (u, key[1:], tick, curve)
+            self.drawn_rates[u.unit_id] = (times, rate)
+        # fixed ranges, changed only when they must: a range change re-renders the axes,
+        # the costliest part of redrawing this view while units keep arriving
+        x_range = (offset / fs, (offset + r.n_samples) / fs)
+        top = max((float(rate.max()) for _, rate in self.drawn_rates.values() if rate.size), default=0.0)
+        y_top = max(10.0, float(np.ceil(top * 1.1 / 10) * 10))
+        if (x_range, y_top) != self._ranges:
+            self._ranges = (x_range, y_top)
+            self.raster.setXRange(*x_range, padding=0.01)
+            self.rate.setYRange(0, y_top, padding=0)
+        ticks = [(row, str(u.unit_id)) for row, u in enumerate(shown)]
+        if ticks != self._ticks:
+            self._ticks = ticks
+            self.raster.getAxis("left").setTicks([ticks])
+            self.raster.setYRange(-0.6, max(len(shown), 1) - 0.4, padding=0)

@@ -1,0 +1,71 @@
+"""RMS of the band-passed EMG on the electrode grid, as a heat map: where the muscle is
+active under the grid, and which electrodes look wrong. Bad channels are crossed out."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from numpy.typing import NDArray
+from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+from bmiss_engine.review import rms_on_grid
+from bmiss_gui.session import Session
+from bmiss_gui.theme import LIGHT, Theme
+from bmiss_gui.views.plotting import caption_label, style_plot
+
+
+class RmsMapView(QWidget):
+    def __init__(self, session: Session) -> None:
+        super().__init__()
+        self._session = session
+        self._theme = LIGHT
+        self.plot_widget = pg.PlotWidget()
+        self.plot = self.plot_widget.getPlotItem()
+        self.plot.setMenuEnabled(False)
+        self.plot.setAspectLocked(True)
+        self.plot.invertY(True)
+        self.plot.setLabel("bottom", "Column")
+        self.plot.setLabel("left", "Row")
+        self.image = pg.ImageItem(axisOrder="row-major")
+        self.image.setColorMap(pg.colormap.get("viridis"))
+        self.plot.addItem(self.image)
+        self.colour_bar = pg.ColorBarItem(colorMap=pg.colormap.get("viridis"), label="RMS (µV)",
+                                          interactive=False, width=14)
+        self.colour_bar.setImageItem(self.image, insert_in=self.plot)
+        self.bad_marks = pg.ScatterPlotItem(symbol="x", size=14)
+        self.plot.addItem(self.bad_marks)
+        self.caption = caption_label()
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 2, 4, 2)
+        layout.addWidget(self.caption)
+        layout.addWidget(self.plot_widget)
+        #: (n_rows, n_columns) RMS in µV last drawn; NaN where no electrode
+        self.rms_uv: NDArray[np.float64] | None = None
+        session.recording_changed.connect(self.redraw)
+        self.apply_theme(self._theme)
+
+    def apply_theme(self, theme: Theme) -> None:
+        self._theme = theme
+        style_plot(self.plot_widget, [self.plot], theme)
+        self.plot.showGrid(x=False, y=False)
+        self.bad_marks.setPen(pg.mkPen("#dc2626", width=2))
+
+    def redraw(self) -> None:
+        rec = self._session.recording
+        emg = self._session.filtered_emg()
+        if rec is None or emg is None:
+            return
+        rms = rms_on_grid(rec, emg) * 1e6
+        self.rms_uv = rms
+        finite = rms[np.isfinite(rms)]
+        lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+        # NaN (no electrode there) is drawn transparent
+        self.image.setImage(rms, levels=(lo, hi if hi > lo else lo + 1))
+        self.image.setRect(-0.5, -0.5, rec.grid.n_columns, rec.grid.n_rows)
+        self.colour_bar.setLevels((lo, hi if hi > lo else lo + 1))
+        self.plot.setXRange(-0.5, rec.grid.n_columns - 0.5, padding=0.02)
+        self.plot.setYRange(-0.5, rec.grid.n_rows - 0.5, padding=0.02)
+        bad = list(rec.grid.bad_channels)
+        rc = rec.grid.channel_rc[bad] if bad else np.zeros((0, 2))
+        self.bad_marks.setData(rc[:, 1], rc[:, 0])
+        self.caption.setText(f"RMS {lo:.0f}–{hi:.0f} µV on the {rec.grid.n_rows}×{rec.grid.n_columns} grid")

@@ -1,0 +1,177 @@
+"""The motor-unit table: one row per unit with its quality figures and review status."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QItemSelection, QItemSelectionModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView
+
+from bmiss_engine import MotorUnit
+from bmiss_gui.session import Session
+
+Index = QModelIndex | QPersistentModelIndex
+
+COLUMNS = ("Unit", "Disch.", "Rate Hz", "CoV ISI", "SIL", "PNR dB", "Status")
+_COLUMN_TIPS = (
+    "Motor unit id (stable through edits)", "Number of discharges",
+    "Mean instantaneous discharge rate (pauses over 0.4 s left out)",
+    "Coefficient of variation of the inter-spike intervals", "Silhouette of the pulse train's discharge peaks "
+    "against its other peaks (≥ 0.90 is the usual bar)", "Pulse-to-noise ratio (≥ 30 dB is a reliable unit)",
+    "Review status: accept (A), flag (F), reject (R)",
+)
+_STATUS_COLOURS = {"accepted": "#16a34a", "flagged": "#d97706", "rejected": "#dc2626"}
+
+
+def _number(value: float, digits: int) -> str:
+    return "–" if not math.isfinite(value) else f"{value:.{digits}f}"
+
+
+class UnitsTableModel(QAbstractTableModel):
+    """Rows follow ``session.result.units``; cells are the units' derived properties, so
+    they are recomputed for edited discharges by construction."""
+
+    def __init__(self, session: Session) -> None:
+        super().__init__()
+        self._session = session
+        self._units: tuple[MotorUnit, ...] = ()
+        session.result_changed.connect(self.refresh)
+
+    @property
+    def units(self) -> tuple[MotorUnit, ...]:
+        return self._units
+
+    def refresh(self) -> None:
+        r = self._session.result
+        new = r.units if r is not None else ()
+        old_ids = [u.unit_id for u in self._units]
+        new_ids = [u.unit_id for u in new]
+        if new_ids[: len(old_ids)] == old_ids:
+            # same rows (figures changed) or units appended while decomposing: update in
+            # place, so the selection and scroll position stay
+            old = self._units
+            self._units = new[: len(old_ids)]
+            for row, (a, b) in enumerate(zip(old, self._units, strict=True)):
+                if a is not b:
+                    self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
+            if len(new_ids) == len(old_ids):
+                return
+            self.beginInsertRows(QModelIndex(), len(old_ids), len(new_ids) - 1)
+            self._units = new
+            self.endInsertRows()
+            return
+        self.beginResetModel()
+        self._units = new
+        self.endResetModel()
+
+    def row_of(self, unit_id: int) -> int | None:
+        for row, u in enumerate(self._units):
+            if u.unit_id == unit_id:
+                return row
+        return None
+
+    # -- QAbstractTableModel ------------------------------------------------------------
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008 - Qt's signature
+        return 0 if parent.isValid() else len(self._units)
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008 - Qt's signature
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return COLUMNS[section]
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.ToolTipRole:
+            return _COLUMN_TIPS[section]
+        return None
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        u = self._units[index.row()]
+        col = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            return (
+                str(u.unit_id), str(u.n_discharges), _number(u.mean_rate_hz, 1), _number(u.cov_isi, 2),
+                _number(u.sil, 3), _number(u.pnr_db, 1), u.status,
+            )[col]
+        if role == Qt.ItemDataRole.DecorationRole and col == 0:
+            return self._session.colors.color(u.unit_id)
+        if role == Qt.ItemDataRole.ForegroundRole and col == len(COLUMNS) - 1:
+            return QColor(_STATUS_COLOURS[u.status])
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            align = Qt.AlignmentFlag.AlignLeft if col in (0, len(COLUMNS) - 1) else Qt.AlignmentFlag.AlignRight
+            return int(align | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.UserRole:
+            return u.unit_id
+        return None
+
+
+class UnitsTableView(QTableView):
+    """The table widget; selecting rows selects units in the session."""
+
+    def __init__(self, session: Session) -> None:
+        super().__init__()
+        self._session = session
+        self.units_model = UnitsTableModel(session)
+        self.setModel(self.units_model)
+        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.setAlternatingRowColors(True)
+        self.setShowGrid(False)
+        self.verticalHeader().hide()
+        self.verticalHeader().setDefaultSectionSize(24)
+        # widths from the font once: sizing columns to their contents would measure every
+        # row again each time a unit arrives during a decomposition
+        header = self.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(True)
+        metrics = self.fontMetrics()
+        bold = header.fontMetrics()
+        for col, sample in enumerate(("■ 000", "0000", "00.0", "0.00", "0.000", "00.0", "accepted")):
+            header.resizeSection(col, max(metrics.horizontalAdvance(sample), bold.horizontalAdvance(COLUMNS[col])) + 22)
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self._syncing = False
+        self.selectionModel().selectionChanged.connect(self._on_selection)
+        session.selection_changed.connect(self._show_session_selection)
+        self.units_model.modelReset.connect(self._show_session_selection)
+        self.units_model.rowsInserted.connect(self._show_session_selection)
+
+    def redraw(self) -> None:
+        """Rows and selection from the session (the live path calls this directly)."""
+        self.units_model.refresh()
+        self._show_session_selection()
+
+    def _on_selection(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
+        if self._syncing:
+            return
+        rows = sorted({i.row() for i in self.selectionModel().selectedRows()})
+        # the first selected row is the unit the pulse train and MUAP views show
+        current = self.currentIndex().row()
+        if current in rows:
+            rows.remove(current)
+            rows.insert(0, current)
+        self._session.select(tuple(self.units_model.units[r].unit_id for r in rows))
+
+    def _show_session_selection(self) -> None:
+        current = self.currentIndex()
+        ids = self._session.selected_ids
+        if current.isValid() and ids and self.units_model.units[current.row()].unit_id == ids[0] and len(
+            self.selectionModel().selectedRows()) == len(ids):
+            return  # already shown: re-selecting would repaint the table for nothing
+        self._syncing = True
+        try:
+            sm = self.selectionModel()
+            sm.clearSelection()
+            for i, uid in enumerate(self._session.selected_ids):
+                row = self.units_model.row_of(uid)
+                if row is None:
+                    continue
+                flags = QItemSelectionModel.SelectionFlag.Select | QItemSelectionModel.SelectionFlag.Rows
+                if i == 0:
+                    sm.setCurrentIndex(self.units_model.index(row, 0), flags)
+                else:
+                    sm.select(self.units_model.index(row, 0), flags)
+        finally:
+            self._syncing = False

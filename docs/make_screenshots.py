@@ -1,0 +1,97 @@
+"""Screenshots of the application on the demo recording, drawn offscreen.
+
+    PYTHONPATH=. python docs/make_screenshots.py [--out docs/screenshots]
+
+Opens ``resources/demo_recording.npz``, decomposes it as a user would (Decompose with the
+default settings), saves the window while it runs and when it is done, in the light and the
+dark theme.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from PySide6.QtCore import QEventLoop, QSettings, QTimer
+from PySide6.QtWidgets import QApplication
+
+from bmiss_engine import DecomposerConfig
+from bmiss_gui.main_window import MainWindow
+from bmiss_gui.theme import apply_theme
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _wait(app: QApplication, seconds: float) -> None:
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 20)
+        time.sleep(0.005)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out", default=str(REPO / "docs" / "screenshots"))
+    parser.add_argument("--iterations", type=int, default=150)
+    args = parser.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    app = QApplication(sys.argv[:1])
+    apply_theme(app, "light")
+    settings = QSettings(str(Path(tempfile.mkdtemp()) / "settings.ini"), QSettings.Format.IniFormat)
+    window = MainWindow(settings)
+    window.resize(1600, 980)
+    window.show()
+    if not window.open_file(REPO / "resources" / "demo_recording.npz"):
+        return 1
+    _wait(app, 0.5)
+    window.grab().save(str(out / "opened.png"))
+
+    done: list[object] = []
+    window.runner.finished.connect(done.append)
+    window.runner.failed.connect(done.append)
+    mid_saved = False
+    window.decompose(DecomposerConfig(n_iterations=args.iterations))
+    timer = QTimer()
+    timer.start(50)
+    while not done:
+        _wait(app, 0.1)
+        r = window.session.result
+        if not mid_saved and r is not None and r.n_units >= 6:
+            _wait(app, 0.3)
+            window.grab().save(str(out / "decomposing.png"))
+            mid_saved = True
+    _wait(app, 0.5)
+    result = window.session.result
+    assert result is not None
+    print(f"{result.n_units} units; provenance {result.provenance.get('wall_time_s', 0):.1f} s")
+
+    # a review in progress: the cleanest unit selected, one unit flagged, one rejected
+    units = sorted(result.units, key=lambda u: -u.sil)
+    window.session.select((units[-1].unit_id,))
+    window.actions["reject"].trigger()
+    window.session.select((units[-2].unit_id,))
+    window.actions["flag"].trigger()
+    window.session.select((units[0].unit_id,))
+    _wait(app, 0.5)
+    window.grab().save(str(out / "main_window.png"))
+    window.actions["theme_dark"].trigger()
+    _wait(app, 0.5)
+    window.grab().save(str(out / "main_window_dark.png"))
+    window.docks["emg"].raise_()
+    _wait(app, 0.3)
+    window.grab().save(str(out / "emg_dark.png"))
+    window.close()
+    print(f"wrote screenshots to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
