@@ -241,7 +241,7 @@ class Decomposer:
                 for j, det in enumerate(detections):
                     iteration += 1
                     if self._acceptable(det):
-                        det, lag = _aligned(det, prepared.x, prepared.factor)
+                        det, lag = _aligned(det, prepared.x, half_window)
                         slot = self._duplicate_slot(det, units, fs)
                         if slot is None:
                             units.append(_make_unit(len(units), det, fs, lag))
@@ -539,16 +539,9 @@ def _make_unit(unit_id: int, det: SpikeDetection, fs: float, lag: int) -> MotorU
     return MotorUnit(unit_id, det.discharge_samples, det.pulse_train, fs, source_lag_samples=lag)
 
 
-def _aligned(det: SpikeDetection, x: torch.Tensor, max_shift: int) -> tuple[SpikeDetection, int]:
-    """The detection moved so its discharges mark the MUAP energy peak, and the shift.
-
-    A separation vector can lock onto any of the source's delayed copies in the extension, so
-    its discharges sit up to ``max_shift`` (the extension factor) samples off; looking further
-    lets a larger neighbouring unit's waveform in the spike-triggered average pull the
-    discharges away from the unit's own MUAP (seen on the real VL recording: with a ±33 ms
-    search a 299-discharge reference unit ended more than 10 ms off its reference times).
-    """
-    lag = muap_peak_offset(x, det.discharge_samples, max_shift)
+def _aligned(det: SpikeDetection, x: torch.Tensor, half_window: int) -> tuple[SpikeDetection, int]:
+    """The detection moved so its discharges mark the MUAP energy peak, and the shift."""
+    lag = muap_peak_offset(x, det.discharge_samples, half_window)
     if lag == 0:
         return det, 0
     d = det.discharge_samples + lag
