@@ -11,11 +11,11 @@ import numpy as np
 import pyqtgraph as pg
 from numpy.typing import NDArray
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QDoubleSpinBox, QHBoxLayout, QLabel, QScrollBar, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QDoubleSpinBox, QHBoxLayout, QLabel, QScrollBar, QVBoxLayout
 
 from bmiss_gui.session import Session
-from bmiss_gui.theme import LIGHT, Theme
-from bmiss_gui.views.plotting import style_plot
+from bmiss_gui.theme import Theme
+from bmiss_gui.views.plotting import SinglePlotView, style_plot
 
 MAX_COLUMNS = 1500
 _SCROLL_STEPS_PER_S = 20
@@ -37,14 +37,9 @@ def min_max_envelope(x: NDArray[np.floating], max_columns: int) -> tuple[NDArray
     return positions, values
 
 
-class EmgView(QWidget):
+class EmgView(SinglePlotView):
     def __init__(self, session: Session) -> None:
-        super().__init__()
-        self._session = session
-        self._theme = LIGHT
-        self.plot_widget = pg.PlotWidget()
-        self.plot = self.plot_widget.getPlotItem()
-        self.plot.setMenuEnabled(False)
+        super().__init__(session)
         self.plot.setMouseEnabled(x=False, y=True)
         self.plot.setLabel("bottom", "Time", units="s")
         self.plot.setLabel("left", "Channel")

@@ -10,25 +10,20 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from numpy.typing import NDArray
-from PySide6.QtWidgets import QVBoxLayout, QWidget
+from PySide6.QtWidgets import QVBoxLayout
 
 from bmiss_gui.session import Session
-from bmiss_gui.theme import LIGHT, Theme
-from bmiss_gui.views.plotting import caption_label, style_plot
+from bmiss_gui.theme import Theme
+from bmiss_gui.views.plotting import SinglePlotView, caption_label, style_plot
 
 _CELL_FILL = 0.85  # fraction of a cell a trace may span, so neighbours do not touch
 
 
-class MuapGridView(QWidget):
+class MuapGridView(SinglePlotView):
     def __init__(self, session: Session) -> None:
-        super().__init__()
-        self._session = session
-        self._theme = LIGHT
-        self.plot_widget = pg.PlotWidget()
-        self.plot = self.plot_widget.getPlotItem()
+        super().__init__(session)
         self.plot.hideAxis("left")
         self.plot.hideAxis("bottom")
-        self.plot.setMenuEnabled(False)
         self.plot.invertY(True)  # row 0 at the top, as the grid is drawn in manuals
         self.good_curve = self.plot.plot([], [], connect="finite")
         self.bad_curve = self.plot.plot([], [], connect="finite")

@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 import pyqtgraph as pg
-from PySide6.QtWidgets import QLabel, QSizePolicy
+from PySide6.QtWidgets import QLabel, QSizePolicy, QWidget
 
-from bmiss_gui.theme import Theme
+from bmiss_gui.session import Session
+from bmiss_gui.theme import LIGHT, Theme
 
 pg.setConfigOptions(antialias=False, useOpenGL=False)  # plain raster drawing: fast offscreen and on any GPU
+
+
+class SinglePlotView(QWidget):
+    """A view around one pyqtgraph plot (``plot_widget`` / ``plot``) that reads ``session``
+    and follows the theme; the context menu is off (its actions bypass the undo history)."""
+
+    def __init__(self, session: Session) -> None:
+        super().__init__()
+        self._session = session
+        self._theme = LIGHT
+        self.plot_widget = pg.PlotWidget()
+        self.plot = self.plot_widget.getPlotItem()
+        self.plot.setMenuEnabled(False)
 
 
 def style_plot(widget: pg.PlotWidget | pg.GraphicsLayoutWidget, plots: list[pg.PlotItem], theme: Theme) -> None:

@@ -6,22 +6,17 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from numpy.typing import NDArray
-from PySide6.QtWidgets import QVBoxLayout, QWidget
+from PySide6.QtWidgets import QVBoxLayout
 
 from bmiss_engine.review import rms_on_grid
 from bmiss_gui.session import Session
-from bmiss_gui.theme import LIGHT, Theme
-from bmiss_gui.views.plotting import caption_label, style_plot
+from bmiss_gui.theme import Theme
+from bmiss_gui.views.plotting import SinglePlotView, caption_label, style_plot
 
 
-class RmsMapView(QWidget):
+class RmsMapView(SinglePlotView):
     def __init__(self, session: Session) -> None:
-        super().__init__()
-        self._session = session
-        self._theme = LIGHT
-        self.plot_widget = pg.PlotWidget()
-        self.plot = self.plot_widget.getPlotItem()
-        self.plot.setMenuEnabled(False)
+        super().__init__(session)
         self.plot.setAspectLocked(True)
         self.plot.invertY(True)
         self.plot.setLabel("bottom", "Column")
