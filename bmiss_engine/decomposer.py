@@ -36,7 +36,7 @@ from bmiss_engine.separation.diversity import duplicate_columns, top_peak_sample
 from bmiss_engine.separation.duplicates import rate_of_agreement
 from bmiss_engine.separation.fastica import contrast_by_name, fixed_point
 from bmiss_engine.separation.peel import peel_off
-from bmiss_engine.separation.spikes import SpikeDetection, detect_discharges, refine_by_cov
+from bmiss_engine.separation.spikes import SpikeDetection, detect_discharges, meets_acceptance, refine_by_cov
 from bmiss_engine.separation.whitening import (
     apply_extended_filters,
     extension_factor_for,
@@ -454,9 +454,7 @@ class Decomposer:
 
     def _acceptable(self, det: SpikeDetection) -> bool:
         cfg = self.config
-        if det.sil < cfg.sil_threshold or det.discharge_samples.size < cfg.min_discharges:
-            return False
-        return cfg.max_cov_isi is None or det.cov_isi <= cfg.max_cov_isi
+        return meets_acceptance(det, cfg.sil_threshold, cfg.min_discharges, cfg.max_cov_isi)
 
     def _duplicate_slot(self, det: SpikeDetection, units: list[MotorUnit], fs: float) -> int | None:
         for i, u in enumerate(units):

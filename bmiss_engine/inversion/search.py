@@ -40,7 +40,7 @@ from bmiss_engine.inversion.waveform import fit_to_waveform, misfit_table
 from bmiss_engine.recording import ElectrodeGrid
 from bmiss_engine.separation import quality
 from bmiss_engine.separation.duplicates import rate_of_agreement
-from bmiss_engine.separation.spikes import SpikeDetection, detect_discharges
+from bmiss_engine.separation.spikes import SpikeDetection, detect_discharges, meets_acceptance
 
 log = logging.getLogger(__name__)
 
@@ -385,9 +385,7 @@ class ThetaSearch:
     # -- steps ----------------------------------------------------------------------------
     def _acceptable(self, det: SpikeDetection) -> bool:
         cfg = self.config
-        if det.sil < cfg.sil_threshold or det.discharge_samples.size < cfg.min_discharges:
-            return False
-        return cfg.max_cov_isi is None or det.cov_isi <= cfg.max_cov_isi
+        return meets_acceptance(det, cfg.sil_threshold, cfg.min_discharges, cfg.max_cov_isi)
 
     def _duplicate_slot(self, det: SpikeDetection, pool: list[_PoolEntry], fs: float) -> int | None:
         max_lag_s = self.model.duration_s  # a wrong θ can misplace the MVDR window by up to a MUAP

@@ -26,6 +26,16 @@ class SpikeDetection:
     cov_isi: float
 
 
+def meets_acceptance(
+    det: SpikeDetection, sil_threshold: float, min_discharges: int, max_cov_isi: float | None
+) -> bool:
+    """Whether a detection is accepted as a motor unit: SIL, number of discharges and (when
+    set) CoV of ISI within the limits. One rule for every decomposition method."""
+    if det.sil < sil_threshold or det.discharge_samples.size < min_discharges:
+        return False
+    return max_cov_isi is None or det.cov_isi <= max_cov_isi
+
+
 def pulse_train_from_source(source: NDArray[np.floating]) -> NDArray[np.float32]:
     """``s·|s|`` with the sign chosen so the spikes are positive (the skewed side)."""
     s = np.asarray(source, dtype=np.float32)
