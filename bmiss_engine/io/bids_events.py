@@ -15,9 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bmiss_engine.errors import RecordingFormatError
 from bmiss_engine.io.atomic import write_text_atomic
-from bmiss_engine.io.discharge_tables import sampling_rate_from
+from bmiss_engine.io.discharge_tables import read_discharge_rows, sampling_rate_from
 from bmiss_engine.io.imported import imported_result
 from bmiss_engine.results import DecompositionResult
 
@@ -54,18 +53,7 @@ def read_bids_events(path: str | os.PathLike[str]) -> DecompositionResult:
     ``sample/onset``; the length is one past the last discharge; pulse trains are zeros.
     """
     path = Path(path)
-    try:
-        rows = list(csv.DictReader(path.read_text(encoding="utf-8").splitlines(), delimiter="\t"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RecordingFormatError(f"{path}: cannot read ({exc})") from None
-    if not rows or not {"onset", "sample", "unit_id"} <= set(rows[0]):
-        raise RecordingFormatError(f"{path}: an events table needs the columns onset, sample and unit_id")
-    try:
-        ids = np.asarray([int(r["unit_id"]) for r in rows])
-        samples = np.asarray([int(r["sample"]) for r in rows])
-        onsets = np.asarray([float(r["onset"]) for r in rows])
-    except (TypeError, ValueError) as exc:
-        raise RecordingFormatError(f"{path}: bad value in the events table ({exc})") from None
+    ids, samples, onsets = read_discharge_rows(path, "\t", "onset")
     fs = _sidecar_rate(path) or sampling_rate_from(samples, onsets, path)
     unit_ids = sorted(set(ids.tolist()))
     discharges = [np.sort(samples[ids == uid]) for uid in unit_ids]

@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import NDArray
 
 from bmiss_engine.errors import RecordingFormatError
 from bmiss_engine.io.atomic import write_text_atomic
@@ -38,23 +39,33 @@ def read_discharges_csv(path: str | os.PathLike[str]) -> DecompositionResult:
     and the length is taken as one past the last discharge; pulse trains are zeros.
     """
     path = Path(path)
-    try:
-        rows = list(csv.DictReader(path.read_text(encoding="utf-8").splitlines()))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RecordingFormatError(f"{path}: cannot read ({exc})") from None
-    if not rows or not set(DISCHARGE_COLUMNS) <= set(rows[0]):
-        raise RecordingFormatError(f"{path}: expected a header {','.join(DISCHARGE_COLUMNS)}")
-    try:
-        ids = np.asarray([int(r["unit_id"]) for r in rows])
-        samples = np.asarray([int(r["sample"]) for r in rows])
-        times = np.asarray([float(r["time_s"]) for r in rows])
-    except (TypeError, ValueError) as exc:
-        raise RecordingFormatError(f"{path}: bad value in the table ({exc})") from None
+    ids, samples, times = read_discharge_rows(path, ",", "time_s")
     fs = sampling_rate_from(samples, times, path)
     unit_ids = list(dict.fromkeys(ids.tolist()))
     discharges = [samples[ids == uid] for uid in unit_ids]
     n_samples = int(samples.max()) + 1
     return imported_result(path, discharges, fs, n_samples, None, unit_ids, "csv")
+
+
+def read_discharge_rows(
+    path: Path, delimiter: str, time_column: str
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
+    """(unit_id, sample, time) columns of a delimited discharge table, each (n_rows,); the
+    discharge CSV and the BIDS events table differ only in delimiter and time column."""
+    columns = (time_column, "sample", "unit_id")
+    try:
+        rows = list(csv.DictReader(path.read_text(encoding="utf-8").splitlines(), delimiter=delimiter))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RecordingFormatError(f"{path}: cannot read ({exc})") from None
+    if not rows or not set(columns) <= set(rows[0]):
+        raise RecordingFormatError(f"{path}: the table needs the columns {columns[0]}, {columns[1]} and {columns[2]}")
+    try:
+        ids = np.asarray([int(r["unit_id"]) for r in rows], dtype=np.int64)
+        samples = np.asarray([int(r["sample"]) for r in rows], dtype=np.int64)
+        times = np.asarray([float(r[time_column]) for r in rows], dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise RecordingFormatError(f"{path}: bad value in the table ({exc})") from None
+    return ids, samples, times
 
 
 def sampling_rate_from(samples: np.ndarray, times_s: np.ndarray, path: Path) -> float:
