@@ -127,7 +127,11 @@ def load_session(path: str | os.PathLike[str]) -> Session:
     with tempfile.TemporaryDirectory() as tmp:
         result_path = Path(tmp) / "result.npz"
         result_path.write_bytes(result_bytes)
-        result = read_result_npz(result_path)
+        try:
+            result = read_result_npz(result_path)
+        except RecordingFormatError:
+            # the inner file's temporary path means nothing to the user: name the session
+            raise RecordingFormatError(f"{path}: the session's result is damaged") from None
     try:
         recording = header["recording"]
         return Session(

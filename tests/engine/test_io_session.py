@@ -102,3 +102,12 @@ def test_a_newer_session_format_is_refused_by_name(tmp_path: Path, recording_fil
         archive.writestr("result.npz", result)
     with pytest.raises(RecordingFormatError, match="version 99 is newer"):
         load_session(path)
+
+
+def test_a_damaged_result_inside_a_session_names_the_session(tmp_path: Path) -> None:
+    path = tmp_path / "s.bmiss"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("session.json", '{"format": "bmiss-session", "version": 1, "recording": {"path": "r", "sha256": ""}}')
+        archive.writestr("result.npz", b"PK\x03\x04 not an npz")
+    with pytest.raises(RecordingFormatError, match=r"s\.bmiss: the session's result is damaged"):
+        load_session(path)
