@@ -21,9 +21,10 @@ def peel_off(z: torch.Tensor, discharge_samples: torch.Tensor, half_window: int)
     t = discharge_samples[(discharge_samples >= half_window) & (discharge_samples < n - half_window)]
     if t.numel() < 2:
         return
-    # one offset at a time: the rows t + o are distinct for a fixed o, and no (spikes × window
-    # × d) block is ever materialised (2× faster than gathering all windows at once)
+    # one offset at a time, so no (spikes × window × d) block is ever materialised; the
+    # template is complete before anything is subtracted
     offsets = range(-half_window, half_window + 1)
     template = torch.stack([z[t + o].mean(dim=0) for o in offsets])  # (2L+1, d)
     for row, o in zip(template, offsets, strict=True):
-        z.index_add_(0, t + o, row.expand(t.numel(), -1), alpha=-1.0)
+        # within one offset the rows t + o are distinct, so indexed subtraction is exact
+        z[t + o] -= row
