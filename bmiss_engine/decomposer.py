@@ -9,6 +9,10 @@ vectors run in batches: one pass over the whitened data serves the whole batch.
 ``method="bmiss"`` runs the inversion of the analytic forward model instead
 (:mod:`bmiss_engine.inversion`): one :class:`IterationState` per restart, units carrying their
 θ estimate and its uncertainty, states carrying the current MUAP templates.
+
+``method="hybrid"`` runs the baseline, then fits θ of every unit found to its spike-triggered
+MUAP (:meth:`ThetaSearch.fit_units`): the baseline's discharges, each unit with its depth,
+position, innervation zone, conduction velocity, fibre count and their uncertainties.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from numpy.typing import NDArray
 
 from bmiss_engine.device import describe_device, pick_device, release_device_memory
 from bmiss_engine.errors import ConfigError, DecompositionError
-from bmiss_engine.forward.parameters import MotorUnitParameters
+from bmiss_engine.forward.parameters import AnatomyParameters, MotorUnitParameters
 from bmiss_engine.inversion import InversionConfig, InvertedUnit, ThetaSearch
 from bmiss_engine.recording import Recording
 from bmiss_engine.results import DecompositionResult, MotorUnit, SeparationModel
@@ -67,6 +71,10 @@ class DecomposerConfig:
     inversion_restarts, inversion_probe, inversion_candidates, inversion_steps: the BMISS
     inversion's restarts, Latin-hypercube probe size, candidates ascended per restart and Adam
     steps (``method="bmiss"`` only; there extension_factor None means n_channels·R ≈ 320).
+    skin_mm, fat_mm: the layers above the muscle under the grid, for the forward model of the
+    bmiss and hybrid methods (from the subject's MRI where there is one);
+    theta_fit_max_lag_s: (hybrid) how far a baseline discharge may sit from the modelled
+    discharge instant.
     """
 
     method: Method = "fastica"
@@ -96,12 +104,18 @@ class DecomposerConfig:
     inversion_probe: int = 256
     inversion_candidates: int = 16
     inversion_steps: int = 60
+    skin_mm: float = 1.0
+    fat_mm: float = 2.0
+    theta_fit_max_lag_s: float = 0.02
 
     def __post_init__(self) -> None:
-        if self.method not in ("fastica", "bmiss"):
-            raise ConfigError(
-                f"method {self.method!r} is not available yet in this version; use 'fastica' or 'bmiss'"
-            )
+        if self.method not in ("fastica", "bmiss", "hybrid"):
+            raise ConfigError(f"method {self.method!r} is unknown; use 'fastica', 'hybrid' or 'bmiss'")
+        if self.method in ("bmiss", "hybrid"):
+            try:
+                self.anatomy()
+            except ValueError as exc:
+                raise ConfigError(f"bad anatomy: {exc}") from None
         if self.method == "bmiss":
             try:
                 self.inversion_config()
@@ -130,6 +144,14 @@ class DecomposerConfig:
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def anatomy(self) -> AnatomyParameters:
+        """The forward model's anatomy for this run (layer thicknesses; textbook conductivities)."""
+        for name, value in (("skin_mm", self.skin_mm), ("fat_mm", self.fat_mm)):
+            bound = AnatomyParameters.BOUNDS[name]
+            if not bound.low <= value <= bound.high:
+                raise ValueError(f"{name} = {value:g} is outside [{bound.low:g}, {bound.high:g}]")
+        return AnatomyParameters.default(skin_mm=self.skin_mm, fat_mm=self.fat_mm)
+
     def inversion_config(self) -> InversionConfig:
         """The settings of the BMISS inversion that this configuration implies."""
         return InversionConfig(
@@ -155,7 +177,7 @@ class IterationState:
     done / planned); units: accepted so far; current_sil: SIL of the vector just tried (bmiss:
     the best SIL among the restart's candidates; nan before the first); phase; elapsed_s.
     templates_v: (n_units, n_channels_used, n_muap_samples) MUAPs of ``units`` in volts, rendered
-    at their θ (bmiss only, else None); theta: per unit, θ in physical units (bmiss only).
+    at their θ (bmiss and hybrid, else None); theta: per unit, θ in physical units (bmiss and hybrid).
     """
 
     iteration: int
@@ -202,6 +224,8 @@ class Decomposer:
         cfg = self.config
         if cfg.method == "bmiss":
             return (yield from self._iterate_bmiss(recording))
+        if cfg.method == "hybrid":
+            return (yield from self._iterate_hybrid(recording))
         device = pick_device(cfg.device)
         t0 = time.perf_counter()
         if cfg.window_s is not None:
@@ -317,7 +341,7 @@ class Decomposer:
             sub_grid = dataclasses.replace(grid, channel_rc=grid.channel_rc[list(channels)], bad_channels=())
             emg = torch.as_tensor(np.ascontiguousarray(recording.emg_v[list(channels)]), dtype=torch.float32,
                                   device=device)
-            search = ThetaSearch(cfg.inversion_config(), device=device)
+            search = ThetaSearch(cfg.inversion_config(), anatomy=cfg.anatomy(), device=device)
             gen = search.iterate(emg, sub_grid, fs)
             while True:
                 try:
@@ -346,6 +370,71 @@ class Decomposer:
         finally:
             del emg
             release_device_memory(device)
+
+    def _iterate_hybrid(self, recording: Recording) -> Generator[IterationState, None, DecompositionResult]:
+        """The baseline's units, then θ fitted to each one's spike-triggered MUAP on the
+        unfiltered EMG in volts (as the bmiss method, so the model is compared with the data
+        sample by sample), on the channels the baseline used."""
+        cfg = self.config
+        if cfg.window_s is not None:
+            recording = recording.crop(*cfg.window_s)
+        baseline = Decomposer(dataclasses.replace(cfg, method="fastica", window_s=None))
+        gen = baseline.iterate(recording)
+        try:
+            while True:
+                try:
+                    state = next(gen)
+                except StopIteration as stop:
+                    base: DecompositionResult = stop.value
+                    break
+                if state.phase != "done":
+                    yield state
+        finally:
+            gen.close()  # a consumer that closes this generator cancels the baseline too
+        t0 = time.perf_counter()
+        wall_base = float(base.provenance.get("wall_time_s", 0.0))
+        n = len(base.units)
+        yield IterationState(n, n, base.units, float("nan"), "finishing", wall_base,
+                             f"estimating depth, innervation zone and conduction velocity of {n} units")
+        device = pick_device(cfg.device)
+        emg: torch.Tensor | None = None
+        try:
+            channels = list(base.model.channels) if base.model is not None else [int(c) for c in recording.grid.good_channels]
+            grid = recording.grid
+            sub_grid = dataclasses.replace(grid, channel_rc=grid.channel_rc[channels], bad_channels=())
+            emg = torch.as_tensor(np.ascontiguousarray(recording.emg_v[channels]), dtype=torch.float32, device=device)
+            search = ThetaSearch(cfg.inversion_config(), anatomy=cfg.anatomy(), device=device)
+            # a few units per batch on a CPU, so progress shows and Cancel acts between batches;
+            # a GPU fits many at once for the same time
+            chunk = 4 if device.type == "cpu" else 32
+            fitted: list[InvertedUnit] = []
+            for start in range(0, n, chunk):
+                trains = [u.discharge_samples for u in base.units[start : start + chunk]]
+                fitted.extend(search.fit_units(emg, sub_grid, recording.sampling_rate_hz, trains,
+                                               cfg.theta_fit_max_lag_s))
+                yield IterationState(n, n, base.units, float("nan"), "finishing",
+                                     wall_base + time.perf_counter() - t0,
+                                     f"estimated depth, innervation zone and conduction velocity of {len(fitted)}/{n} units",
+                                     None, _templates(tuple(fitted)), tuple(f.theta_physical for f in fitted))
+        finally:
+            del emg
+            release_device_memory(device)
+        names = MotorUnitParameters.field_names()
+        units = tuple(
+            u.replace(theta=dict(f.theta_physical),
+                      theta_sd={k: float(sd) for k, sd in zip(names, f.theta_sd_unit, strict=True)})
+            for u, f in zip(base.units, fitted, strict=True)
+        )
+        fit_s = time.perf_counter() - t0
+        wall_s = wall_base + fit_s
+        result = dataclasses.replace(
+            base, units=units, config=cfg.as_dict(),
+            provenance={**base.provenance, "wall_time_s": wall_s, "theta_fit_s": fit_s,
+                        "theta_residual": [float(f.waveform_residual) for f in fitted]},
+        )
+        yield IterationState(n, n, units, float("nan"), "done", wall_s, f"{n} units in {wall_s:.1f} s",
+                             None, _templates(tuple(fitted)), tuple(f.theta_physical for f in fitted))
+        return result
 
     def _inversion_channels(self, recording: Recording) -> tuple[int, ...]:
         cfg = self.config

@@ -28,8 +28,10 @@ from bmiss_engine.io import open_recording, write_result
 from bmiss_gui.actions import ACTIONS, build_actions
 from bmiss_gui.dialogs.decompose import DecomposeDialog
 from bmiss_gui.redraw import LiveView, StaggeredRedraw
+from bmiss_gui.scene import planar_scene
 from bmiss_gui.session import Session
 from bmiss_gui.theme import THEMES, Theme, apply_theme
+from bmiss_gui.views.anatomy3d import Anatomy3DView
 from bmiss_gui.views.emg import EmgView
 from bmiss_gui.views.muap_grid import MuapGridView
 from bmiss_gui.views.pulse_train import PulseTrainView
@@ -42,7 +44,7 @@ log = logging.getLogger(__name__)
 
 MAX_RECENT = 8
 RECORDING_FILTER = "Recordings (*.npz);;All files (*)"
-_LAYOUT_VERSION = 1  # bump when docks are added or renamed, so old saved layouts are ignored
+_LAYOUT_VERSION = 2  # bump when docks are added or renamed, so old saved layouts are ignored
 
 
 class MainWindow(QMainWindow):
@@ -68,6 +70,7 @@ class MainWindow(QMainWindow):
             "pulse_train": PulseTrainView(self.session),
             "rates": DischargeRateView(self.session),
             "muap": MuapGridView(self.session),
+            "anatomy": Anatomy3DView(self.session),
         }
         self.docks = self._make_docks()
         self.actions = build_actions(self, {
@@ -91,6 +94,7 @@ class MainWindow(QMainWindow):
             LiveView(v["muap"], v["muap"].redraw),
             # all units' rates: the costliest view to redraw, and twice a second is plenty
             LiveView(v["rates"], v["rates"].redraw, min_interval_s=0.5),
+            LiveView(v["anatomy"], v["anatomy"].redraw, min_interval_s=0.5),
         ], self)
         self.session.live_changed.connect(self.live_redraw.request)
         self.session.recording_changed.connect(self._on_recording)
@@ -110,6 +114,7 @@ class MainWindow(QMainWindow):
         titles = {
             "emg": "EMG channels", "rms": "RMS on the grid", "units": "Motor units",
             "pulse_train": "Pulse train", "rates": "Discharge rates", "muap": "MUAP grid",
+            "anatomy": "3D anatomy",
         }
         docks = {}
         for key, title in titles.items():
@@ -132,10 +137,12 @@ class MainWindow(QMainWindow):
         self.splitDockWidget(docks["pulse_train"], docks["muap"], Qt.Orientation.Horizontal)
         self.splitDockWidget(docks["units"], docks["rms"], Qt.Orientation.Vertical)
         self.splitDockWidget(docks["pulse_train"], docks["rates"], Qt.Orientation.Vertical)
+        self.splitDockWidget(docks["muap"], docks["anatomy"], Qt.Orientation.Vertical)
         self.tabifyDockWidget(docks["rates"], docks["emg"])
         docks["rates"].raise_()
         self.resizeDocks([docks["units"], docks["pulse_train"], docks["muap"]], [430, 640, 370], Qt.Orientation.Horizontal)
         self.resizeDocks([docks["units"], docks["rms"]], [520, 300], Qt.Orientation.Vertical)
+        self.resizeDocks([docks["muap"], docks["anatomy"]], [440, 400], Qt.Orientation.Vertical)
         return docks
 
     def _make_menus(self) -> None:
@@ -309,11 +316,20 @@ class MainWindow(QMainWindow):
             return
         name = Path(rec.source).name or rec.source
         self.setWindowTitle(f"{name} — BMISS")
+        self.show_scene()
         self.file_label.setText(
             f"{name}  ·  {rec.n_channels} channels on {rec.grid.n_rows}×{rec.grid.n_columns}  ·  "
             f"{rec.duration_s:.1f} s at {rec.sampling_rate_hz:g} Hz"
         )
         self.update_actions()
+
+    def show_scene(self) -> None:
+        """The 3D view's scene for the open recording: the planar layers of the forward model
+        (skin and fat of the decomposition settings) under the grid."""
+        rec = self.session.recording
+        if rec is None:
+            return
+        self.views["anatomy"].set_scene(planar_scene(rec.grid, self.config.skin_mm, self.config.fat_mm))
 
     # -- decomposition ----------------------------------------------------------------------
     @Slot()
@@ -484,4 +500,5 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         self.runner.shutdown()
         self.save_layout()
+        self.views["anatomy"].close_plotter()  # the VTK window goes before its Qt widget
         super().closeEvent(event)

@@ -410,24 +410,58 @@ class ThetaSearch:
                 e.detection = det
                 e.contrast = float(value[k])
 
-    def _refine(self, entries: list[_PoolEntry], x_v: torch.Tensor, grid: ElectrodeGrid, fs: float) -> None:
+    def fit_units(
+        self, emg_v: torch.Tensor, grid: ElectrodeGrid, fs: float, trains: list[NDArray[np.int64]],
+        max_lag_s: float = 0.02,
+    ) -> tuple[InvertedUnit, ...]:
+        """θ of units whose discharges are already known (e.g. from FastICA), fitted to their
+        spike-triggered MUAPs in ``emg_v`` (n_channels, n_samples, volts, channels as
+        ``grid``): one :class:`InvertedUnit` per train, its detection holding the discharges
+        moved to the modelled discharge instant.
+
+        Each unit starts from the best-fitting points of a Latin-hypercube probe (there is no
+        contrast θ to start from). ``max_lag_s``: how far the discharges given may sit from the
+        model's discharge instant (FastICA marks the MUAP's energy peak, up to a propagation
+        time after the instant)."""
+        x = emg_v.to(self.device, torch.float32)
+        x = x - x.mean(dim=1, keepdim=True)
+        entries = [
+            _PoolEntry(np.full(len(SEARCHED_FIELDS), 0.5), _detection_of(np.asarray(t, dtype=np.int64), x.shape[1]),
+                       float("nan"), 0)
+            for t in trains
+        ]
+        if entries:
+            self._refine(entries, x, grid, fs, max_lag_s=max_lag_s, probe_starts_only=True)
+        return tuple(self._unit(e, grid, fs, x) for e in entries)
+
+    def _refine(self, entries: list[_PoolEntry], x_v: torch.Tensor, grid: ElectrodeGrid, fs: float,
+                max_lag_s: float | None = None, probe_starts_only: bool = False) -> None:
         """Fit the new units' θ to their spike-triggered MUAPs in ``x_v`` (n_channels,
         n_samples, volts), in place: θ, fibre count, Laplace sd, discharges moved to the
-        modelled discharge instant."""
+        modelled discharge instant. ``probe_starts_only``: the entries' θ is no estimate, the
+        fit starts from the probe's best points alone."""
         cfg = self.config
         onset, n_muap = self.model.onset(fs), self.model.n_samples(fs)
-        max_lag = max(1, round(cfg.refine_max_lag_s * fs))
+        max_lag = max(1, round((cfg.refine_max_lag_s if max_lag_s is None else max_lag_s) * fs))
         sta = torch.stack([
             _spike_triggered_average(x_v, e.detection.discharge_samples, onset + max_lag, n_muap + 2 * max_lag)
             for e in entries
         ])
-        start = torch.as_tensor(np.stack([e.theta for e in entries]), dtype=torch.float32, device=self.device)
 
         def render(searched: torch.Tensor) -> torch.Tensor:
             return self.render(self.full_theta(searched), grid, fs)
 
         sampler = qmc.LatinHypercube(d=len(SEARCHED_FIELDS), seed=cfg.seed + 1)
         probe = torch.as_tensor(sampler.random(cfg.n_probe), dtype=torch.float32, device=self.device)
+        if probe_starts_only:
+            with torch.no_grad():
+                misfit = torch.cat([
+                    misfit_table(render(probe[i : i + cfg.probe_batch]), sta, max_lag)
+                    for i in range(0, probe.shape[0], cfg.probe_batch)
+                ], dim=1)
+            start = probe[misfit.argmin(dim=1)]
+        else:
+            start = torch.as_tensor(np.stack([e.theta for e in entries]), dtype=torch.float32, device=self.device)
         fit = fit_to_waveform(render, start, sta, max_lag, cfg.refine_steps, cfg.refine_learning_rate,
                               n_starts=cfg.refine_starts, probe=probe, probe_batch=cfg.probe_batch)
         bound = MotorUnitParameters.BOUNDS[AMPLITUDE_FIELD]
@@ -478,6 +512,13 @@ class ThetaSearch:
             n_converged=entry.n_converged,
             waveform_residual=entry.residual,
         )
+
+
+def _detection_of(discharges: NDArray[np.int64], n_samples: int) -> SpikeDetection:
+    """A detection holding given discharges only (no source: the pulse train marks them)."""
+    train = np.zeros(n_samples, dtype=np.float32)
+    train[discharges[(discharges >= 0) & (discharges < n_samples)]] = 1.0
+    return SpikeDetection(train, discharges, float("nan"), float("nan"))
 
 
 def _detection_at_discharges(source: NDArray[np.float32], fs: float, shift: int, guard: int) -> SpikeDetection:

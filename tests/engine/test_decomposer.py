@@ -81,8 +81,8 @@ def test_transform_applies_learned_filters_to_new_data(sim20) -> None:
 
 
 def test_config_validation() -> None:
-    with pytest.raises(ConfigError, match="not available yet"):
-        DecomposerConfig(method="hybrid")
+    with pytest.raises(ConfigError, match="unknown; use 'fastica', 'hybrid' or 'bmiss'"):
+        DecomposerConfig(method="ica")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="sil_threshold"):
         DecomposerConfig(sil_threshold=1.5)
     with pytest.raises(ConfigError, match="unknown setting"):

@@ -1,0 +1,90 @@
+"""The 3D anatomy view in the real window: the scene is drawn (pixels, not just actors), each
+unit with a position is a sphere in its table colour, and clicking a sphere selects the unit."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pyvistaqt")
+
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtTest import QTest
+
+from bmiss_engine import DecompositionResult, MotorUnit
+
+
+def _units_with_theta() -> DecompositionResult:
+    """Three units at known positions under an 8×4 grid (depth below the muscle surface)."""
+    fs = 2048.0
+    n = 3 * 2048
+    positions = [(3.0, -10.0, -20.0, 120.0), (8.0, 0.0, 0.0, 600.0), (14.0, 10.0, 20.0, 1500.0)]
+    units = tuple(
+        MotorUnit(i, np.arange(100 + 40 * i, n, 200, dtype=np.int64), np.zeros(n, np.float32), fs,
+                  theta={"depth_mm": d, "ml_mm": ml, "iz_mm": iz, "n_fibres": nf, "cv_m_s": 4.0})
+        for i, (d, ml, iz, nf) in enumerate(positions)
+    )
+    return DecompositionResult(units, fs, n)
+
+
+def test_scene_spheres_and_picking(window, small_recording_file, qtbot) -> None:  # type: ignore[no-untyped-def]
+    assert window.open_file(small_recording_file)
+    view = window.views["anatomy"]
+    window.docks["anatomy"].raise_()
+    assert view.plotter is not None, view.note.text()
+    # the planar scene: skin, fat, muscle and the 32 electrodes on the skin surface (z = 0)
+    assert set(view.scene.surfaces) == {"skin", "fat", "muscle"}
+    assert view.scene.electrodes_mm.shape == (32, 3)
+    assert np.allclose(view.scene.electrodes_mm[:, 2], 0.0)
+    window.session.finish_decomposition(_units_with_theta())  # redrawn by the live scheduler
+    qtbot.waitUntil(lambda: sorted(view.unit_actors) == [0, 1, 2], timeout=10000)
+    # deeper unit lower in the limb: world z = −(skin + fat + depth)
+    top = window.config.skin_mm + window.config.fat_mm
+    assert view.unit_points[2][2] == pytest.approx(-(top + 14.0))
+    # the unit sizes follow the fibre counts
+    radii = [view.unit_actors[i].GetMapper().GetInput().GetLength() for i in range(3)]
+    assert radii[0] < radii[1] < radii[2]
+    view.plotter.render()
+    image = view.plotter.screenshot(None, return_img=True)
+    import os
+    if os.environ.get("BMISS_SAVE_3D"):
+        from PIL import Image
+        Image.fromarray(image).save(os.environ["BMISS_SAVE_3D"])
+    assert image.std() > 10  # not a black or empty render
+    # every sphere is on screen: hiding it changes pixels, in its own colour's direction
+    for uid in range(3):
+        actor = view.unit_actors[uid]
+        actor.SetVisibility(False)
+        view.plotter.render()
+        without = view.plotter.screenshot(None, return_img=True)
+        actor.SetVisibility(True)
+        changed = np.abs(image.astype(int) - without.astype(int)).sum(axis=2) > 30
+        assert changed.sum() > 15, f"unit {uid} not visible"
+        rgb = np.array([int(window.session.colors.hex(uid)[i : i + 2], 16) for i in (1, 3, 5)])
+        closer = np.abs(image[changed].astype(int) - rgb).sum(axis=1) < np.abs(without[changed].astype(int) - rgb).sum(axis=1)
+        assert closer.mean() > 0.8
+
+    # a click on a sphere selects its unit (through the real Qt → VTK event path)
+    for uid in (2, 0):
+        x, y = view.display_point(uid)
+        widget = view.plotter.interactor
+        ratio = widget.devicePixelRatioF()
+        pos = QPoint(round(x / ratio), round(widget.height() - y / ratio))
+        QTest.mouseClick(widget, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, pos)
+        qtbot.waitUntil(lambda uid=uid: window.session.selected_ids == (uid,), timeout=2000)
+    # selecting in the table dims the others in 3D
+    window.session.select((1,))
+    assert view.unit_actors[1].GetProperty().GetOpacity() == 1.0
+    assert view.unit_actors[0].GetProperty().GetOpacity() < 1.0
+
+
+def test_units_without_position_are_named(window, small_recording_file, qtbot) -> None:  # type: ignore[no-untyped-def]
+    assert window.open_file(small_recording_file)
+    view = window.views["anatomy"]
+    result = _units_with_theta()
+    units = (dataclasses.replace(result.units[0], theta=None), *result.units[1:])
+    window.session.finish_decomposition(result.with_units(units))
+    qtbot.waitUntil(lambda: sorted(view.unit_actors) == [1, 2], timeout=10000)
+    assert "1 of 3 units have no estimated position" in view.caption.text()
