@@ -14,7 +14,9 @@ PY=${PYTHON:-python3}
 APT_QT=(libegl1 libgl1 libxkbcommon0 libfontconfig1 libdbus-1-3 libglib2.0-0)
 APT_DEMO=("${APT_QT[@]}" libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0
           libxcb-render-util0 libxcb-randr0 libxcb-shape0 libxcb-xfixes0 libxcb-xkb1 libx11-xcb1)
-APT_TEST=("${APT_QT[@]}")
+# the 3D view's tests draw with OpenGL on an X server: Xvfb and Mesa's software renderer
+APT_TEST=("${APT_QT[@]}" xvfb xauth libgl1-mesa-dri libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1
+          libxcb-image0 libxcb-render-util0 libxcb-randr0 libxcb-shape0 libxcb-xfixes0 libxcb-xkb1 libx11-xcb1)
 
 ensure_apt() {
   local missing=()
@@ -66,7 +68,12 @@ case "${1:-}" in
     "$VENV/bin/mypy"
     "$VENV/bin/lint-imports"
     # the GUI tests draw offscreen: no X server needed
-    QT_QPA_PLATFORM=offscreen exec "$VENV/bin/python" -m pytest -q "$@"
+    QT_QPA_PLATFORM=offscreen "$VENV/bin/python" -m pytest -q --no-xvfb "$@"
+    if [ $# -eq 0 ]; then
+      # the 3D view draws with OpenGL: its tests run on Qt's xcb platform under Xvfb (started
+      # by pytest-xvfb), in a process of their own since a process has one Qt platform
+      "$VENV/bin/python" -m pytest -q tests/gui3d
+    fi
     ;;
   *)
     echo "usage: ./run.sh demo | test [pytest args]" >&2
