@@ -57,13 +57,14 @@ def test_bad_files_show_the_problem_and_the_app_stays_usable(
     assert window.open_file(small_recording_file) and len(errors) == 1
 
 
-def test_dropping_a_file_opens_it(window, small_recording_file: Path) -> None:
+def test_dropping_a_file_opens_it(qtbot, window, small_recording_file: Path) -> None:
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(small_recording_file))])
     event = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
                        Qt.KeyboardModifier.NoModifier)
     window.dropEvent(event)
-    assert window.session.recording is not None
+    # opened once the drop handler has returned
+    qtbot.waitUntil(lambda: window.session.recording is not None, timeout=10_000)
     assert window.session.recording.source == str(small_recording_file)
 
 
