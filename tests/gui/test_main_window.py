@@ -90,15 +90,24 @@ def test_layout_and_recent_files_are_remembered(qtbot, tmp_path: Path, small_rec
     assert not second.docks["muap"].isFloating() and second.docks["rates"].isVisible()
 
 
-def test_decompose_dialog_offers_only_fastica_and_builds_the_config(window, small_recording_file: Path) -> None:
+def test_decompose_dialog_offers_fastica_and_bmiss_and_builds_the_config(window, small_recording_file: Path) -> None:
     from bmiss_engine import DecomposerConfig
     from bmiss_gui.dialogs.decompose import DecomposeDialog
 
     dialog = DecomposeDialog(DecomposerConfig(), 3.0, window)
     model = dialog.method.model()
+    methods = [dialog.method.itemData(i) for i in range(dialog.method.count())]
     enabled = [model.item(i).isEnabled() for i in range(dialog.method.count())]
-    assert enabled == [True, False, False]
-    assert "coming" in dialog.method.itemText(1)
+    assert list(zip(methods, enabled, strict=True)) == [("fastica", True), ("bmiss", True), ("hybrid", False)]
+    assert "experimental" in dialog.method.itemText(1)
+    assert "not available" in dialog.method.itemData(2, Qt.ItemDataRole.ToolTipRole).lower()
+    assert not dialog.restarts.isEnabled()
+    dialog.method.setCurrentIndex(1)
+    assert dialog.restarts.isEnabled() and not dialog.iterations.isEnabled()
+    dialog.restarts.setValue(3)
+    bmiss = dialog.config()
+    assert (bmiss.method, bmiss.inversion_restarts) == ("bmiss", 3)
+    dialog.method.setCurrentIndex(0)
     dialog.iterations.setValue(40)
     dialog.sil.setValue(0.85)
     dialog.extension.setValue(10)
