@@ -118,7 +118,8 @@ def main() -> None:
 Demo recording (64 channels, 15 s, 2048 Hz) decomposed in the real main window, offscreen, on
 {args.device}; {machine()}. "default": the engine's default settings; "quick": 64 separation
 vectors in batches of 8. Snapshots/s: what reaches the GUI thread (the worker sends at most 10 a
-second, bmiss_gui/worker.py); redraws/s: how often each live view redrew (the rates view at most
+second, bmiss_gui/worker.py, but FastICA yields its snapshots in a burst after each batch of
+vectors, so about one a batch gets through); redraws/s: how often each live view redrew (the rates view at most
 twice a second, bmiss_gui/main_window.py); stall: the longest gap between the ticks of a 10 ms
 timer while the run lasted (what a user would feel as a freeze; the target is < 100 ms).
 Load average: the 1-minute load of this {cores}-core machine when the run started and ended —

@@ -92,6 +92,7 @@ def run_blocking(fn: Callable[[], T], parent: QWidget | None, label: str) -> T:
     dialog.setWindowTitle("BMISS")
     dialog.setWindowModality(Qt.WindowModality.WindowModal)
     dialog.setMinimumDuration(BUSY_DIALOG_DELAY_MS)
+    dialog.setValue(0)  # starts the clock: shown once the work has lasted the delay
     thread, call = _start(fn, outcome)
     if not outcome.finished:
         loop.exec()
