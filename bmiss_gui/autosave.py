@@ -93,7 +93,7 @@ class Autosave(QObject):
         self._window = window
         if interval_s is None:
             try:
-                interval_s = float(window.settings.value("autosave/interval_s", DEFAULT_INTERVAL_S))
+                interval_s = float(str(window.settings.value("autosave/interval_s", DEFAULT_INTERVAL_S)))
             except (TypeError, ValueError):
                 interval_s = DEFAULT_INTERVAL_S
         self.folder = recovery_dir()
