@@ -291,9 +291,11 @@ class Decomposer:
             ext_filters = [
                 (whitening.matrix @ filters[i]).cpu().numpy().astype(np.float32) for i in keep
             ]
+            # ids stay those the live snapshots showed: a unit the user watched appear as
+            # unit 4 is still unit 4 in the result, even when duplicates before it went away
             final = tuple(
-                dataclasses.replace(units[i], unit_id=n, separation_filter=f)
-                for n, (i, f) in enumerate(zip(keep, ext_filters, strict=True))
+                dataclasses.replace(units[i], separation_filter=f)
+                for i, f in zip(keep, ext_filters, strict=True)
             )
             wall_s = time.perf_counter() - t0
             result = DecompositionResult(

@@ -243,6 +243,22 @@ class EditHistory:
         self._edits: list[Edit] = []
         self._position = 0  # index into _states of the current result
 
+    @classmethod
+    def from_log(
+        cls, initial: DecompositionResult, log: list[dict[str, Any]] | tuple[dict[str, Any], ...],
+        redo_log: list[dict[str, Any]] | tuple[dict[str, Any], ...] = (),
+    ) -> EditHistory:
+        """The history a saved review describes: ``log`` (``history.log``) replayed on
+        ``initial``, then ``redo_log`` (``history.redo_log``) replayed and undone, so undo and
+        redo reach the same results as before saving. Raises :class:`EditError` for a log
+        that does not fit ``initial``."""
+        history = cls(initial)
+        for entry in (*log, *redo_log):
+            history.do(edit_from_dict(entry))
+        for _ in redo_log:
+            history.undo()
+        return history
+
     @property
     def current(self) -> DecompositionResult:
         return self._states[self._position]
@@ -276,6 +292,11 @@ class EditHistory:
     def log(self) -> list[dict[str, Any]]:
         """``edits`` as plain data (JSON-ready)."""
         return [e.as_dict() for e in self.edits]
+
+    @property
+    def redo_log(self) -> list[dict[str, Any]]:
+        """The edits undone that ``redo`` would apply again, next first, as plain data."""
+        return [e.as_dict() for e in self._edits[self._position :]]
 
     def do(self, edit: Edit) -> DecompositionResult:
         new = edit.apply(self.current)

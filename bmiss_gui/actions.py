@@ -25,6 +25,11 @@ class ActionSpec:
 
 ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("open", "&Open recording…", QKeySequence.StandardKey.Open, "Open an HD-sEMG recording"),
+    ActionSpec("open_session", "Open &session…", None, "Open a saved BMISS session (.bmiss)"),
+    ActionSpec("save_session", "&Save session", QKeySequence.StandardKey.Save,
+               "Save the result, its edit history and the settings as a session (.bmiss)", "can_save"),
+    ActionSpec("save_session_as", "Save session &as…", QKeySequence.StandardKey.SaveAs,
+               "Save the session under a new name", "can_save"),
     ActionSpec("export", "&Export discharges…", "Ctrl+E", "Write discharge times of the units to CSV or MAT",
                "has_result"),
     ActionSpec("quit", "&Quit", QKeySequence.StandardKey.Quit, "Close BMISS"),

@@ -27,7 +27,7 @@ def _report_unexpected(kind: type[BaseException], value: BaseException, tb: Trac
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bmiss-gui", description="BMISS desktop application")
-    parser.add_argument("files", nargs="*", help="recording to open (the first one)")
+    parser.add_argument("files", nargs="*", help="recording or session (.bmiss) to open (the first one)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log engine steps")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
@@ -38,7 +38,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     sys.excepthook = _report_unexpected
     window = MainWindow()
     window.show()
-    if args.files:
+    # work a crashed session left in the recovery folder comes first (it asks)
+    restored = window.autosave.offer_recovery()
+    if args.files and not restored:
         window.open_file(args.files[0])
     return int(app.exec())
 

@@ -7,7 +7,7 @@ import logging
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QSettings, Qt, Slot
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QApplication,
@@ -24,12 +24,14 @@ from PySide6.QtWidgets import (
 
 from bmiss_engine import BmissError, DecomposerConfig, DecompositionResult, IterationState
 from bmiss_engine.device import describe_device, pick_device
-from bmiss_engine.io import open_recording, write_result
+from bmiss_engine.io import write_result
 from bmiss_gui.actions import ACTIONS, build_actions
+from bmiss_gui.autosave import Autosave
 from bmiss_gui.dialogs.decompose import DecomposeDialog
 from bmiss_gui.redraw import LiveView, StaggeredRedraw
 from bmiss_gui.scene import planar_scene
 from bmiss_gui.session import Session
+from bmiss_gui.session_io import OPEN_FILTER, SessionFiles
 from bmiss_gui.theme import THEMES, Theme, apply_theme
 from bmiss_gui.views.anatomy3d import Anatomy3DView
 from bmiss_gui.views.emg import EmgView
@@ -43,7 +45,6 @@ from bmiss_gui.worker import DecompositionRunner
 log = logging.getLogger(__name__)
 
 MAX_RECENT = 8
-RECORDING_FILTER = "Recordings (*.npz);;All files (*)"
 _LAYOUT_VERSION = 2  # bump when docks are added or renamed, so old saved layouts are ignored
 
 
@@ -54,6 +55,7 @@ class MainWindow(QMainWindow):
         self.session = Session(self)
         self.runner = DecompositionRunner(self)
         self.config = DecomposerConfig()
+        self.files = SessionFiles(self)  # opening and saving; the title's name and unsaved mark
         self.theme: Theme = THEMES.get(str(self.settings.value("theme", "light")), THEMES["light"])
         self._run_started = 0.0
         self._device_text = ""
@@ -75,6 +77,8 @@ class MainWindow(QMainWindow):
         self.docks = self._make_docks()
         self.actions = build_actions(self, {
             "open": self.open_dialog, "export": self.export_dialog, "quit": self.close,
+            "open_session": self.files.open_session_dialog, "save_session": self.files.save,
+            "save_session_as": self.files.save_as,
             "decompose": self.decompose_dialog, "cancel": self.cancel_decomposition,
             "undo": self.session.undo, "redo": self.session.redo,
             "accept": self.accept_selected, "flag": self.flag_selected,
@@ -107,6 +111,7 @@ class MainWindow(QMainWindow):
         self.runner.failed.connect(self._on_failed)
         self.runner.running_changed.connect(self._on_running_changed)
         self._apply_theme(self.theme.name)
+        self.autosave = Autosave(self)  # after the connections above: it saves what they update
         self.update_actions()
 
     # -- layout ---------------------------------------------------------------------------
@@ -151,6 +156,8 @@ class MainWindow(QMainWindow):
         file_menu.addAction(a["open"])
         self.recent_menu = file_menu.addMenu("Open &recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        for key in ("open_session", "save_session", "save_session_as"):
+            file_menu.addAction(a[key])
         file_menu.addAction(a["export"])
         file_menu.addSeparator()
         file_menu.addAction(a["quit"])
@@ -229,6 +236,7 @@ class MainWindow(QMainWindow):
             "running": running,
             "can_decompose": s.recording is not None and not running,
             "has_result": s.result is not None and bool(s.result.units) and not running,
+            "can_save": self.files.can_save and not running,
             "can_undo": s.can_edit and s.history is not None and s.history.can_undo,
             "can_redo": s.can_edit and s.history is not None and s.history.can_redo,
             "has_selection": s.can_edit and bool(s.selected_ids),
@@ -251,27 +259,14 @@ class MainWindow(QMainWindow):
     @Slot()
     def open_dialog(self) -> None:
         start = str(self.settings.value("last_folder", str(Path.home())))
-        path, _ = QFileDialog.getOpenFileName(self, "Open recording", start, RECORDING_FILTER)
+        path, _ = QFileDialog.getOpenFileName(self, "Open recording or session", start, OPEN_FILTER)
         if path:
             self.open_file(path)
 
     def open_file(self, path: str | Path) -> bool:
-        """Open a recording; on failure show the engine's message and keep what was open."""
-        if self.runner.is_running:
-            self.show_error("Cannot open a file now", "A decomposition is running; cancel it first.")
-            return False
-        path = Path(path)
-        try:
-            recording = open_recording(path)
-        except BmissError as exc:
-            self.show_error("Cannot open the recording", str(exc))
-            return False
-        except (OSError, ValueError, MemoryError) as exc:
-            self.show_error("Cannot open the recording", f"{path}: {exc}")
-            return False
-        self.session.set_recording(recording)
-        self._remember_recent(path)
-        return True
+        """Open a recording or a session (``.bmiss``); on failure show the engine's message and
+        keep what was open. Reading runs off the GUI thread (see ``SessionFiles.open``)."""
+        return self.files.open(path)
 
     def _remember_recent(self, path: Path) -> None:
         recent = [str(path.resolve())] + [p for p in self.recent_files() if p != str(path.resolve())]
@@ -307,15 +302,15 @@ class MainWindow(QMainWindow):
         files = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
         if files:
             event.acceptProposedAction()
-            # one recording at a time: the first file dropped is opened
-            self.open_file(files[0])
+            # one recording at a time: the first file dropped is opened, once the drop is over
+            # (opening runs an event loop while it reads, which a drop handler must not)
+            QTimer.singleShot(0, self, lambda: self.open_file(files[0]))
 
     def _on_recording(self) -> None:
         rec = self.session.recording
         if rec is None:
             return
         name = Path(rec.source).name or rec.source
-        self.setWindowTitle(f"{name} — BMISS")
         self.show_scene()
         self.file_label.setText(
             f"{name}  ·  {rec.n_channels} channels on {rec.grid.n_rows}×{rec.grid.n_columns}  ·  "
@@ -498,7 +493,11 @@ class MainWindow(QMainWindow):
         QMessageBox.critical(self, title, message)
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        if not self.files.confirm_discard():  # Save / Discard / Cancel for unsaved work
+            event.ignore()
+            return
         self.runner.shutdown()
+        self.autosave.clean_exit()
         self.save_layout()
         self.views["anatomy"].close_plotter()  # the VTK window goes before its Qt widget
         super().closeEvent(event)

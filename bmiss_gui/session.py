@@ -84,14 +84,23 @@ class Session(QObject):
         return self._filtered
 
     # -- recording and decomposition ------------------------------------------------------
-    def set_recording(self, recording: Recording) -> None:
+    def set_recording(self, recording: Recording, filtered: np.ndarray | None = None) -> None:
+        """A new recording, no result yet. ``filtered``: its band-passed EMG when already
+        computed (off the GUI thread), else it is computed when a view first asks."""
+        self.restore(recording, None, 0, (), filtered)
+
+    def restore(self, recording: Recording, history: EditHistory | None, offset_samples: int,
+                selected: tuple[int, ...], filtered: np.ndarray | None = None) -> None:
+        """Resume work: a recording with a result's edit history (None: no result yet),
+        where the result starts in the recording, and the units selected."""
         self.recording = recording
-        self._filtered = None
-        self.history = None
+        self._filtered = filtered
+        self.history = history
         self._live = None
-        self._offset = 0
-        self._selected = ()
+        self._offset = int(offset_samples)
+        self._selected = tuple(int(i) for i in selected)
         self.colors = UnitColors()
+        self._keep_valid_selection(quiet=True)
         self.recording_changed.emit()
         self.result_changed.emit()
         self.history_changed.emit()

@@ -2,12 +2,14 @@
 
 A session is the recording it was made on (by path, with a content fingerprint so a changed
 or moved file is noticed), the current result, the edit log that led to it from the
-decomposition's output, the settings used, and free-form view state (selected unit, layout)
-that the application keeps.
+decomposition's output (and that output itself, so undo works after reopening), the edits
+undone that redo would apply again, the settings used, and free-form view state (selected unit,
+layout) that the application keeps.
 
 Layout: a zip archive holding ``session.json`` (format version, recording reference, settings,
-edit log, view state) and ``result.npz`` (the result in :func:`write_result_npz`'s layout,
-separation filters included). It is written atomically: a crash mid-save never leaves a
+edit log, redo log, view state), ``result.npz`` (the result in :func:`write_result_npz`'s
+layout, separation filters included) and, when kept, ``initial.npz`` (the decomposition's
+output the edit log starts from). It is written atomically: a crash mid-save never leaves a
 half-written session under the final name, and the previous save stays intact.
 """
 
@@ -48,7 +50,9 @@ class Session:
     recording_path: absolute path of the recording when saved; recording_sha256: its
     fingerprint then; result: the current (edited) result; edit_log: the edits applied to
     the decomposition's output, oldest first, each a plain dict; settings: the decomposer
-    settings; view_state: the application's own state (JSON-serialisable).
+    settings; view_state: the application's own state (JSON-serialisable); initial_result: the
+    result ``edit_log`` starts from (None when not kept: the edits can then not be undone);
+    redo_log: edits undone after the last one of ``edit_log``, next to redo first.
     """
 
     recording_path: str
@@ -57,6 +61,8 @@ class Session:
     edit_log: tuple[dict[str, Any], ...] = ()
     settings: dict[str, Any] = field(default_factory=dict)
     view_state: dict[str, Any] = field(default_factory=dict)
+    initial_result: DecompositionResult | None = None
+    redo_log: tuple[dict[str, Any], ...] = ()
 
     @classmethod
     def for_recording(
@@ -85,22 +91,28 @@ def save_session(session: Session, path: str | os.PathLike[str]) -> None:
         "recording": {"path": session.recording_path, "sha256": session.recording_sha256},
         "settings": session.settings,
         "edit_log": list(session.edit_log),
+        "redo_log": list(session.redo_log),
         "view_state": session.view_state,
     }
     try:
         header_text = json.dumps(header, indent=1, allow_nan=True)
     except TypeError as exc:
         raise ValueError(f"session state is not serialisable: {exc}") from None
+    results = {"result.npz": session.result}
+    if session.initial_result is not None:
+        results["initial.npz"] = session.initial_result
+    blobs: dict[str, bytes] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        result_path = Path(tmp) / "result.npz"
-        write_result_npz(session.result, result_path)
-        result_bytes = result_path.read_bytes()
+        for name, result in results.items():
+            write_result_npz(result, Path(tmp) / name)
+            blobs[name] = (Path(tmp) / name).read_bytes()
 
     def write(fh: IO[bytes]) -> None:
         with zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_DEFLATED) as archive:
             archive.writestr("session.json", header_text)
-            # the npz is compressed already
-            archive.writestr("result.npz", result_bytes, compress_type=zipfile.ZIP_STORED)
+            for name, blob in blobs.items():
+                # the npz is compressed already
+                archive.writestr(name, blob, compress_type=zipfile.ZIP_STORED)
 
     write_atomic(path, write)
 
@@ -114,7 +126,9 @@ def load_session(path: str | os.PathLike[str]) -> Session:
     try:
         with zipfile.ZipFile(path) as archive:
             header = json.loads(archive.read("session.json").decode("utf-8"))
-            result_bytes = archive.read("result.npz")
+            blobs = {"result.npz": archive.read("result.npz")}
+            if "initial.npz" in archive.namelist():
+                blobs["initial.npz"] = archive.read("initial.npz")
     except (zipfile.BadZipFile, KeyError, UnicodeDecodeError, json.JSONDecodeError, OSError, EOFError) as exc:
         raise RecordingFormatError(f"{path}: not a BMISS session file ({exc})") from None
     if not isinstance(header, dict) or header.get("format") != "bmiss-session":
@@ -124,23 +138,28 @@ def load_session(path: str | os.PathLike[str]) -> Session:
         raise RecordingFormatError(
             f"{path}: session format version {version!r} is newer than this BMISS reads ({FORMAT_VERSION})"
         )
+    results: dict[str, DecompositionResult] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        result_path = Path(tmp) / "result.npz"
-        result_path.write_bytes(result_bytes)
-        try:
-            result = read_result_npz(result_path)
-        except RecordingFormatError:
-            # the inner file's temporary path means nothing to the user: name the session
-            raise RecordingFormatError(f"{path}: the session's result is damaged") from None
+        for name, blob in blobs.items():
+            inner = Path(tmp) / name
+            inner.write_bytes(blob)
+            try:
+                results[name] = read_result_npz(inner)
+            except RecordingFormatError:
+                # the inner file's temporary path means nothing to the user: name the session
+                what = "result" if name == "result.npz" else "decomposition output"
+                raise RecordingFormatError(f"{path}: the session's {what} is damaged") from None
     try:
         recording = header["recording"]
         return Session(
             recording_path=str(recording["path"]),
             recording_sha256=str(recording["sha256"]),
-            result=result,
+            result=results["result.npz"],
             edit_log=tuple(dict(e) for e in header.get("edit_log", [])),
             settings=dict(header.get("settings", {})),
             view_state=dict(header.get("view_state", {})),
+            initial_result=results.get("initial.npz"),
+            redo_log=tuple(dict(e) for e in header.get("redo_log", [])),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise RecordingFormatError(f"{path}: damaged session header ({exc})") from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -18,10 +19,16 @@ from PySide6.QtWidgets import (
 
 from bmiss_engine import DecomposerConfig
 
+# key, title, available, tooltip
 _METHODS = (
-    ("fastica", "Convolutive FastICA (Negro et al. 2016)", True),
-    ("bmiss", "BMISS, model-informed (coming)", False),
-    ("hybrid", "Hybrid FastICA + BMISS (coming)", False),
+    ("fastica", "Convolutive FastICA (Negro et al. 2016)", True,
+     "Blind source separation: the established method, and the default"),
+    ("hybrid", "Hybrid: FastICA + unit properties from the biophysical model", True,
+     "FastICA's units, then each unit's depth, position, innervation zone, conduction velocity and size "
+     "fitted to its average MUAP with the forward model (a minute or more per 10 units on a CPU)"),
+    ("bmiss", "BMISS biophysical inversion (experimental)", True,
+     "Fits a biophysical model of each motor unit to the EMG. Experimental: slower, and less tested "
+     "than FastICA; check its units against FastICA's"),
 )
 
 
@@ -33,10 +40,17 @@ class DecomposeDialog(QDialog):
         self.setWindowTitle("Decompose")
         self._initial = initial
         self.method = QComboBox()
-        for key, title, enabled in _METHODS:
+        for key, title, available, tip in _METHODS:
             self.method.addItem(title, key)
-            self.method.model().item(self.method.count() - 1).setEnabled(enabled)  # type: ignore[attr-defined]
-        self.method.setCurrentIndex(0)
+            index = self.method.count() - 1
+            self.method.setItemData(index, tip, Qt.ItemDataRole.ToolTipRole)
+            self.method.model().item(index).setEnabled(available)  # type: ignore[attr-defined]
+        self.method.setCurrentIndex(max(0, self.method.findData(initial.method)))
+
+        self.restarts = QSpinBox()
+        self.restarts.setRange(1, 200)
+        self.restarts.setValue(initial.inversion_restarts)
+        self.restarts.setToolTip("BMISS: searches of the model's parameter space; each may add units")
 
         self.iterations = QSpinBox()
         self.iterations.setRange(1, 5000)
@@ -84,6 +98,7 @@ class DecomposeDialog(QDialog):
         form = QFormLayout()
         form.addRow("Method", self.method)
         form.addRow("Iterations", self.iterations)
+        form.addRow("Restarts (BMISS)", self.restarts)
         form.addRow("SIL threshold", self.sil)
         form.addRow("Extension factor", self.extension)
         form.addRow("Device", self.device)
@@ -99,6 +114,13 @@ class DecomposeDialog(QDialog):
         layout.addLayout(form)
         layout.addWidget(buttons)
         self._sync_window(self.use_window.isChecked())
+        self.method.currentIndexChanged.connect(self._sync_method)
+        self._sync_method()
+
+    def _sync_method(self) -> None:
+        bmiss = self.method.currentData() == "bmiss"
+        self.restarts.setEnabled(bmiss)
+        self.iterations.setEnabled(not bmiss)
 
     def _sync_window(self, on: bool) -> None:
         self.start.setEnabled(on)
@@ -111,6 +133,7 @@ class DecomposeDialog(QDialog):
         values.update(
             method=self.method.currentData(),
             n_iterations=self.iterations.value(),
+            inversion_restarts=self.restarts.value(),
             sil_threshold=round(self.sil.value(), 3),
             extension_factor=self.extension.value() or None,
             device=self.device.currentData(),

@@ -98,3 +98,26 @@ def test_too_short_or_flat_recordings_are_decomposition_errors() -> None:
     flat = Recording(np.zeros((4, 4096)), 2048.0, grid)
     with pytest.raises(DecompositionError):
         Decomposer().run(flat)
+
+
+def test_unit_ids_of_the_result_are_those_seen_live(sim_short, monkeypatch) -> None:
+    """A unit shown live as unit k is unit k in the result, also when a unit before it is
+    dropped as a duplicate at the end (the ids used to be renumbered 0..n-1 there)."""
+    import bmiss_engine.decomposer as decomposer
+
+    monkeypatch.setattr(decomposer, "_without_duplicates", lambda units, fs, roa: list(range(1, len(units))))
+    rec, _truth = sim_short
+    gen = Decomposer(DecomposerConfig(n_iterations=48)).iterate(rec)
+    states = []
+    while True:
+        try:
+            states.append(next(gen))
+        except StopIteration as stop:
+            result = stop.value
+            break
+    live = {u.unit_id: u for u in states[-2].units}  # the "finishing" snapshot: all units found
+    assert states[-2].phase == "finishing" and len(live) >= 3
+    assert [u.unit_id for u in result.units] == sorted(live)[1:]
+    for u in result.units:
+        np.testing.assert_array_equal(u.discharge_samples, live[u.unit_id].discharge_samples)
+    assert [u.unit_id for u in states[-1].units] == [u.unit_id for u in result.units]

@@ -150,3 +150,24 @@ def test_smoothed_rate_reads_the_steady_rate() -> None:
     t, rate = smoothed_rate_hz(d, 2048.0, 20 * 2048)
     middle = rate[(t > 3) & (t < 17)]
     assert np.allclose(middle, 16.0, rtol=0.05)
+
+
+def test_history_rebuilt_from_its_logs_undoes_and_redoes_as_before(result: DecompositionResult) -> None:
+    h = EditHistory(result)
+    h.do(RemoveDischarges(0, tuple(result.units[0].discharge_samples[:3])))
+    h.do(SetStatus((1,), "rejected"))
+    h.do(MergeUnits((0, 2)))
+    h.do(DeleteUnit(1))
+    h.undo()
+    h.undo()  # two edits on the redo branch
+    log, redo_log = json.loads(json.dumps(h.log)), json.loads(json.dumps(h.redo_log))
+    assert len(log) == 2 and [e["kind"] for e in redo_log] == ["merge_units", "delete_unit"]
+
+    back = EditHistory.from_log(result, log, redo_log)
+    assert back.initial is result
+    assert _snapshot(back.current) == _snapshot(h.current)
+    assert back.undo_label == h.undo_label and back.redo_label == h.redo_label
+    back.redo(), h.redo()
+    assert _snapshot(back.current) == _snapshot(h.current)
+    back.undo(), back.undo(), back.undo()
+    assert not back.can_undo and _snapshot(back.current) == _snapshot(result)

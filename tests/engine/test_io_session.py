@@ -111,3 +111,33 @@ def test_a_damaged_result_inside_a_session_names_the_session(tmp_path: Path) -> 
         archive.writestr("result.npz", b"PK\x03\x04 not an npz")
     with pytest.raises(RecordingFormatError, match=r"s\.bmiss: the session's result is damaged"):
         load_session(path)
+
+
+def test_the_decomposition_output_and_redo_branch_round_trip(tmp_path: Path, recording_file: Path) -> None:
+    from bmiss_engine.editing import EditHistory, RemoveDischarges, SetStatus
+
+    initial = _result()
+    history = EditHistory(initial)
+    history.do(RemoveDischarges(3, tuple(initial.unit(3).discharge_samples[:5])))
+    history.do(SetStatus((0, 7), "flagged"))
+    history.undo()
+    session = Session.for_recording(recording_file, history.current, edit_log=tuple(history.log),
+                                    initial_result=initial, redo_log=tuple(history.redo_log))
+    save_session(session, tmp_path / "s.bmiss")
+    back = load_session(tmp_path / "s.bmiss")
+    assert back.initial_result is not None and back.redo_log == ({"kind": "set_status", "unit_ids": [0, 7],
+                                                                  "status": "flagged"},)
+    rebuilt = EditHistory.from_log(back.initial_result, back.edit_log, back.redo_log)
+    np.testing.assert_array_equal(rebuilt.current.unit(3).discharge_samples, history.current.unit(3).discharge_samples)
+    rebuilt.undo()
+    np.testing.assert_array_equal(rebuilt.current.unit(3).discharge_samples, initial.unit(3).discharge_samples)
+    rebuilt.redo(), rebuilt.redo()
+    assert [u.status for u in rebuilt.current.units] == ["flagged", "flagged", "flagged"]
+
+
+def test_a_session_without_the_decomposition_output_still_loads(tmp_path: Path, recording_file: Path) -> None:
+    save_session(Session.for_recording(recording_file, _result()), tmp_path / "s.bmiss")
+    back = load_session(tmp_path / "s.bmiss")
+    assert back.initial_result is None and back.redo_log == ()
+    with zipfile.ZipFile(tmp_path / "s.bmiss") as archive:
+        assert "initial.npz" not in archive.namelist()

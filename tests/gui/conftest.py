@@ -63,6 +63,14 @@ def errors(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
     return shown
 
 
+@pytest.fixture(autouse=True)
+def recovery_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Autosaves of the tests go under tmp_path, never into the user's recovery folder."""
+    folder = tmp_path / "recovery"
+    monkeypatch.setenv("BMISS_RECOVERY_DIR", str(folder))
+    return folder
+
+
 @pytest.fixture
 def window(qtbot, tmp_path: Path, errors: list[tuple[str, str]]):  # type: ignore[no-untyped-def]
     from PySide6.QtCore import QSettings
@@ -71,6 +79,8 @@ def window(qtbot, tmp_path: Path, errors: list[tuple[str, str]]):  # type: ignor
 
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
     w = MainWindow(settings)
+    # closing with unsaved edits would ask Save/Discard/Cancel in a modal box: the tests answer
+    w.files.ask_unsaved = lambda: "discard"
     qtbot.addWidget(w)
     w.show()
     threads = cpu_threads()

@@ -163,3 +163,34 @@ def test_closing_the_window_mid_run_stops_and_joins_the_thread(qtbot, window, sm
     window.close()
     assert not window.runner.is_running
     assert thread.isFinished()
+
+
+def test_the_experimental_bmiss_method_runs_through_the_worker(qtbot, window, tmp_path: Path, errors) -> None:
+    """method="bmiss" (the biophysical inversion) drains through the same worker and reaches
+    the table: snapshots while it runs, then a result the history holds."""
+    from bmiss_engine import DecomposerConfig
+    from bmiss_engine.io import write_npz
+    from bmiss_engine.simulate import SimulationConfig, simulate_recording
+
+    recording, _ = simulate_recording(SimulationConfig(
+        n_units=2, duration_s=2.0, grid_shape=(6, 4), missing_corner=False, snr_db=30.0, ramp_s=0.01,
+        peak_excitation=0.8, depth_range_mm=(4.0, 8.0), muap_generator="analytic", seed=2,
+    ))
+    path = tmp_path / "tiny.npz"
+    write_npz(recording, path)
+    assert window.open_file(path)
+    config = DecomposerConfig(method="bmiss", device="cpu", inversion_restarts=1, inversion_probe=48,
+                              inversion_candidates=2, inversion_steps=5, extension_factor=6)
+    phases: list[str] = []
+    window.runner.snapshot.connect(lambda s: phases.append(s.phase))
+    with qtbot.waitSignal(window.runner.finished, timeout=120_000) as finished:
+        assert window.decompose(config)
+    result: DecompositionResult = finished.args[0]
+    assert not errors
+    assert result.config["method"] == "bmiss" and result.provenance["restarts"] == 1
+    assert "separating" in phases and phases[-1] == "done"
+    qtbot.waitUntil(lambda: not window.runner.is_running and window.live_redraw.idle, timeout=5000)
+    assert window.session.history is not None and window.session.history.current is result
+    table = window.views["units"].units_model
+    assert table.rowCount() == result.n_units
+    assert result.n_units >= 1 and all(u.theta is not None for u in result.units)

@@ -57,13 +57,14 @@ def test_bad_files_show_the_problem_and_the_app_stays_usable(
     assert window.open_file(small_recording_file) and len(errors) == 1
 
 
-def test_dropping_a_file_opens_it(window, small_recording_file: Path) -> None:
+def test_dropping_a_file_opens_it(qtbot, window, small_recording_file: Path) -> None:
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(small_recording_file))])
     event = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
                        Qt.KeyboardModifier.NoModifier)
     window.dropEvent(event)
-    assert window.session.recording is not None
+    # opened once the drop handler has returned
+    qtbot.waitUntil(lambda: window.session.recording is not None, timeout=10_000)
     assert window.session.recording.source == str(small_recording_file)
 
 
@@ -89,15 +90,27 @@ def test_layout_and_recent_files_are_remembered(qtbot, tmp_path: Path, small_rec
     assert not second.docks["muap"].isFloating() and second.docks["rates"].isVisible()
 
 
-def test_decompose_dialog_offers_only_fastica_and_builds_the_config(window, small_recording_file: Path) -> None:
+def test_decompose_dialog_offers_the_three_methods_and_builds_the_config(window, small_recording_file: Path) -> None:
     from bmiss_engine import DecomposerConfig
     from bmiss_gui.dialogs.decompose import DecomposeDialog
 
     dialog = DecomposeDialog(DecomposerConfig(), 3.0, window)
     model = dialog.method.model()
+    methods = [dialog.method.itemData(i) for i in range(dialog.method.count())]
     enabled = [model.item(i).isEnabled() for i in range(dialog.method.count())]
-    assert enabled == [True, False, False]
-    assert "coming" in dialog.method.itemText(1)
+    assert list(zip(methods, enabled, strict=True)) == [("fastica", True), ("hybrid", True), ("bmiss", True)]
+    assert "experimental" in dialog.method.itemText(2)
+    assert "depth" in dialog.method.itemData(1, Qt.ItemDataRole.ToolTipRole).lower()
+    assert not dialog.restarts.isEnabled()
+    dialog.method.setCurrentIndex(1)  # hybrid: FastICA's iterations, then the θ fit
+    assert dialog.iterations.isEnabled() and not dialog.restarts.isEnabled()
+    assert dialog.config().method == "hybrid"
+    dialog.method.setCurrentIndex(2)
+    assert dialog.restarts.isEnabled() and not dialog.iterations.isEnabled()
+    dialog.restarts.setValue(3)
+    bmiss = dialog.config()
+    assert (bmiss.method, bmiss.inversion_restarts) == ("bmiss", 3)
+    dialog.method.setCurrentIndex(0)
     dialog.iterations.setValue(40)
     dialog.sil.setValue(0.85)
     dialog.extension.setValue(10)

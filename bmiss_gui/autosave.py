@@ -1,0 +1,261 @@
+"""Autosave and crash recovery.
+
+While the window holds unsaved work, it is written as a session to a per-user recovery folder:
+
+- every ``interval_s`` (default 3 minutes; setting ``autosave/interval_s``), and
+- shortly (``EDIT_DELAY_MS``) after every change of the result: any edit, undo or redo, and the
+  end of a decomposition. A burst of edits (deleting five units is five edits) gives one save.
+
+Each window writes its own file, ``autosave-<pid>-<token>.bmiss``, atomically (the engine's
+``save_session``), off the GUI thread, guarded by a lock file that the running process holds.
+A clean close removes both. At the next start, an autosave whose lock is stale (its process
+died) is offered for restoring; autosaves of other running windows are left alone.
+
+The folder is ``QStandardPaths.AppLocalDataLocation``/recovery, or ``$BMISS_RECOVERY_DIR``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QLockFile, QObject, QStandardPaths, QTimer, Slot
+from PySide6.QtWidgets import QMessageBox
+
+from bmiss_engine import BmissError, DecompositionResult
+from bmiss_engine.io import save_session
+from bmiss_gui.background import BackgroundTask
+
+if TYPE_CHECKING:
+    from bmiss_gui.main_window import MainWindow
+
+log = logging.getLogger(__name__)
+
+RECOVERY_DIR_ENV = "BMISS_RECOVERY_DIR"
+DEFAULT_INTERVAL_S = 180
+EDIT_DELAY_MS = 1500
+_PREFIX = "autosave-"
+
+
+def recovery_dir() -> Path:
+    override = os.environ.get(RECOVERY_DIR_ENV)
+    if override:
+        return Path(override)
+    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppLocalDataLocation)
+    return Path(base or Path.home() / ".bmiss") / "recovery"
+
+
+def _lock_for(path: Path) -> QLockFile:
+    lock = QLockFile(str(path.with_suffix(".lock")))
+    lock.setStaleLockTime(0)  # stale only when its process is gone, however old
+    return lock
+
+
+@dataclass(frozen=True)
+class Orphan:
+    """An autosave left by a process that did not close cleanly."""
+
+    path: Path
+    saved_at: float  # seconds since the epoch
+
+    def describe(self) -> str:
+        return time.strftime("%Y-%m-%d %H:%M", time.localtime(self.saved_at))
+
+
+def find_orphans(folder: Path | None = None) -> list[Orphan]:
+    """Autosaves no running process holds, the newest first."""
+    folder = folder or recovery_dir()
+    orphans = []
+    for path in folder.glob(f"{_PREFIX}*.bmiss"):
+        lock = _lock_for(path)
+        if lock.tryLock(0):  # nobody holds it (a stale lock is taken over)
+            lock.unlock()
+            orphans.append(Orphan(path, path.stat().st_mtime))
+    return sorted(orphans, key=lambda o: o.saved_at, reverse=True)
+
+
+def discard(path: Path) -> None:
+    for p in (path, path.with_suffix(".lock")):
+        p.unlink(missing_ok=True)
+
+
+class Autosave(QObject):
+    """Writes the window's unsaved work to its recovery file; offers orphans at start."""
+
+    def __init__(self, window: MainWindow, interval_s: float | None = None) -> None:
+        super().__init__(window)
+        self._window = window
+        if interval_s is None:
+            try:
+                interval_s = float(str(window.settings.value("autosave/interval_s", DEFAULT_INTERVAL_S)))
+            except (TypeError, ValueError):
+                interval_s = DEFAULT_INTERVAL_S
+        self.folder = recovery_dir()
+        self.path = self.folder / f"{_PREFIX}{os.getpid()}-{secrets.token_hex(4)}.bmiss"
+        self._lock: QLockFile | None = None
+        self._written: DecompositionResult | None = None  # the result in the recovery file
+        self._pending = False
+        self.saves = 0  # completed saves (for tests and the status bar)
+        self.last_error = ""
+        self.task = BackgroundTask(self)
+        self.task.finished.connect(self._on_saved)
+        self.task.failed.connect(self._on_failed)
+        self.timer = QTimer(self)
+        self.timer.setInterval(max(1, round(interval_s * 1000)))
+        self.timer.timeout.connect(self.save_if_needed)
+        self.timer.start()
+        self.after_edit = QTimer(self)
+        self.after_edit.setSingleShot(True)
+        self.after_edit.setInterval(EDIT_DELAY_MS)
+        self.after_edit.timeout.connect(self.save_if_needed)
+        window.session.history_changed.connect(self._on_history)
+        window.files.dirty_changed.connect(self._on_dirty_changed)
+        # injectable for tests: a modal box would block them
+        self.ask_restore: Callable[[Orphan], bool | None] = self._ask_restore
+
+    @property
+    def interval_s(self) -> float:
+        return self.timer.interval() / 1000
+
+    def set_interval(self, seconds: float) -> None:
+        self.timer.setInterval(max(1, round(seconds * 1000)))
+        self._window.settings.setValue("autosave/interval_s", seconds)
+
+    @Slot()
+    def _on_history(self) -> None:
+        if self._needed():
+            self.after_edit.start()
+
+    @Slot(bool)
+    def _on_dirty_changed(self, dirty: bool) -> None:
+        if not dirty:  # saved (or undone back to the saved state): nothing left to recover
+            self.after_edit.stop()
+            self.task.wait()
+            discard(self.path.with_suffix(".bmiss"))
+            self._written = None
+
+    def _needed(self) -> bool:
+        files = self._window.files
+        s = self._window.session
+        return (files.dirty and files.can_save and s.history is not None
+                and s.history.current is not self._written)
+
+    @Slot()
+    def save_if_needed(self) -> None:
+        if self._needed():
+            self.save_now()
+
+    def save_now(self, wait: bool = False) -> None:
+        """Write the work now (in the background; ``wait``: block until written)."""
+        w = self._window
+        if not w.files.can_save:
+            return
+        if self.task.busy:
+            self._pending = True
+        else:
+            if self._lock is None and not self._take_lock():
+                return
+            rec = w.session.recording
+            assert rec is not None and w.session.history is not None
+            path = str(w.files.path) if w.files.path is not None else None
+            try:
+                snapshot = w.files.snapshot(path, None)
+            except BmissError as exc:
+                self.last_error = str(exc)
+                return
+            current = w.session.history.current
+            target = self.path
+
+            def write() -> DecompositionResult:
+                save_session(w.files._with_fingerprint(snapshot, rec), target)
+                return current
+
+            self.task.start(write)
+        if wait:
+            self.task.wait()
+            if self._pending:
+                self._pending = False
+                self.save_now(wait=True)
+
+    def _take_lock(self) -> bool:
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            self.last_error = f"cannot create the recovery folder {self.folder}: {exc}"
+            log.warning("%s", self.last_error)
+            return False
+        lock = _lock_for(self.path)
+        if not lock.tryLock(0):
+            self.last_error = f"cannot lock {self.path}"
+            log.warning("%s", self.last_error)
+            return False
+        self._lock = lock
+        return True
+
+    @Slot(object)
+    def _on_saved(self, result: object) -> None:
+        if isinstance(result, DecompositionResult):
+            self._written = result
+        self.saves += 1
+        self.last_error = ""
+        if self._pending:
+            self._pending = False
+            self.save_if_needed()
+
+    @Slot(str)
+    def _on_failed(self, message: str) -> None:
+        # an autosave that fails must not interrupt the user's work: log it, keep trying later
+        self.last_error = message
+        log.warning("autosave to %s failed: %s", self.path, message)
+        self._pending = False
+
+    def clean_exit(self) -> None:
+        """On a clean close: no crash to recover from."""
+        self.timer.stop()
+        self.after_edit.stop()
+        self.task.wait()
+        discard(self.path)
+        if self._lock is not None:
+            self._lock.unlock()
+            self._lock = None
+
+    # -- recovery ---------------------------------------------------------------------------
+    def offer_recovery(self) -> bool:
+        """At start: if a crashed window left an autosave, ask whether to restore it (yes: it
+        is opened as unsaved work; no: it is deleted; None from ``ask_restore``: kept for
+        later). True when work was restored."""
+        orphans = [o for o in find_orphans(self.folder) if o.path != self.path]
+        if not orphans:
+            return False
+        orphan = orphans[0]
+        answer = self.ask_restore(orphan)
+        if answer is None:
+            return False
+        if not answer:
+            discard(orphan.path)
+            return False
+        restored = self._window.files.open_session(orphan.path, recovered=True)
+        if restored:
+            discard(orphan.path)
+            self.save_now()  # the recovered work is safe again under this window's name
+        return restored
+
+    def _ask_restore(self, orphan: Orphan) -> bool | None:
+        box = QMessageBox.StandardButton
+        answer = QMessageBox.question(
+            self._window, "Recover unsaved work?",
+            f"BMISS did not close properly last time. Work autosaved at {orphan.describe()} can be "
+            "restored.\n\nRestore it? (Discard deletes it.)",
+            box.Yes | box.Discard | box.Cancel, box.Yes,
+        )
+        if answer == box.Yes:
+            return True
+        if answer == box.Discard:
+            return False
+        return None
