@@ -76,6 +76,9 @@ def write_result_npz(result: DecompositionResult, path: str | os.PathLike[str]) 
         "unit_ids": np.asarray([u.unit_id for u in result.units], dtype=np.int64),
         "status": np.asarray([u.status for u in result.units]),
         "source_lag_samples": np.asarray([u.source_lag_samples for u in result.units], dtype=np.int64),
+        # θ and its sd (bmiss and hybrid units), null for units without
+        "theta": np.asarray(json.dumps([{"theta": u.theta, "theta_sd": u.theta_sd} for u in result.units],
+                                       default=_json_float)),
     }
     for i, u in enumerate(result.units):
         arrays[f"discharges_{i}"] = u.discharge_samples
@@ -91,6 +94,16 @@ def write_result_npz(result: DecompositionResult, path: str | os.PathLike[str]) 
     save_npz_atomic(path, arrays)
 
 
+def _json_float(value: object) -> object:
+    """numpy scalars as plain floats for JSON."""
+    return float(value)  # type: ignore[arg-type]
+
+
+def _floats(values: dict[str, Any] | None) -> dict[str, float] | None:
+    """A θ dict back from JSON; nan was written as NaN (json's extension), read back as nan."""
+    return None if values is None else {k: float("nan") if v is None else float(v) for k, v in values.items()}
+
+
 def read_result_npz(path: str | os.PathLike[str]) -> DecompositionResult:
     """Read a result written by :func:`write_result_npz`."""
     path = Path(path)
@@ -98,12 +111,15 @@ def read_result_npz(path: str | os.PathLike[str]) -> DecompositionResult:
         with np.load(path, allow_pickle=False) as z:
             data = {k: z[k] for k in z.files}
         fs = float(data["sampling_rate_hz"])
+        # files written before θ was kept have no "theta" entry
+        thetas = json.loads(str(data["theta"])) if "theta" in data else [{}] * len(data["unit_ids"])
         units = []
         for i, uid in enumerate(data["unit_ids"]):
             units.append(MotorUnit(
                 int(uid), data[f"discharges_{i}"], data[f"pulse_train_{i}"], fs,
                 data.get(f"filter_{i}"), str(data["status"][i]),  # type: ignore[arg-type]
                 int(data["source_lag_samples"][i]),
+                _floats(thetas[i].get("theta")), _floats(thetas[i].get("theta_sd")),
             ))
         meta = json.loads(str(data["meta"]))
         model = None

@@ -14,12 +14,14 @@ from bmiss_gui.session import Session
 
 Index = QModelIndex | QPersistentModelIndex
 
-COLUMNS = ("Unit", "Disch.", "Rate Hz", "CoV ISI", "SIL", "PNR dB", "Status")
+COLUMNS = ("Unit", "Disch.", "Rate Hz", "CoV ISI", "SIL", "PNR dB", "Depth mm", "CV m/s", "Status")
 _COLUMN_TIPS = (
     "Motor unit id (stable through edits)", "Number of discharges",
     "Mean instantaneous discharge rate (pauses over 0.4 s left out)",
     "Coefficient of variation of the inter-spike intervals", "Silhouette of the pulse train's discharge peaks "
     "against its other peaks (≥ 0.90 is the usual bar)", "Pulse-to-noise ratio (≥ 30 dB is a reliable unit)",
+    "Depth of the unit's territory below the muscle surface, from the biophysical model (hybrid or bmiss method)",
+    "Conduction velocity of the unit's fibres, from the biophysical model (hybrid or bmiss method)",
     "Review status: accept (A), flag (F), reject (R)",
 )
 _STATUS_COLOURS = {"accepted": "#16a34a", "flagged": "#d97706", "rejected": "#dc2626"}
@@ -27,6 +29,11 @@ _STATUS_COLOURS = {"accepted": "#16a34a", "flagged": "#d97706", "rejected": "#dc
 
 def _number(value: float, digits: int) -> str:
     return "–" if not math.isfinite(value) else f"{value:.{digits}f}"
+
+
+def _theta(unit: MotorUnit, name: str, digits: int) -> str:
+    """A model-estimated property, "–" for units without (FastICA)."""
+    return _number(unit.theta[name], digits) if unit.theta and name in unit.theta else "–"
 
 
 class UnitsTableModel(QAbstractTableModel):
@@ -94,7 +101,7 @@ class UnitsTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return (
                 str(u.unit_id), str(u.n_discharges), _number(u.mean_rate_hz, 1), _number(u.cov_isi, 2),
-                _number(u.sil, 3), _number(u.pnr_db, 1), u.status,
+                _number(u.sil, 3), _number(u.pnr_db, 1), _theta(u, "depth_mm", 1), _theta(u, "cv_m_s", 2), u.status,
             )[col]
         if role == Qt.ItemDataRole.DecorationRole and col == 0:
             return self._session.colors.color(u.unit_id)
@@ -129,7 +136,7 @@ class UnitsTableView(QTableView):
         header.setStretchLastSection(True)
         metrics = self.fontMetrics()
         bold = header.fontMetrics()
-        for col, sample in enumerate(("■ 000", "0000", "00.0", "0.00", "0.000", "00.0", "accepted")):
+        for col, sample in enumerate(("■ 000", "0000", "00.0", "0.00", "0.000", "00.0", "00.0", "0.00", "accepted")):
             header.resizeSection(col, max(metrics.horizontalAdvance(sample), bold.horizontalAdvance(COLUMNS[col])) + 22)
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self._syncing = False

@@ -83,3 +83,20 @@ def test_bids_events_written_elsewhere(tmp_path) -> None:
     result = open_result(tmp_path / "sub-02_task-x_events.tsv")
     assert [u.unit_id for u in result.units] == [3, 7]
     assert result.unit(7).discharge_samples.tolist() == [100, 200] and result.sampling_rate_hz == 2000.0
+
+
+def test_npz_result_keeps_theta(tmp_path) -> None:
+    """θ and its sd (hybrid and bmiss units) survive the result file, nan included; units
+    without θ stay without."""
+    result = small_result()
+    theta = {"depth_mm": 4.5, "ml_mm": -3.0, "iz_mm": 12.25, "cv_m_s": 4.1, "n_fibres": 350.0}
+    sd = {"depth_mm": 0.01, "ml_mm": 0.02, "iz_mm": 0.005, "cv_m_s": 0.003, "n_fibres": float("nan")}
+    units = (result.units[0].replace(theta=theta, theta_sd=sd), *result.units[1:])
+    write_result(result.with_units(units), tmp_path / "r.npz")
+    back = open_result(tmp_path / "r.npz")
+    assert back.units[0].theta == theta
+    assert back.units[0].theta_sd is not None
+    assert {k: v for k, v in back.units[0].theta_sd.items() if k != "n_fibres"} == {
+        k: v for k, v in sd.items() if k != "n_fibres"}
+    assert back.units[0].theta_sd["n_fibres"] != back.units[0].theta_sd["n_fibres"]  # nan
+    assert all(u.theta is None for u in back.units[1:])

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import QFileDialog
 from bmiss_engine import DecompositionResult
 from bmiss_engine.io import open_recording
 from bmiss_engine.review import filtered_emg, spike_triggered_average
+from bmiss_gui.views.units_table import COLUMNS
 
 
 @pytest.fixture
@@ -119,7 +120,7 @@ def test_status_shortcuts_delete_and_merge(qtbot, reviewing) -> None:
     w.session.select((ids[1],))
     qtbot.keyClick(table_view, Qt.Key.Key_R)  # the key itself, through Qt's shortcut map
     assert w.session.result.unit(ids[1]).status == "rejected"
-    assert table.data(table.index(1, 6)) == "rejected"
+    assert table.data(table.index(1, COLUMNS.index("Status"))) == "rejected"
     w.session.select((ids[0],))
     w.actions["flag"].trigger()
     assert w.session.result.unit(ids[0]).status == "flagged"
