@@ -88,3 +88,26 @@ def test_units_without_position_are_named(window, small_recording_file, qtbot) -
     window.session.finish_decomposition(result.with_units(units))
     qtbot.waitUntil(lambda: sorted(view.unit_actors) == [1, 2], timeout=10000)
     assert "1 of 3 units have no estimated position" in view.caption.text()
+
+
+def test_hybrid_decomposition_places_its_units_in_3d(window, small_recording_file, qtbot) -> None:  # type: ignore[no-untyped-def]
+    """End to end: Decompose with the hybrid method through the real worker; every unit gets
+    a depth and CV in the table and a sphere in the 3D view."""
+    from tests.gui.conftest import SMALL_CONFIG
+
+    assert window.open_file(small_recording_file)
+    qtbot.waitUntil(lambda: window.session.recording is not None, timeout=20000)
+    view = window.views["anatomy"]
+    config = dataclasses.replace(SMALL_CONFIG, method="hybrid", inversion_probe=128)
+    with qtbot.waitSignal(window.runner.finished, timeout=240_000) as finished:
+        window.decompose(config)
+    result = finished.args[0]
+    assert result.n_units >= 3
+    assert all(u.theta is not None for u in result.units)
+    qtbot.waitUntil(lambda: len(view.unit_actors) == result.n_units, timeout=10000)
+    table = window.views["units"].units_model
+    from bmiss_gui.views.units_table import COLUMNS
+
+    depth_col = COLUMNS.index("Depth mm")
+    for row, unit in enumerate(result.units):
+        assert table.data(table.index(row, depth_col)) == f"{unit.theta['depth_mm']:.1f}"
