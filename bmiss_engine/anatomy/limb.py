@@ -45,18 +45,17 @@ def tissue_fraction(
     idx = np.asarray(indices, dtype=np.float64)
     base = np.floor(idx).astype(np.int64)
     frac = idx - base
-    shape = np.array(labels.shape)
-    codes = np.array([int(t) for t in tissues], dtype=np.uint8)
+    lut = np.zeros(256, dtype=np.float64)
+    lut[[int(t) for t in tissues]] = 1.0
+    top = np.array(labels.shape) - 1
     out = np.zeros(idx.shape[0])
     for corner in range(8):
         offset = np.array([(corner >> 2) & 1, (corner >> 1) & 1, corner & 1])
         pos = base + offset
         weight = np.prod(np.where(offset == 1, frac, 1.0 - frac), axis=1)
-        valid = np.all((pos >= 0) & (pos < shape), axis=1)
-        hit = np.zeros(idx.shape[0], dtype=bool)
-        p = pos[valid]
-        hit[valid] = np.isin(labels[p[:, 0], p[:, 1], p[:, 2]], codes)
-        out += weight * hit
+        weight *= np.all((pos >= 0) & (pos <= top), axis=1)
+        pos = np.clip(pos, 0, top)
+        out += weight * lut[labels[pos[:, 0], pos[:, 1], pos[:, 2]]]
     return out
 
 
@@ -243,6 +242,7 @@ class SkinModel:
     label_map: LabelMap
     frame: LimbFrame
     _nodes: dict[int, NDArray[np.float64]] = field(default_factory=dict, repr=False)
+    _body: NDArray[np.float32] | None = field(default=None, repr=False)
 
     @property
     def ray_step_mm(self) -> float:
@@ -266,7 +266,10 @@ class SkinModel:
         origin = self.frame.centre_mm + node * AXIAL_STEP_MM * self.frame.axis
         points = origin + r[None, :, None] * dirs[:, None, :]  # (M, R, 3)
         idx = world_to_voxel(self.label_map.affine, points.reshape(-1, 3))
-        inside = tissue_fraction(self.label_map.labels, idx, (Tissue.SKIN, Tissue.FAT, Tissue.MUSCLE, Tissue.BONE))
+        if self._body is None:
+            self._body = self.label_map.body.astype(np.float32)
+        # trilinear body fraction (as tissue_fraction gives it, 0 outside the volume)
+        inside = ndimage.map_coordinates(self._body, idx.T, order=1, mode="constant", cval=0.0)
         inside = inside.reshape(N_ANGLES, r.shape[0])
         radii = np.full(N_ANGLES, np.nan)
         for m in range(N_ANGLES):

@@ -89,7 +89,7 @@ def segment_t1(volume: Volume) -> LabelMap:
 
     # 2. body
     try:
-        body_threshold = float(_skfilters.threshold_multiotsu(image, classes=3)[0])
+        body_threshold = float(_skfilters.threshold_multiotsu(image.ravel(), classes=3)[0])
     except ValueError as exc:
         raise AnatomyError(f"{what}: cannot find the body (uniform image)") from exc
     body = _fill_holes_by_slice(image > body_threshold, axis)

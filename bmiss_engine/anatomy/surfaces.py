@@ -87,8 +87,8 @@ def _faces_estimate(mask: NDArray[np.bool_], factor: int) -> float:
 
 def tissue_surfaces(label_map: LabelMap, max_faces: int = 60_000, tissues: tuple[str, ...] | None = None) -> dict[str, Surface]:
     """Meshes of the nested tissue surfaces (keys of ``SURFACE_TISSUES``: "skin", "fat",
-    "muscle", "bone"; only those asked for in ``tissues``), together within about
-    ``max_faces`` faces. A tissue absent from the map gives an empty surface."""
+    "muscle", "bone"; only those asked for in ``tissues``), together within ``max_faces``
+    faces. A tissue absent from the map gives an empty surface."""
     names = tissues or tuple(SURFACE_TISSUES)
     unknown = set(names) - set(SURFACE_TISSUES)
     if unknown:
@@ -98,9 +98,17 @@ def tissue_surfaces(label_map: LabelMap, max_faces: int = 60_000, tissues: tuple
     masks = {name: np.isin(labels, [int(t) for t in SURFACE_TISSUES[name]]) for name in names}
     estimates = {name: 4.0 * _faces_estimate(m[::2, ::2, ::2], 1) for name, m in masks.items()}
     total = sum(estimates.values())
+    factors = {}
     out = {}
     for name, mask in masks.items():
         budget = max_faces * estimates[name] / max(total, 1.0)
-        factor = max(1, math.ceil(math.sqrt(estimates[name] / max(budget, 1.0))))
-        out[name] = _mesh(mask, label_map.affine, factor)
+        factors[name] = max(1, math.ceil(math.sqrt(estimates[name] / max(budget, 1.0))))
+        out[name] = _mesh(mask, label_map.affine, factors[name])
+    # the estimate is rough: coarsen the largest mesh until the budget holds
+    while sum(s.n_faces for s in out.values()) > max_faces:
+        name = max(out, key=lambda n: out[n].n_faces)
+        if out[name].n_faces == 0:
+            break
+        factors[name] += 1
+        out[name] = _mesh(masks[name], label_map.affine, factors[name])
     return out
