@@ -259,29 +259,39 @@ class SkinModel:
         ray meets no body."""
         if node in self._nodes:
             return self._nodes[node]
-        step = self.ray_step_mm
-        r = np.arange(0.0, self._max_radius_mm() + step, step)
+        if self._body is None:
+            self._body = self.label_map.body.astype(np.float32)
         theta = 360.0 * np.arange(N_ANGLES) / N_ANGLES
         dirs = self.frame.direction(theta)  # (M, 3)
         origin = self.frame.centre_mm + node * AXIAL_STEP_MM * self.frame.axis
-        points = origin + r[None, :, None] * dirs[:, None, :]  # (M, R, 3)
-        idx = world_to_voxel(self.label_map.affine, points.reshape(-1, 3))
-        if self._body is None:
-            self._body = self.label_map.body.astype(np.float32)
-        # trilinear body fraction (as tissue_fraction gives it, 0 outside the volume)
-        inside = ndimage.map_coordinates(self._body, idx.T, order=1, mode="constant", cval=0.0)
-        inside = inside.reshape(N_ANGLES, r.shape[0])
+        inv = np.linalg.inv(self.label_map.affine)
+        origin_vox = inv[:3, :3] @ origin + inv[:3, 3]
+        dirs_vox = dirs @ inv[:3, :3].T  # voxel steps per mm along each ray
+
+        def fraction(r: NDArray[np.float64], rays: NDArray[np.int64]) -> NDArray[np.float64]:
+            """Trilinear body fraction (0 outside the volume) at radii r (n, R) on rays (n,)."""
+            idx = origin_vox[:, None, None] + dirs_vox[rays].T[:, :, None] * r[None, :, :]
+            values = ndimage.map_coordinates(self._body, idx.reshape(3, -1), order=1, mode="constant", cval=0.0)
+            return np.asarray(values.reshape(r.shape), dtype=np.float64)
+
+        # coarse pass (2 voxels) for the outermost inside sample, then a fine pass around it
+        step = self.ray_step_mm
+        coarse = np.arange(0.0, self._max_radius_mm() + 4 * step, 4 * step)
+        inside = fraction(np.broadcast_to(coarse, (N_ANGLES, coarse.shape[0])), np.arange(N_ANGLES))
         radii = np.full(N_ANGLES, np.nan)
-        for m in range(N_ANGLES):
-            hits = np.flatnonzero(inside[m] >= 0.5)
-            if hits.size == 0:
-                continue
-            i = int(hits[-1])
-            if i + 1 >= r.shape[0]:
-                radii[m] = r[i]
-                continue
-            a, b = inside[m, i], inside[m, i + 1]
-            radii[m] = r[i] + (a - 0.5) / (a - b) * step
+        last = np.array([np.flatnonzero(row >= 0.5)[-1] if (row >= 0.5).any() else -1 for row in inside])
+        rays = np.flatnonzero(last >= 0)
+        if rays.size:
+            fine = coarse[last[rays]][:, None] + step * np.arange(0, 9)[None, :]
+            values = fraction(fine, rays)
+            for n, m in enumerate(rays):
+                hits = np.flatnonzero(values[n] >= 0.5)
+                i = int(hits[-1])
+                if i + 1 >= fine.shape[1]:
+                    radii[m] = fine[n, i]
+                    continue
+                a, b = values[n, i], values[n, i + 1]
+                radii[m] = fine[n, i] + (a - 0.5) / (a - b) * step
         if np.isfinite(radii).all():
             # remove the voxel staircase: a Gaussian of 4 voxels of arc around the limb (a staircase
             # of shallow slope has a long period; this leaves normals within ~1-2° of the true ones)

@@ -226,7 +226,7 @@ def _layers_under(
     label_map: LabelMap, points: NDArray[np.float64], normals: NDArray[np.float64], max_depth_mm: float
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
     """Skin (n,), fat (n,) thickness and muscle depth range (n, 2) along the inward normals."""
-    step = min(label_map.voxel_size_mm) / 10
+    step = min(label_map.voxel_size_mm) / 4
     t = np.arange(0.0, max_depth_mm, step)
     n = points.shape[0]
     samples = points[:, None, :] - t[None, :, None] * normals[:, None, :]
