@@ -30,7 +30,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
-from bmiss_engine.anatomy.volume import LabelMap, Tissue, voxel_to_world, world_to_voxel
+from bmiss_engine.anatomy.volume import LabelMap, Tissue, voxel_to_world
 from bmiss_engine.errors import AnatomyError
 
 N_ANGLES = 360
