@@ -95,7 +95,11 @@ def tissue_surfaces(label_map: LabelMap, max_faces: int = 60_000, tissues: tuple
         raise ValueError(f"unknown surfaces {sorted(unknown)}; choose from {list(SURFACE_TISSUES)}")
     labels = label_map.labels
     # estimate on a 2× subsample (boundary area scales by 4) to keep it cheap
-    masks = {name: np.isin(labels, [int(t) for t in SURFACE_TISSUES[name]]) for name in names}
+    masks = {}
+    for name in names:
+        lut = np.zeros(256, dtype=bool)
+        lut[[int(t) for t in SURFACE_TISSUES[name]]] = True
+        masks[name] = lut[labels]
     estimates = {name: 4.0 * _faces_estimate(m[::2, ::2, ::2], 1) for name, m in masks.items()}
     total = sum(estimates.values())
     factors = {}

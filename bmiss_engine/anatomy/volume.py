@@ -251,22 +251,23 @@ def load_label_map(path: str | Path, labels: TissueLabels | None = None, like: V
         rounded = np.rint(values)
         if not np.allclose(values, rounded, atol=1e-3):
             raise AnatomyError(f"{source}: a label map must hold whole numbers, found fractional values")
-        values = rounded
-    values = values.astype(np.int64)
+        values = rounded.astype(np.int64)
+    offset = -min(int(values.min()), 0)
+    if offset:
+        values = values.astype(np.int64) + offset
     mapping = labels.mapping()
-    present = np.unique(values)
+    present = np.flatnonzero(np.bincount(values.ravel())) - offset
     unknown = [int(v) for v in present if int(v) not in mapping]
     if unknown:
         raise AnatomyError(
             f"{source}: label values {unknown[:10]} are not assigned to a tissue "
             f"(known: {sorted(mapping)}); list them in TissueLabels (or its 'ignore')"
         )
-    lut = np.zeros(int(present.max()) - int(min(present.min(), 0)) + 1, dtype=np.uint8)
-    offset = -int(min(present.min(), 0))
+    lut = np.zeros(int(present.max()) + offset + 1, dtype=np.uint8)
     for value, tissue in mapping.items():
         if 0 <= value + offset < lut.size:
             lut[value + offset] = int(tissue)
-    out = LabelMap(lut[values + offset], affine, source)
+    out = LabelMap(lut[values], affine, source)
     if like is not None:
         check_aligned(like, out)
     return out
