@@ -17,3 +17,7 @@ class ConfigError(BmissError, ValueError):
 
 class DecompositionError(BmissError):
     """The decomposition could not run on this recording (too short, no usable channels, ...)."""
+
+
+class AnatomyError(BmissError):
+    """An MRI volume or label map could not be used (unreadable, inconsistent, mismatched)."""
