@@ -58,7 +58,7 @@ case "${1:-}" in
     fi
     ensure_apt ${APT_DEMO[@]+"${APT_DEMO[@]}"}
     ensure_venv "gui"
-    exec "$VENV/bin/bmiss-gui" resources/demo_recording.npz "$@"
+    exec "$VENV/bin/bmiss-gui" resources/demo_recording.npz --mri resources/demo_mri/demo_labels.nii.gz "$@"
     ;;
   test)
     ensure_apt ${APT_TEST[@]+"${APT_TEST[@]}"}

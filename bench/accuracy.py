@@ -37,6 +37,8 @@ def datasets() -> list[tuple[str, Path, Path, float]]:
         sim.parent.mkdir(parents=True, exist_ok=True)
         bmiss(["simulate", str(sim), "--units", "20", "--duration", "20", "--snr", "20", "--seed", "0"])
     out.append(("own sim 20 MU 20 dB", sim, sim.with_name("sim20_truth.npz"), 20.0))
+    demo = REPO / "resources" / "demo_recording.npz"
+    out.append(("demo (analytic MUAPs, phantom)", demo, demo.with_name("demo_recording_truth.npz"), 15.0))
     from bench.realdata import real_recording
 
     rec, truth = real_recording(CACHE / "realdata")

@@ -35,7 +35,7 @@ from bmiss_engine.inversion import InversionConfig, InvertedUnit, ThetaSearch
 from bmiss_engine.recording import Recording
 from bmiss_engine.results import DecompositionResult, MotorUnit, SeparationModel
 from bmiss_engine.separation import preprocess
-from bmiss_engine.separation.alignment import muap_peak_offset, shift_train
+from bmiss_engine.separation.alignment import muap_onset_offset, muap_peak_offset, shift_train
 from bmiss_engine.separation.diversity import duplicate_columns, top_peak_samples
 from bmiss_engine.separation.duplicates import rate_of_agreement
 from bmiss_engine.separation.fastica import contrast_by_name, fixed_point
@@ -107,6 +107,7 @@ class DecomposerConfig:
     skin_mm: float = 1.0
     fat_mm: float = 2.0
     theta_fit_max_lag_s: float = 0.02
+    discharge_marking: str = "peak"
 
     def __post_init__(self) -> None:
         if self.method not in ("fastica", "bmiss", "hybrid"):
@@ -151,6 +152,13 @@ class DecomposerConfig:
             if not bound.low <= value <= bound.high:
                 raise ValueError(f"{name} = {value:g} is outside [{bound.low:g}, {bound.high:g}]")
         return AnatomyParameters.default(skin_mm=self.skin_mm, fat_mm=self.fat_mm)
+
+    def with_layers(self, skin_mm: float, fat_mm: float) -> DecomposerConfig:
+        """This configuration with the layers measured under the grid (e.g. on the subject's
+        MRI), kept within the forward model's range."""
+        skin, fat = AnatomyParameters.BOUNDS["skin_mm"], AnatomyParameters.BOUNDS["fat_mm"]
+        return dataclasses.replace(self, skin_mm=float(np.clip(skin_mm, skin.low, skin.high)),
+                                   fat_mm=float(np.clip(fat_mm, fat.low, fat.high)))
 
     def inversion_config(self) -> InversionConfig:
         """The settings of the BMISS inversion that this configuration implies."""
@@ -265,7 +273,7 @@ class Decomposer:
                 for j, det in enumerate(detections):
                     iteration += 1
                     if self._acceptable(det):
-                        det, lag = _aligned(det, prepared.x, half_window)
+                        det, lag = _aligned(det, prepared.x, half_window, cfg.discharge_marking)
                         slot = self._duplicate_slot(det, units, fs)
                         if slot is None:
                             units.append(_make_unit(len(units), det, fs, lag))
@@ -628,9 +636,12 @@ def _make_unit(unit_id: int, det: SpikeDetection, fs: float, lag: int) -> MotorU
     return MotorUnit(unit_id, det.discharge_samples, det.pulse_train, fs, source_lag_samples=lag)
 
 
-def _aligned(det: SpikeDetection, x: torch.Tensor, half_window: int) -> tuple[SpikeDetection, int]:
-    """The detection moved so its discharges mark the MUAP energy peak, and the shift."""
-    lag = muap_peak_offset(x, det.discharge_samples, half_window)
+def _aligned(det: SpikeDetection, x: torch.Tensor, half_window: int, marking: str = "peak") -> tuple[SpikeDetection, int]:
+    """The detection moved so its discharges mark the MUAP's energy peak or its onset, and the shift."""
+    if marking == "onset":
+        lag = muap_onset_offset(x, det.discharge_samples, half_window)
+    else:
+        lag = muap_peak_offset(x, det.discharge_samples, half_window)
     if lag == 0:
         return det, 0
     d = det.discharge_samples + lag

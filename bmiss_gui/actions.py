@@ -26,6 +26,9 @@ class ActionSpec:
 ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("open", "&Open recording…", QKeySequence.StandardKey.Open, "Open an HD-sEMG recording"),
     ActionSpec("open_session", "Open &session…", None, "Open a saved BMISS session (.bmiss)"),
+    ActionSpec("open_mri", "Open &MRI…", "Ctrl+Shift+M",
+               "Open the limb's MRI (NIfTI label map or T1 image, or a DICOM folder): the 3D view shows it and the "
+               "forward model takes its skin and fat under the grid", "has_recording"),
     ActionSpec("save_session", "&Save session", QKeySequence.StandardKey.Save,
                "Save the result, its edit history and the settings as a session (.bmiss)", "can_save"),
     ActionSpec("save_session_as", "Save session &as…", QKeySequence.StandardKey.SaveAs,

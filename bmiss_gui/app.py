@@ -28,6 +28,8 @@ def _report_unexpected(kind: type[BaseException], value: BaseException, tb: Trac
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bmiss-gui", description="BMISS desktop application")
     parser.add_argument("files", nargs="*", help="recording or session (.bmiss) to open (the first one)")
+    parser.add_argument("--mri", help="the limb's MRI (NIfTI label map or T1 image, or a DICOM folder), "
+                        "placed under the recording's grid")
     parser.add_argument("-v", "--verbose", action="store_true", help="log engine steps")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
@@ -40,8 +42,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     window.show()
     # work a crashed session left in the recovery folder comes first (it asks)
     restored = window.autosave.offer_recovery()
-    if args.files and not restored:
-        window.open_file(args.files[0])
+    if args.files and not restored and window.open_file(args.files[0]) and args.mri:
+        window.open_mri(args.mri)
     return int(app.exec())
 
 

@@ -7,6 +7,7 @@ import logging
 import time
 from pathlib import Path
 
+import numpy as np
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
@@ -22,12 +23,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from bmiss_engine import BmissError, DecomposerConfig, DecompositionResult, IterationState
+from bmiss_engine import BmissError, DecomposerConfig, DecompositionResult, ElectrodeGrid, IterationState
 from bmiss_engine.device import describe_device, pick_device
 from bmiss_engine.io import write_result
 from bmiss_gui.actions import ACTIONS, build_actions
 from bmiss_gui.autosave import Autosave
+from bmiss_gui.background import run_blocking
 from bmiss_gui.dialogs.decompose import DecomposeDialog
+from bmiss_gui.mri import LoadedAnatomy, load_anatomy
 from bmiss_gui.redraw import LiveView, StaggeredRedraw
 from bmiss_gui.scene import planar_scene
 from bmiss_gui.session import Session
@@ -55,6 +58,7 @@ class MainWindow(QMainWindow):
         self.session = Session(self)
         self.runner = DecompositionRunner(self)
         self.config = DecomposerConfig()
+        self.anatomy: LoadedAnatomy | None = None
         self.files = SessionFiles(self)  # opening and saving; the title's name and unsaved mark
         self.theme: Theme = THEMES.get(str(self.settings.value("theme", "light")), THEMES["light"])
         self._run_started = 0.0
@@ -76,7 +80,7 @@ class MainWindow(QMainWindow):
         }
         self.docks = self._make_docks()
         self.actions = build_actions(self, {
-            "open": self.open_dialog, "export": self.export_dialog, "quit": self.close,
+            "open": self.open_dialog, "open_mri": self.open_mri_dialog, "export": self.export_dialog, "quit": self.close,
             "open_session": self.files.open_session_dialog, "save_session": self.files.save,
             "save_session_as": self.files.save_as,
             "decompose": self.decompose_dialog, "cancel": self.cancel_decomposition,
@@ -154,6 +158,7 @@ class MainWindow(QMainWindow):
         a = self.actions
         file_menu = self.menuBar().addMenu("&File")
         file_menu.addAction(a["open"])
+        file_menu.addAction(a["open_mri"])
         self.recent_menu = file_menu.addMenu("Open &recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         for key in ("open_session", "save_session", "save_session_as"):
@@ -235,6 +240,7 @@ class MainWindow(QMainWindow):
             "always": True,
             "running": running,
             "can_decompose": s.recording is not None and not running,
+            "has_recording": s.recording is not None and not running,
             "has_result": s.result is not None and bool(s.result.units) and not running,
             "can_save": self.files.can_save and not running,
             "can_undo": s.can_edit and s.history is not None and s.history.can_undo,
@@ -319,12 +325,60 @@ class MainWindow(QMainWindow):
         self.update_actions()
 
     def show_scene(self) -> None:
-        """The 3D view's scene for the open recording: the planar layers of the forward model
-        (skin and fat of the decomposition settings) under the grid."""
+        """The 3D view's scene for the open recording: the subject's MRI with the grid placed on
+        it when one is open for this grid, else the planar layers of the forward model (skin and
+        fat of the decomposition settings) under the grid."""
         rec = self.session.recording
         if rec is None:
             return
-        self.views["anatomy"].set_scene(planar_scene(rec.grid, self.config.skin_mm, self.config.fat_mm))
+        anatomy = self.anatomy
+        if anatomy is not None and not _same_grid(anatomy.placed.grid, rec.grid):
+            self.anatomy = None
+            self.statusBar().showMessage(f"{anatomy.source.name} closed: this recording has another electrode grid", 8000)
+            anatomy = None
+        if anatomy is not None:
+            self.views["anatomy"].set_scene(anatomy.scene())
+        else:
+            self.views["anatomy"].set_scene(planar_scene(rec.grid, self.config.skin_mm, self.config.fat_mm))
+
+    @Slot()
+    def open_mri_dialog(self) -> None:
+        start = str(self.settings.value("last_mri_folder", self.settings.value("last_folder", str(Path.home()))))
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open MRI (label map or T1 image; for DICOM pick one file of the series)", start,
+            "MRI (*.nii *.nii.gz *.dcm);;All files (*)")
+        if path:
+            self.open_mri(path)
+
+    def open_mri(self, path: str | Path) -> bool:
+        """Read an MRI, place the open recording's grid on its skin, show it in 3D and give its
+        skin and fat under the grid to the forward model (hybrid and bmiss methods). On failure
+        a message names the problem and what was shown stays."""
+        rec = self.session.recording
+        if rec is None:
+            self.show_error("Open a recording first", "The MRI is placed under the recording's electrode grid.")
+            return False
+        if self.runner.is_running:
+            self.show_error("Cannot open an MRI now", "A decomposition is running; cancel it first.")
+            return False
+        grid = rec.grid
+        try:
+            anatomy: LoadedAnatomy = run_blocking(lambda: load_anatomy(path, grid), self,
+                                                  f"Reading {Path(path).name} and placing the grid…")
+        except BmissError as exc:
+            self.show_error("Cannot use the MRI", str(exc))
+            return False
+        except (OSError, ValueError, MemoryError) as exc:
+            self.show_error("Cannot use the MRI", f"{path}: {exc}")
+            return False
+        self.anatomy = anatomy
+        self.config = self.config.with_layers(anatomy.skin_mm, anatomy.fat_mm)
+        self.settings.setValue("last_mri_folder", str(Path(path).resolve().parent))
+        self.show_scene()
+        self.statusBar().showMessage(
+            f"MRI {anatomy.source.name}: skin {anatomy.skin_mm:.1f} mm, fat {anatomy.fat_mm:.1f} mm under the grid "
+            "(used by the hybrid and bmiss methods)", 10000)
+        return True
 
     # -- decomposition ----------------------------------------------------------------------
     @Slot()
@@ -501,3 +555,9 @@ class MainWindow(QMainWindow):
         self.save_layout()
         self.views["anatomy"].close_plotter()  # the VTK window goes before its Qt widget
         super().closeEvent(event)
+
+
+def _same_grid(a: ElectrodeGrid, b: ElectrodeGrid) -> bool:
+    return (a.shape == b.shape and a.ied_mm == b.ied_mm and a.fibre_axis == b.fibre_axis
+            and np.array_equal(a.channel_rc, b.channel_rc))
+

@@ -14,17 +14,39 @@ import torch
 from numpy.typing import NDArray
 
 
-def muap_peak_offset(x: torch.Tensor, discharge_samples: NDArray[np.int64], half_window: int) -> int:
-    """Offset (samples) from the discharges to the energy peak of their spike-triggered
-    average of ``x`` (n_channels, n_samples), searched within ±``half_window``."""
+def _sta_energy(x: torch.Tensor, discharge_samples: NDArray[np.int64], half_window: int) -> torch.Tensor | None:
+    """Energy over channels (2L+1,) of the spike-triggered average of x (n_channels,
+    n_samples) over ±``half_window`` samples; None with fewer than 2 discharges inside."""
     n = x.shape[1]
     t = discharge_samples[(discharge_samples >= half_window) & (discharge_samples < n - half_window)]
     if t.size < 2:
-        return 0
+        return None
     idx = torch.as_tensor(t, device=x.device)[:, None] + torch.arange(-half_window, half_window + 1, device=x.device)
     sta = x[:, idx].mean(dim=1)  # (n_channels, 2L+1)
-    energy = (sta * sta).sum(dim=0)
-    return int(torch.argmax(energy).item()) - half_window
+    return (sta * sta).sum(dim=0)
+
+
+def muap_peak_offset(x: torch.Tensor, discharge_samples: NDArray[np.int64], half_window: int) -> int:
+    """Offset (samples) from the discharges to the energy peak of their spike-triggered
+    average of ``x`` (n_channels, n_samples), searched within ±``half_window``."""
+    energy = _sta_energy(x, discharge_samples, half_window)
+    return 0 if energy is None else int(torch.argmax(energy).item()) - half_window
+
+
+def muap_onset_offset(
+    x: torch.Tensor, discharge_samples: NDArray[np.int64], half_window: int, fraction: float = 0.2
+) -> int:
+    """Offset (samples) from the discharges to the onset of their MUAP: the first sample of
+    the run of spike-triggered-average energy at or above ``fraction`` of its peak that holds
+    the peak. The motor neuron fires at the MUAP's start; its energy peaks later, by as
+    long as the action potentials take to reach the electrodes that see them best."""
+    energy = _sta_energy(x, discharge_samples, half_window)
+    if energy is None:
+        return 0
+    peak = int(torch.argmax(energy).item())
+    below = (energy[: peak + 1] < fraction * energy[peak]).nonzero()
+    onset = int(below[-1].item()) + 1 if below.numel() else 0
+    return onset - half_window
 
 
 def shift_train(pulse_train: NDArray[np.float32], shift: int) -> NDArray[np.float32]:

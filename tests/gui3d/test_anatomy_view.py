@@ -29,20 +29,30 @@ def _units_with_theta() -> DecompositionResult:
     return DecompositionResult(units, fs, n)
 
 
-def test_scene_spheres_and_picking(window, small_recording_file, qtbot) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("anatomy", ["planar", "mri"])
+def test_scene_spheres_and_picking(window, small_recording_file, qtbot, anatomy) -> None:  # type: ignore[no-untyped-def]
     assert window.open_file(small_recording_file)
     view = window.views["anatomy"]
     window.docks["anatomy"].raise_()
     assert view.plotter is not None, view.note.text()
-    # the planar scene: skin, fat, muscle and the 32 electrodes on the skin surface (z = 0)
-    assert set(view.scene.surfaces) == {"skin", "fat", "muscle"}
     assert view.scene.electrodes_mm.shape == (32, 3)
-    assert np.allclose(view.scene.electrodes_mm[:, 2], 0.0)
+    if anatomy == "planar":
+        # the planar scene: skin, fat, muscle and the electrodes on the skin surface (z = 0)
+        assert set(view.scene.surfaces) == {"skin", "fat", "muscle"}
+        assert np.allclose(view.scene.electrodes_mm[:, 2], 0.0)
+    else:
+        from bmiss_engine.anatomy import demo_anatomy_paths
+
+        assert window.open_mri(demo_anatomy_paths().labels)
+        assert set(view.scene.surfaces) == {"skin", "fat", "muscle", "bone"}
     window.session.finish_decomposition(_units_with_theta())  # redrawn by the live scheduler
     qtbot.waitUntil(lambda: sorted(view.unit_actors) == [0, 1, 2], timeout=10000)
-    # deeper unit lower in the limb: world z = −(skin + fat + depth)
+    # a deeper unit lies deeper below the grid centre, along the skin's normal
     top = window.config.skin_mm + window.config.fat_mm
-    assert view.unit_points[2][2] == pytest.approx(-(top + 14.0))
+    expected = view.scene.grid_to_world(np.array([14.0]), np.array([10.0]), np.array([20.0]))[0]
+    assert np.allclose(view.unit_points[2], expected)
+    if anatomy == "planar":
+        assert view.unit_points[2][2] == pytest.approx(-(top + 14.0))
     # the unit sizes follow the fibre counts
     radii = [view.unit_actors[i].GetMapper().GetInput().GetLength() for i in range(3)]
     assert radii[0] < radii[1] < radii[2]
