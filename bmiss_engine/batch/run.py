@@ -18,6 +18,7 @@ import os
 import queue
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -50,6 +51,7 @@ from bmiss_engine.errors import BmissError, RecordingFormatError
 log = logging.getLogger(__name__)
 
 _POLL_S = 0.1
+_SLOTS_EVERY_S = 1.0
 
 
 class Cancel(Protocol):
@@ -215,8 +217,10 @@ def _finished(entry: StudyEntry, outputs: OutputPaths, fp: Fingerprint) -> Recor
 
 
 @contextmanager
-def _client(scheduler: str | None, plan: ClusterPlan, allowed_failures: int) -> Iterator[tuple[Any, str, str]]:
-    """A Dask client, the cluster's description and a note on the dashboard."""
+def dask_client(scheduler: str | None, plan: ClusterPlan, allowed_failures: int = 1) -> Iterator[tuple[Any, str, str]]:
+    """A Dask client of ``scheduler``, or of a LocalCluster started from ``plan`` (closed on exit)
+    where a task may take ``allowed_failures`` workers down before it fails; with the cluster's
+    description and a note on the dashboard ("" when there is one)."""
     import dask
     from distributed import Client
 
@@ -243,28 +247,42 @@ def _run_on_dask(
     allowed_failures: int,
     cancel: Cancel | None,
 ) -> None:
+    """Submit ``tasks`` no faster than the workers take them, and collect their outcomes.
+
+    At most one task per worker thread is in flight: Dask counts a crash against every task
+    assigned to the dead worker, so a deeper queue would fail innocent recordings with it.
+    """
     from distributed import as_completed
 
     events: queue.SimpleQueue[dict[str, Any]] = queue.SimpleQueue()
-    with _client(scheduler, plan, allowed_failures) as (client, description, note):
-        state.cluster, state.dashboard_note = description, note
-        state.dashboard_link = client.dashboard_link if not note else ""
+    with dask_client(scheduler, plan, allowed_failures) as (client, description, note):
+        state.cluster = description
+        if not note and "dashboard" not in client.scheduler_info().get("services", {}):
+            note = "the Dask scheduler runs no dashboard"
+        state.dashboard_link, state.dashboard_note = ("" if note else client.dashboard_link), note
         client.subscribe_topic(EVENT_TOPIC, lambda event: events.put(event[1]))
         resources = plan.task_resources if not scheduler else _scheduler_resources(client)
-        futures = {
-            client.submit(task, t, key=f"bmiss-batch-{uuid.uuid4().hex[:12]}", pure=False, resources=resources): t
-            for t in tasks
-        }
+        waiting = deque(tasks)
+        running: dict[Any, RecordingTask] = {}
+        finished = as_completed()
+        slots, slots_checked = 0, -1.0
         state.report()
-        finished = as_completed(futures)
         try:
-            while not finished.is_empty():
+            while waiting or running:
                 if cancel is not None and cancel.is_set():
-                    client.cancel(list(futures))
+                    client.cancel(list(running))
                     break
+                if time.monotonic() - slots_checked >= _SLOTS_EVERY_S:
+                    slots, slots_checked = _slots(client, resources), time.monotonic()
+                while waiting and len(running) < slots:
+                    t = waiting.popleft()
+                    future = client.submit(task, t, key=f"bmiss-batch-{uuid.uuid4().hex[:12]}", pure=False,
+                                           resources=resources)
+                    running[future] = t
+                    finished.add(future)
                 changed = _take_events(events, state)
                 for future in finished.next_batch(block=False) if finished.has_ready() else ():
-                    state.finish(_outcome(future, futures[future]))
+                    state.finish(_outcome(future, running.pop(future)))
                     changed = True
                 if changed:
                     state.report()
@@ -272,6 +290,17 @@ def _run_on_dask(
                     time.sleep(_POLL_S)
         finally:
             client.unsubscribe_topic(EVENT_TOPIC)
+
+
+def _slots(client: Any, resources: dict[str, float] | None) -> int:
+    """Tasks the cluster's workers can run at once (one per thread; per GPU when GPUs are asked for)."""
+    total = 0
+    for w in client.scheduler_info()["workers"].values():
+        n = int(w.get("nthreads", 1))
+        if resources and GPU in resources:
+            n = min(n, int((w.get("resources") or {}).get(GPU, 0)))
+        total += n
+    return total
 
 
 def _take_events(events: queue.SimpleQueue[dict[str, Any]], state: _State) -> bool:

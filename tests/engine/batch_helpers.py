@@ -52,3 +52,8 @@ def crash_on(victim: str, task: RecordingTask) -> RecordingOutcome:
     if task.name == victim:
         os._exit(13)
     return decompose_recording(task)
+
+
+def visible_gpus() -> str | None:
+    """CUDA_VISIBLE_DEVICES where this runs (a worker)."""
+    return os.environ.get("CUDA_VISIBLE_DEVICES")

@@ -124,3 +124,23 @@ def test_summary_tables(tmp_path) -> None:
     assert lines[3] == "d.npz,skipped,0,,2.00,cpu,cpu1,"
     md = md_path.read_text()
     assert "| b\\|c.npz | failed |" in md and "(bad)" in md and "\n(bad)" not in md
+
+
+def test_terminal_progress_shows_workers_and_dashboard_note() -> None:
+    import io
+
+    from bmiss_engine.batch import BatchProgress, RunningRecording
+    from bmiss_engine.batch.terminal import TerminalProgress
+
+    out = io.StringIO()
+    with TerminalProgress(out) as view:
+        view(BatchProgress(3, cluster="LocalCluster: 2 CPU workers, 1 thread each",
+                           dashboard_note="Dask dashboard not available (install bokeh to get one)"))
+        view(BatchProgress(3, (RecordingOutcome("a.npz", "skipped"),),
+                           (RunningRecording("cpu0", "b.npz", 3, 8), RunningRecording("cpu1", "c.npz", 0, 8)),
+                           cluster="LocalCluster: 2 CPU workers, 1 thread each"))
+    text = out.getvalue()
+    assert "LocalCluster: 2 CPU workers, 1 thread each; Dask dashboard not available" in text
+    assert text.count("dashboard") == 1
+    assert "worker cpu0: b.npz (3/8 vectors)" in text and "worker cpu1: c.npz (0/8 vectors)" in text
+    assert "1/3" in text and "1 skipped" in text
