@@ -14,7 +14,6 @@ bench/results/batch_<device>.md, with the machine's load average before and afte
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 import tempfile
@@ -40,9 +39,10 @@ def study(n: int, duration_s: float) -> Path:
 
 def main() -> None:
     from bmiss_engine.batch import run_batch
+    from bmiss_engine.batch.run import quiet_dask_logs
     from bmiss_engine.decomposer import DecomposerConfig
 
-    logging.getLogger("distributed").setLevel(logging.ERROR)  # the local scheduler's INFO lines
+    quiet_dask_logs()
     ap = argparse.ArgumentParser()
     ap.add_argument("--recordings", type=int, default=6)
     ap.add_argument("--duration", type=float, default=10.0)

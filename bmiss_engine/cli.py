@@ -193,13 +193,13 @@ def _info(args: argparse.Namespace) -> int:
 
 def _batch(args: argparse.Namespace) -> int:
     from bmiss_engine.batch import OpenOptions, run_batch
+    from bmiss_engine.batch.run import quiet_dask_logs
     from bmiss_engine.batch.terminal import TerminalProgress
 
     config = _load_config(args)
     options = OpenOptions(args.grid_rows, args.grid_cols, args.ied_mm, args.fs_hz)
     if not args.verbose:
-        # the local scheduler and nannies run in this process; their INFO lines would break the bars
-        logging.getLogger("distributed").setLevel(logging.ERROR)
+        quiet_dask_logs()
     with TerminalProgress(sys.stderr, bars=not args.no_progress) as progress:
         summary = run_batch(args.inputs, args.out, config, formats=args.formats, options=options,
                             scheduler=args.scheduler, n_workers=args.workers, progress=progress)

@@ -109,6 +109,7 @@ class _State:
     cluster: str = ""
     dashboard_link: str = ""
     dashboard_note: str = ""
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     def finish(self, outcome: RecordingOutcome) -> None:
         self.outcomes[outcome.recording] = outcome
@@ -179,8 +180,8 @@ def run_batch(
     state.report()
     try:
         if todo:
-            tasks = [RecordingTask(p.entry.path, p.entry.name, p.outputs, config, options, p.fingerprint)
-                     for p in todo]
+            tasks = [RecordingTask(p.entry.path, p.entry.name, p.outputs, config, options, p.fingerprint,
+                                   run_id=state.run_id) for p in todo]
             _run_on_dask(tasks, state, task, scheduler, plan or _default_plan(n_workers, config),
                          allowed_failures, cancel)
     finally:
@@ -189,6 +190,15 @@ def run_batch(
         summary.write()
     state.report()
     return summary
+
+
+def quiet_dask_logs(level: int = logging.ERROR) -> None:
+    """Raise the level of Dask's own loggers: a local scheduler and its nannies run in this
+    process, and their INFO lines would break a terminal's progress bars. (Importing
+    ``distributed`` sets that level from its config, so it is imported first.)"""
+    import distributed  # noqa: F401
+
+    logging.getLogger("distributed").setLevel(level)
 
 
 def _names(inputs: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> list[str]:
@@ -276,7 +286,7 @@ def _run_on_dask(
                     slots, slots_checked = _slots(client, resources), time.monotonic()
                 while waiting and len(running) < slots:
                     t = waiting.popleft()
-                    future = client.submit(task, t, key=f"bmiss-batch-{uuid.uuid4().hex[:12]}", pure=False,
+                    future = client.submit(task, t, key=f"bmiss-batch-{uuid.uuid4().hex}", pure=False,
                                            resources=resources)
                     running[future] = t
                     finished.add(future)
@@ -307,8 +317,8 @@ def _take_events(events: queue.SimpleQueue[dict[str, Any]], state: _State) -> bo
     changed = False
     while not events.empty():
         e = events.get()
-        if e.get("recording") in state.outcomes:
-            continue  # a late message about a finished recording
+        if e.get("run") != state.run_id or e.get("recording") in state.outcomes:
+            continue  # another run's, or a late message about a finished recording
         worker = str(e.get("worker_name") or e.get("worker", ""))
         state.running[worker] = RunningRecording(worker, str(e["recording"]), int(e.get("iteration", 0)),
                                                  int(e.get("total", 0)))

@@ -68,6 +68,7 @@ class RecordingTask:
     options: OpenOptions
     fingerprint: Fingerprint
     torch_threads: int = 1
+    run_id: str = ""  # tags its progress messages: several runs may share a scheduler
 
 
 def decompose_recording(task: RecordingTask) -> RecordingOutcome:
@@ -75,14 +76,17 @@ def decompose_recording(task: RecordingTask) -> RecordingOutcome:
     worker = _worker()
     set_cpu_threads(task.torch_threads)
     t0 = time.perf_counter()
-    _emit(worker, {"recording": task.name, "iteration": 0, "total": task.config.n_iterations})
+    _emit(worker, {"run": task.run_id, "recording": task.name, "iteration": 0, "total": task.config.n_iterations})
     try:
         recording = task.options.open(task.source)
         result = _decompose(task, recording, worker)
         result = stamped(result, task.fingerprint, task.name, _worker_name(worker))
         _write(task.outputs, result, recording)
     except Exception as exc:  # one recording's failure, whatever it is, must not stop the study
-        log.warning("%s failed", task.name, exc_info=not isinstance(exc, BmissError))
+        if isinstance(exc, BmissError):  # an expected failure: the summary says it all
+            log.info("%s failed: %s", task.name, exc)
+        else:
+            log.warning("%s failed", task.name, exc_info=True)
         return RecordingOutcome(task.name, "failed", wall_time_s=time.perf_counter() - t0,
                                 worker=_worker_name(worker), error=describe_error(exc))
     return outcome_of(task.name, "ok", result, task.outputs.result, _worker_name(worker))
@@ -100,7 +104,8 @@ def _decompose(task: RecordingTask, recording: Recording, worker: Any) -> Decomp
                 return result
             if time.perf_counter() - last >= _EVENT_EVERY_S:
                 last = time.perf_counter()
-                _emit(worker, {"recording": task.name, "iteration": state.iteration, "total": state.total})
+                _emit(worker, {"run": task.run_id, "recording": task.name, "iteration": state.iteration,
+                               "total": state.total})
     finally:
         gen.close()
 

@@ -32,7 +32,9 @@ class TerminalProgress:
         if not self._bars:
             return
         if self._overall is None:
-            self._overall = tqdm(total=p.total, unit="rec", desc="study", file=self._file, dynamic_ncols=True)
+            # recordings already done count from the start, not towards the rate
+            self._overall = tqdm(total=p.total, initial=p.done, unit="rec", desc="study", file=self._file,
+                                 dynamic_ncols=True)
         self._overall.n = p.done
         self._overall.set_postfix_str(
             f"{p.count('ok')} ok, {p.count('skipped')} skipped, {p.count('failed')} failed", refresh=False
