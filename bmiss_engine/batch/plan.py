@@ -101,7 +101,10 @@ def start_local_cluster(plan: ClusterPlan, *, dashboard_address: str | None = ":
             cluster.worker_spec[worker.name] = {"cls": base["cls"], "options": options}
         cluster.scale(plan.n_workers)
     except BaseException:
-        cluster.close()
+        try:
+            cluster.close()
+        except Exception:
+            log.debug("closing a cluster that failed to start failed too", exc_info=True)
         raise
     return cluster
 

@@ -245,7 +245,16 @@ def dask_client(scheduler: str | None, plan: ClusterPlan, allowed_failures: int 
         with Client(cluster) as client:
             yield client, plan.describe(), note
     finally:
+        _close(cluster)
+
+
+def _close(cluster: Any) -> None:
+    """Close a local cluster without letting a failure to close hide why the run ended
+    (distributed can fail inside ``close`` when a Ctrl+C reached its worker processes too)."""
+    try:
         cluster.close()
+    except Exception:
+        log.debug("closing the local Dask cluster failed", exc_info=True)
 
 
 def _run_on_dask(
