@@ -17,7 +17,7 @@ import numpy as np
 
 from bmiss_engine.batch.fingerprint import PROVENANCE_KEY, Fingerprint, stamped
 from bmiss_engine.batch.outputs import OutputPaths
-from bmiss_engine.batch.summary import RecordingOutcome
+from bmiss_engine.batch.summary import RecordingOutcome, Status
 from bmiss_engine.decomposer import Decomposer, DecomposerConfig
 from bmiss_engine.device import set_cpu_threads
 from bmiss_engine.errors import BmissError
@@ -120,7 +120,7 @@ def _write(outputs: OutputPaths, result: DecompositionResult, recording: Recordi
 
 
 def outcome_of(
-    name: str, status: Any, result: DecompositionResult, result_path: Path, worker: str = ""
+    name: str, status: Status, result: DecompositionResult, result_path: Path, worker: str = ""
 ) -> RecordingOutcome:
     """The summary row of a finished result."""
     sils = [u.sil for u in result.units]
