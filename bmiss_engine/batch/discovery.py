@@ -37,7 +37,7 @@ _GLOB_MAGIC = frozenset("*?[")
 
 @dataclass(frozen=True)
 class StudyEntry:
-    """One recording of a study: ``path`` (absolute) and ``name``, its path relative to the
+    """One recording of a study: ``path`` (absolute, links not resolved) and ``name``, its path relative to the
     study's root in POSIX form (``sub-01/emg/sub-01_task-grip_emg.bdf``), which the outputs mirror."""
 
     path: Path
@@ -70,7 +70,10 @@ def discover_recordings(
             raise BmissError(f"{text}: no such file, folder or matching files")
         if not found and not Path(text).is_dir():
             raise BmissError(f"{text}: matches no recording")
-        entries += [StudyEntry(p.resolve(), p.resolve().relative_to(root.resolve()).as_posix()) for p in found]
+        # names from the paths as found, not resolved: a linked file keeps its place in the study
+        base = Path(os.path.abspath(root))
+        entries += [StudyEntry(Path(os.path.abspath(p)), Path(os.path.abspath(p)).relative_to(base).as_posix())
+                    for p in found]
     return _unique(entries)
 
 
@@ -157,10 +160,11 @@ def _unique(entries: list[StudyEntry]) -> list[StudyEntry]:
     seen: dict[Path, StudyEntry] = {}
     names: dict[str, Path] = {}
     for e in entries:
-        if e.path in seen:
+        key = e.path.resolve()
+        if key in seen:
             continue
         if e.name in names:
             raise BmissError(f"two recordings share the name {e.name!r}: {names[e.name]} and {e.path}")
-        seen[e.path] = e
+        seen[key] = e
         names[e.name] = e.path
     return list(seen.values())

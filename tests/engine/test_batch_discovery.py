@@ -51,6 +51,16 @@ def test_glob_and_explicit_files(study) -> None:
         discover_recordings(str(study / "*.xyz"))
 
 
+def test_linked_recordings_keep_their_place_in_the_study(study, tmp_path) -> None:
+    linked = tmp_path / "linked"
+    (linked / "day1").mkdir(parents=True)
+    (linked / "day1" / "a.npz").symlink_to(study / "rec_a.npz")
+    entries = discover_recordings(linked)
+    assert [(e.name, e.path) for e in entries] == [("day1/a.npz", linked / "day1" / "a.npz")]
+    (linked / "again.npz").symlink_to(study / "rec_a.npz")  # the same file twice: taken once
+    assert _names(discover_recordings(linked)) == ["again.npz"]
+
+
 def test_output_folder_inside_the_study_is_not_walked(study, tmp_path) -> None:
     copy = tmp_path / "study"
     shutil.copytree(study, copy)
