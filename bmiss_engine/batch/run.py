@@ -149,8 +149,11 @@ def run_batch(
     ``options``: grid description for files without one. ``scheduler``: address of a running
     Dask scheduler, else a LocalCluster is started from ``plan`` (default: :func:`plan_cluster`
     for the GPUs torch sees and ``n_workers``). ``allowed_failures``: how often a task may take
-    a worker down with it before it is failed (local clusters only). ``task``: the function a
-    worker runs per recording (tests put a crashing one here).
+    a worker down with it before it is failed (local clusters only; a scheduler keeps its own
+    ``distributed.scheduler.allowed-failures``). ``task``: the function a worker runs per
+    recording (tests put a crashing one here). The workers of a remote scheduler must see the
+    study and ``out_dir`` at the same paths (a shared file system); each task uses one torch
+    thread, so a worker with k threads runs k recordings at once.
 
     Raises BmissError before any work for unusable arguments (unknown format, nothing found).
     """
