@@ -81,16 +81,19 @@ def dashboard_available() -> bool:
     return importlib.util.find_spec("bokeh") is not None
 
 
-def start_local_cluster(plan: ClusterPlan, *, dashboard_address: str | None = ":8787") -> Any:
+def start_local_cluster(plan: ClusterPlan, *, dashboard: bool = True) -> Any:
     """A ``distributed.LocalCluster`` of single-threaded worker processes as ``plan`` says.
 
-    ``dashboard_address`` None starts no dashboard. Workers get their plan's environment and
-    resources through their own worker spec, since LocalCluster gives every worker the same.
+    With ``dashboard`` the scheduler serves the Dask dashboard on port 8787 (or a free one);
+    without, its small HTTP server (health, metrics) takes any free port, so that it never
+    competes for 8787. Workers get their plan's environment and resources through their own
+    worker spec, since LocalCluster gives every worker the same.
     """
     from distributed import LocalCluster
 
     cluster = LocalCluster(
-        n_workers=0, threads_per_worker=1, processes=True, dashboard_address=dashboard_address,
+        n_workers=0, threads_per_worker=1, processes=True, dashboard_address=":8787" if dashboard else ":0",
+        scheduler_kwargs=None if dashboard else {"dashboard": False},
         silence_logs=logging.ERROR, memory_limit=_memory_per_worker(plan.n_workers),
     )
     try:

@@ -243,7 +243,7 @@ def dask_client(scheduler: str | None, plan: ClusterPlan, allowed_failures: int 
         return
     note = "" if dashboard_available() else "Dask dashboard not available (install bokeh to get one)"
     with dask.config.set({"distributed.scheduler.allowed-failures": allowed_failures}):
-        cluster = start_local_cluster(plan, dashboard_address=":8787" if not note else None)
+        cluster = start_local_cluster(plan, dashboard=not note)
     try:
         with Client(cluster) as client:
             yield client, plan.describe(), note

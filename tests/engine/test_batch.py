@@ -168,6 +168,19 @@ def test_command_line(rerun, study, address, tmp_path, capsys) -> None:
     assert "unknown export format" in capsys.readouterr().err
 
 
+def test_own_local_cluster(study, reference, tmp_path) -> None:
+    """The default path of ``bmiss batch``: run_batch starts (and closes) its own LocalCluster."""
+    snapshots = []
+    summary = run_batch(study / "rec_a.npz", tmp_path / "own", DecomposerConfig.from_dict(CONFIG), n_workers=1,
+                        progress=snapshots.append)
+    outcome = summary.outcome("rec_a.npz")
+    assert outcome.status == "ok" and outcome.worker == "cpu0"
+    got, want = open_result(outcome.result), reference["rec_a.npz"]
+    assert [u.discharge_samples.tolist() for u in got.units] == [u.discharge_samples.tolist() for u in want.units]
+    assert snapshots[-1].cluster == "LocalCluster: 1 CPU worker, 1 thread each"
+    assert bool(snapshots[-1].dashboard_link) == dashboard_available() != bool(snapshots[-1].dashboard_note)
+
+
 def test_cancel_leaves_the_rest_cancelled(rerun, study, address, tmp_path) -> None:
     cancel = threading.Event()
     cancel.set()
