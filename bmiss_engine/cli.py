@@ -1,7 +1,8 @@
-"""The ``bmiss`` command line: decompose, simulate, info.
+"""The ``bmiss`` command line: decompose, simulate, info, batch.
 
 Every expected failure (bad file, bad setting) ends with one line on stderr and exit code 2;
-an interrupted run (Ctrl+C) exits with 130.
+an interrupted run (Ctrl+C) exits with 130; ``batch`` exits with 1 when some recordings failed
+(the summary says which and why).
 """
 
 from __future__ import annotations
@@ -52,7 +53,22 @@ def _parser() -> argparse.ArgumentParser:
 
     i = sub.add_parser("info", help="describe a recording file")
     i.add_argument("file")
-    for command in (d, i):
+
+    b = sub.add_parser("batch", help="decompose every recording of a study on Dask (resumable)")
+    b.add_argument("inputs", nargs="+", metavar="STUDY_DIR_OR_GLOB",
+                   help="folders (a BIDS dataset is walked by its layout), glob patterns or files")
+    b.add_argument("--out", required=True, help="output folder: results mirror the study's layout, "
+                                                "plus batch_summary.csv and batch_summary.md")
+    b.add_argument("--scheduler", help="address of a running Dask scheduler (default: start a LocalCluster)")
+    b.add_argument("--workers", type=int, help="local workers (default: one per GPU, else one per core)")
+    b.add_argument("--formats", default="", help="exports besides the result .npz, comma-separated: "
+                                                 "csv, summary, mat, tsv, json")
+    b.add_argument("--device", default=None, help="auto, cpu or cuda (default: auto)")
+    b.add_argument("--config", help="JSON file of settings (see DecomposerConfig)")
+    b.add_argument("--iterations", type=int, help="separation vectors to try at most")
+    b.add_argument("--sil", type=float, help="SIL acceptance threshold (default 0.90)")
+    b.add_argument("--no-progress", action="store_true", help="no progress bars")
+    for command in (d, i, b):
         _add_grid_flags(command)
     return p
 
@@ -175,6 +191,23 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _batch(args: argparse.Namespace) -> int:
+    from bmiss_engine.batch import OpenOptions, run_batch
+    from bmiss_engine.batch.run import quiet_dask_logs
+    from bmiss_engine.batch.terminal import TerminalProgress
+
+    config = _load_config(args)
+    options = OpenOptions(args.grid_rows, args.grid_cols, args.ied_mm, args.fs_hz)
+    if not args.verbose:
+        quiet_dask_logs()
+    with TerminalProgress(sys.stderr, bars=not args.no_progress) as progress:
+        summary = run_batch(args.inputs, args.out, config, formats=args.formats, options=options,
+                            scheduler=args.scheduler, n_workers=args.workers, progress=progress)
+    print(summary.to_markdown(), end="")
+    print(f"{summary.totals()}; summary in {Path(args.out) / 'batch_summary.csv'}")
+    return 1 if summary.n_failed else 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -182,7 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    handler = {"decompose": _decompose, "simulate": _simulate, "info": _info}[args.command]
+    handler = {"decompose": _decompose, "simulate": _simulate, "info": _info, "batch": _batch}[args.command]
     try:
         return handler(args)
     except BmissError as exc:

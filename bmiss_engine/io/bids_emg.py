@@ -41,6 +41,27 @@ def _sidecar(path: Path, suffix: str) -> Path:
     return path.with_name(f"{base}_{suffix}.tsv")
 
 
+def sidecar_files(path: str | os.PathLike[str]) -> tuple[Path, ...]:
+    """The files beside a BIDS EMG data file that its reading depends on and that exist:
+    ``*_channels.tsv``, ``*_electrodes.tsv`` and ``*_emg.json`` (the true duration)."""
+    path = Path(path)
+    candidates = (_sidecar(path, "channels"), _sidecar(path, "electrodes"), path.with_suffix(".json"))
+    return tuple(p for p in candidates if p.is_file())
+
+
+def is_bids_dataset(root: str | os.PathLike[str]) -> bool:
+    """Whether ``root`` is the top folder of a BIDS dataset (it holds ``dataset_description.json``)."""
+    return (Path(root) / "dataset_description.json").is_file()
+
+
+def bids_emg_files(root: str | os.PathLike[str]) -> list[Path]:
+    """The EMG data files of a BIDS dataset, by its layout: ``sub-*/[ses-*/]emg/*_emg.edf|bdf``,
+    sorted. ``derivatives/``, ``sourcedata/`` and the sidecars are not walked into."""
+    root = Path(root)
+    found = [*root.glob("sub-*/emg/*_emg.*"), *root.glob("sub-*/ses-*/emg/*_emg.*")]
+    return sorted(p for p in found if p.suffix.lower() in (".edf", ".bdf") and p.is_file())
+
+
 def _table(path: Path) -> list[dict[str, str]]:
     try:
         return list(csv.DictReader(path.read_text(encoding="utf-8").splitlines(), delimiter="\t"))
