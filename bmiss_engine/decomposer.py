@@ -273,7 +273,7 @@ class Decomposer:
                 for j, det in enumerate(detections):
                     iteration += 1
                     if self._acceptable(det):
-                        det, lag = _aligned(det, prepared.x, half_window, cfg.discharge_marking)
+                        det, lag = _aligned(det, prepared.x, half_window)
                         slot = self._duplicate_slot(det, units, fs)
                         if slot is None:
                             units.append(_make_unit(len(units), det, fs, lag))
@@ -302,7 +302,7 @@ class Decomposer:
             # ids stay those the live snapshots showed: a unit the user watched appear as
             # unit 4 is still unit 4 in the result, even when duplicates before it went away
             final = tuple(
-                dataclasses.replace(units[i], separation_filter=f)
+                _marked(dataclasses.replace(units[i], separation_filter=f), prepared.x, half_window, cfg.discharge_marking)
                 for i, f in zip(keep, ext_filters, strict=True)
             )
             wall_s = time.perf_counter() - t0
@@ -636,17 +636,27 @@ def _make_unit(unit_id: int, det: SpikeDetection, fs: float, lag: int) -> MotorU
     return MotorUnit(unit_id, det.discharge_samples, det.pulse_train, fs, source_lag_samples=lag)
 
 
-def _aligned(det: SpikeDetection, x: torch.Tensor, half_window: int, marking: str = "peak") -> tuple[SpikeDetection, int]:
-    """The detection moved so its discharges mark the MUAP's energy peak or its onset, and the shift."""
-    if marking == "onset":
-        lag = muap_onset_offset(x, det.discharge_samples, half_window)
-    else:
-        lag = muap_peak_offset(x, det.discharge_samples, half_window)
+def _aligned(det: SpikeDetection, x: torch.Tensor, half_window: int) -> tuple[SpikeDetection, int]:
+    """The detection moved so its discharges mark the MUAP energy peak, and the shift."""
+    lag = muap_peak_offset(x, det.discharge_samples, half_window)
     if lag == 0:
         return det, 0
     d = det.discharge_samples + lag
     d = d[(d >= 0) & (d < x.shape[1])]
     return dataclasses.replace(det, discharge_samples=d, pulse_train=shift_train(det.pulse_train, lag)), lag
+
+
+def _marked(unit: MotorUnit, x: torch.Tensor, half_window: int, marking: str) -> MotorUnit:
+    """The unit as reported: its discharges (marking the MUAP energy peak while searching, where
+    peel-off and duplicate tests need them) moved to the MUAP onset when ``marking`` says so."""
+    if marking != "onset":
+        return unit
+    lag = muap_onset_offset(x, unit.discharge_samples, half_window)
+    if lag == 0:
+        return unit
+    d = unit.discharge_samples + lag
+    return unit.replace(discharge_samples=d[(d >= 0) & (d < x.shape[1])], pulse_train=shift_train(unit.pulse_train, lag),
+                        source_lag_samples=unit.source_lag_samples + lag)
 
 
 def _without_duplicates(units: list[MotorUnit], fs: float, threshold: float) -> list[int]:
