@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
 )
 
 from bmiss_engine import DecomposerConfig
+from bmiss_gui.tooltips import SIL_TIP
 
 _METHODS = (
     ("fastica", "Convolutive FastICA (Negro et al. 2016)", True),
@@ -48,7 +49,7 @@ class DecomposeDialog(QDialog):
         self.sil.setSingleStep(0.01)
         self.sil.setDecimals(2)
         self.sil.setValue(initial.sil_threshold)
-        self.sil.setToolTip("Units with a lower silhouette (SIL) are not accepted")
+        self.sil.setToolTip(SIL_TIP)
 
         self.extension = QSpinBox()
         self.extension.setRange(0, 100)
