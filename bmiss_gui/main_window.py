@@ -27,6 +27,8 @@ from bmiss_engine.device import describe_device, pick_device
 from bmiss_engine.io import open_recording, write_result
 from bmiss_gui.actions import ACTIONS, build_actions
 from bmiss_gui.dialogs.decompose import DecomposeDialog
+from bmiss_gui.help import AboutDialog, UserGuideDialog
+from bmiss_gui.paths import demo_recording
 from bmiss_gui.redraw import LiveView, StaggeredRedraw
 from bmiss_gui.session import Session
 from bmiss_gui.theme import THEMES, Theme, apply_theme
@@ -36,6 +38,7 @@ from bmiss_gui.views.pulse_train import PulseTrainView
 from bmiss_gui.views.rates import DischargeRateView
 from bmiss_gui.views.rms_map import RmsMapView
 from bmiss_gui.views.units_table import UnitsTableView
+from bmiss_gui.welcome import install_welcome
 from bmiss_gui.worker import DecompositionRunner
 
 log = logging.getLogger(__name__)
@@ -79,6 +82,7 @@ class MainWindow(QMainWindow):
             "merge": self.session.merge_selected,
             "theme_light": self.use_light_theme, "theme_dark": self.use_dark_theme,
             "reset_layout": self.reset_layout,
+            "user_guide": self.show_user_guide, "about": self.show_about,
         })
         self._make_menus()
         self._make_status_bar()
@@ -104,6 +108,7 @@ class MainWindow(QMainWindow):
         self.runner.running_changed.connect(self._on_running_changed)
         self._apply_theme(self.theme.name)
         self.update_actions()
+        self.welcome = install_welcome(self)  # first-run panel while no recording is open
 
     # -- layout ---------------------------------------------------------------------------
     def _make_docks(self) -> dict[str, QDockWidget]:
@@ -161,6 +166,9 @@ class MainWindow(QMainWindow):
             a[key].setCheckable(True)
             view_menu.addAction(a[key])
         view_menu.addAction(a["reset_layout"])
+        help_menu = self.menuBar().addMenu("&Help")
+        help_menu.addAction(a["user_guide"])
+        help_menu.addAction(a["about"])
 
         toolbar = self.addToolBar("Main")
         toolbar.setObjectName("toolbar_main")
@@ -474,6 +482,20 @@ class MainWindow(QMainWindow):
         self.actions["theme_light"].setChecked(name == "light")
         self.actions["theme_dark"].setChecked(name == "dark")
         self.settings.setValue("theme", name)
+
+    # -- help -----------------------------------------------------------------------------
+    def open_demo(self) -> bool:
+        return self.open_file(demo_recording())
+
+    @Slot()
+    def show_about(self) -> None:
+        self.about_dialog = AboutDialog(self)
+        self.about_dialog.show()
+
+    @Slot()
+    def show_user_guide(self) -> None:
+        self.user_guide_dialog = UserGuideDialog(self)
+        self.user_guide_dialog.show()
 
     # -- errors and closing ------------------------------------------------------------------
     def show_error(self, title: str, message: str) -> None:
