@@ -6,10 +6,12 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from types import TracebackType
 
 from PySide6.QtWidgets import QApplication, QMessageBox
 
+from bmiss_gui import STARTED_AT
 from bmiss_gui.main_window import MainWindow
 
 log = logging.getLogger(__name__)
@@ -29,6 +31,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bmiss-gui", description="BMISS desktop application")
     parser.add_argument("files", nargs="*", help="recording to open (the first one)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log engine steps")
+    # checks of an installation (installer/smoke_test.sh, bench/startup.py), not for users
+    parser.add_argument("--startup-time", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--smoke-test", metavar="OUT_DIR", help=argparse.SUPPRESS)
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
@@ -36,8 +41,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     app.setApplicationName("BMISS")
     app.setOrganizationName("BMISS")
     sys.excepthook = _report_unexpected
+
+    if args.smoke_test:
+        from bmiss_gui.selfcheck import SmokeTest, smoke_settings
+
+        out = Path(args.smoke_test)
+        out.mkdir(parents=True, exist_ok=True)
+        window = MainWindow(smoke_settings(out))
+        window.show()
+        SmokeTest(window, out, Path(args.files[0]) if args.files else None).start()
+        return int(app.exec())
+
     window = MainWindow()
     window.show()
+    if args.startup_time:
+        from bmiss_gui.selfcheck import report_when_interactive
+
+        report_when_interactive(window, STARTED_AT, quit_after=True)
     if args.files:
         window.open_file(args.files[0])
     return int(app.exec())
