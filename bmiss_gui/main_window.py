@@ -7,7 +7,7 @@ import logging
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QSettings, Qt, Slot
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QApplication,
@@ -38,6 +38,7 @@ from bmiss_gui.views.pulse_train import PulseTrainView
 from bmiss_gui.views.rates import DischargeRateView
 from bmiss_gui.views.rms_map import RmsMapView
 from bmiss_gui.views.units_table import UnitsTableView
+from bmiss_gui.warmup import EngineWarmup
 from bmiss_gui.welcome import install_welcome
 from bmiss_gui.worker import DecompositionRunner
 
@@ -199,7 +200,11 @@ class MainWindow(QMainWindow):
         bar.addPermanentWidget(self.progress)
         bar.addPermanentWidget(self.cancel_button)
         bar.addPermanentWidget(self.device_label)
-        self._show_device(self.config.device)
+        # named once the decomposer is loaded in the background (bmiss_gui/warmup.py)
+        self.device_label.setText("Device: …")
+        self.warmup = EngineWarmup(self)
+        self.warmup.device_ready.connect(lambda _name: self._show_device(self.config.device))
+        QTimer.singleShot(300, self.warmup.start)  # after the first paint
 
     def _restore_layout(self) -> None:
         geometry = self.settings.value("window/geometry")
