@@ -9,6 +9,7 @@ units. Both are hidden from ``--help``: they are for installer/smoke_test.sh and
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import logging
 import sys
@@ -61,6 +62,9 @@ class SmokeTest(QObject):
         self.csv_path = out_dir / f"{self.recording.stem}_units.csv"
         self.report: dict[str, object] = {"recording": str(self.recording), "frozen": bool(getattr(sys, "frozen", False))}
         self._t0 = time.perf_counter()
+        # an error box would wait for a click that never comes: errors go into the report
+        self.errors: list[str] = []
+        window.show_error = self._record_error  # type: ignore[method-assign]
         window.runner.finished.connect(self._on_finished)
         window.runner.failed.connect(self._on_failed)
         self._timeout = QTimer(self)
@@ -79,7 +83,11 @@ class SmokeTest(QObject):
         self.report["opened_s"] = round(time.perf_counter() - self._t0, 2)
         self.report["channels"] = rec.n_channels
         self._timeout.start(int(SMOKE_TIMEOUT_S * 1000))
-        if not self.window.decompose(SMOKE_CONFIG):
+        window_s = SMOKE_CONFIG.window_s
+        config = SMOKE_CONFIG
+        if window_s is not None and rec.duration_s < window_s[1]:
+            config = dataclasses.replace(SMOKE_CONFIG, window_s=None)
+        if not self.window.decompose(config):
             self._fail("Decompose did not start")
 
     def _on_finished(self, result: DecompositionResult) -> None:
@@ -102,6 +110,11 @@ class SmokeTest(QObject):
             self._fail("the exported CSV holds no units")
             return
         self._finish(0)
+
+    def _record_error(self, title: str, message: str) -> None:
+        log.error("%s: %s", title, message)
+        self.errors.append(f"{title}: {message}")
+        self.report["errors"] = self.errors
 
     def _on_failed(self, message: str) -> None:
         self._fail(f"decomposition failed: {message}")
