@@ -48,6 +48,8 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("theme_light", "&Light theme", None, "Light background"),
     ActionSpec("theme_dark", "&Dark theme", None, "Dark background"),
     ActionSpec("reset_layout", "&Reset layout", None, "Put the views back where they started"),
+    ActionSpec("user_guide", "&User guide", QKeySequence.StandardKey.HelpContents, "How to decompose, review and export"),
+    ActionSpec("about", "&About BMISS", None, "Version, device, and how to cite BMISS"),
 )
 
 

@@ -6,10 +6,12 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from types import TracebackType
 
 from PySide6.QtWidgets import QApplication, QMessageBox
 
+from bmiss_gui import STARTED_AT
 from bmiss_gui.main_window import MainWindow
 
 log = logging.getLogger(__name__)
@@ -31,6 +33,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--mri", help="the limb's MRI (NIfTI label map or T1 image, or a DICOM folder), "
                         "placed under the recording's grid")
     parser.add_argument("-v", "--verbose", action="store_true", help="log engine steps")
+    # checks of an installation (installer/smoke_test.sh, bench/startup.py), not for users
+    parser.add_argument("--startup-time", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--smoke-test", metavar="OUT_DIR", help=argparse.SUPPRESS)
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
@@ -38,10 +43,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     app.setApplicationName("BMISS")
     app.setOrganizationName("BMISS")
     sys.excepthook = _report_unexpected
+
+    if args.smoke_test:
+        from bmiss_gui.selfcheck import SmokeTest, smoke_settings
+
+        out = Path(args.smoke_test)
+        out.mkdir(parents=True, exist_ok=True)
+        window = MainWindow(smoke_settings(out))
+        window.show()
+        SmokeTest(window, out, Path(args.files[0]) if args.files else None).start()
+        return int(app.exec())
+
     window = MainWindow()
     window.show()
+    if args.startup_time:
+        from bmiss_gui.selfcheck import report_when_interactive
+
+        report_when_interactive(window, STARTED_AT, quit_after=True)
     # work a crashed session left in the recovery folder comes first (it asks)
-    restored = window.autosave.offer_recovery()
+    restored = False if args.startup_time else window.autosave.offer_recovery()
     if args.files and not restored and window.open_file(args.files[0]) and args.mri:
         window.open_mri(args.mri)
     return int(app.exec())

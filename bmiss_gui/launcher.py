@@ -11,7 +11,9 @@ import importlib.util
 import sys
 from collections.abc import Sequence
 
-from bmiss_engine import cli
+# first arguments that mean the engine's command line (the standalone bundle's entry point,
+# installer/bmiss_main.py, sends everything else to the desktop application)
+CLI_COMMANDS = ("decompose", "simulate", "info", "batch", "export")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -20,6 +22,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bmiss_gui.app import main as gui_main
 
         return gui_main([])
+    from bmiss_engine import cli
+
     return cli.main(args)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Slot
@@ -30,7 +31,8 @@ from bmiss_gui.actions import ACTIONS, build_actions
 from bmiss_gui.autosave import Autosave
 from bmiss_gui.background import run_blocking
 from bmiss_gui.dialogs.decompose import DecomposeDialog
-from bmiss_gui.mri import LoadedAnatomy, load_anatomy
+from bmiss_gui.help import AboutDialog, UserGuideDialog
+from bmiss_gui.paths import demo_mri, demo_recording
 from bmiss_gui.redraw import LiveView, StaggeredRedraw
 from bmiss_gui.scene import planar_scene
 from bmiss_gui.session import Session
@@ -43,7 +45,12 @@ from bmiss_gui.views.pulse_train import PulseTrainView
 from bmiss_gui.views.rates import DischargeRateView
 from bmiss_gui.views.rms_map import RmsMapView
 from bmiss_gui.views.units_table import UnitsTableView
+from bmiss_gui.warmup import EngineWarmup
+from bmiss_gui.welcome import install_welcome
 from bmiss_gui.worker import DecompositionRunner
+
+if TYPE_CHECKING:
+    from bmiss_gui.mri import LoadedAnatomy
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +97,7 @@ class MainWindow(QMainWindow):
             "merge": self.session.merge_selected,
             "theme_light": self.use_light_theme, "theme_dark": self.use_dark_theme,
             "reset_layout": self.reset_layout,
+            "user_guide": self.show_user_guide, "about": self.show_about,
         })
         self._make_menus()
         self._make_status_bar()
@@ -117,6 +125,7 @@ class MainWindow(QMainWindow):
         self._apply_theme(self.theme.name)
         self.autosave = Autosave(self)  # after the connections above: it saves what they update
         self.update_actions()
+        self.welcome = install_welcome(self)  # first-run panel while no recording is open
 
     # -- layout ---------------------------------------------------------------------------
     def _make_docks(self) -> dict[str, QDockWidget]:
@@ -180,6 +189,9 @@ class MainWindow(QMainWindow):
             a[key].setCheckable(True)
             view_menu.addAction(a[key])
         view_menu.addAction(a["reset_layout"])
+        help_menu = self.menuBar().addMenu("&Help")
+        help_menu.addAction(a["user_guide"])
+        help_menu.addAction(a["about"])
 
         toolbar = self.addToolBar("Main")
         toolbar.setObjectName("toolbar_main")
@@ -210,7 +222,11 @@ class MainWindow(QMainWindow):
         bar.addPermanentWidget(self.progress)
         bar.addPermanentWidget(self.cancel_button)
         bar.addPermanentWidget(self.device_label)
-        self._show_device(self.config.device)
+        # named once the decomposer is loaded in the background (bmiss_gui/warmup.py)
+        self.device_label.setText("Device: …")
+        self.warmup = EngineWarmup(self)
+        self.warmup.device_ready.connect(lambda _name: self._show_device(self.config.device))
+        QTimer.singleShot(300, self.warmup.start)  # after the first paint
 
     def _restore_layout(self) -> None:
         geometry = self.settings.value("window/geometry")
@@ -363,6 +379,10 @@ class MainWindow(QMainWindow):
             return False
         grid = rec.grid
         try:
+            # imported here: the anatomy package brings nibabel, scikit-image and torch, which the
+            # window's first paint must not wait for
+            from bmiss_gui.mri import load_anatomy
+
             anatomy: LoadedAnatomy = run_blocking(lambda: load_anatomy(path, grid), self,
                                                   f"Reading {Path(path).name} and placing the grid…")
         except BmissError as exc:
@@ -539,6 +559,25 @@ class MainWindow(QMainWindow):
         self.actions["theme_light"].setChecked(name == "light")
         self.actions["theme_dark"].setChecked(name == "dark")
         self.settings.setValue("theme", name)
+
+    # -- help -----------------------------------------------------------------------------
+    def open_demo(self) -> bool:
+        """The demo recording and the MRI of the limb it was simulated on."""
+        if not self.open_file(demo_recording()):
+            return False
+        if demo_mri().is_file():
+            self.open_mri(demo_mri())
+        return True
+
+    @Slot()
+    def show_about(self) -> None:
+        self.about_dialog = AboutDialog(self)
+        self.about_dialog.show()
+
+    @Slot()
+    def show_user_guide(self) -> None:
+        self.user_guide_dialog = UserGuideDialog(self)
+        self.user_guide_dialog.show()
 
     # -- errors and closing ------------------------------------------------------------------
     def show_error(self, title: str, message: str) -> None:

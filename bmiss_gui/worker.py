@@ -16,7 +16,7 @@ import time
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from bmiss_engine import BmissError, Decomposer, DecomposerConfig, IterationState, Recording
+from bmiss_engine import BmissError, DecomposerConfig, IterationState, Recording
 from bmiss_engine.device import cpu_threads, set_cpu_threads
 
 log = logging.getLogger(__name__)
@@ -55,6 +55,9 @@ class DecompositionWorker(QObject):
         last_emit = -math.inf  # the first snapshot always goes through
         gen = None
         try:
+            # here, in the worker thread: the window never waits for torch's import
+            from bmiss_engine import Decomposer
+
             gen = Decomposer(self._config).iterate(self._recording)
             while True:
                 if self.cancel_requested:

@@ -49,6 +49,8 @@ def main() -> int:
     window = MainWindow(settings)
     window.resize(1600, 980)
     window.show()
+    _wait(app, 0.5)
+    window.grab().save(str(out / "welcome.png"))  # the first-run panel, before anything is open
     if not window.open_file(REPO / "resources" / "demo_recording.npz"):
         return 1
     _wait(app, 0.5)

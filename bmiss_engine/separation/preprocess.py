@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import signal
 
 from bmiss_engine.errors import DecompositionError
 
@@ -27,6 +26,9 @@ def bandpass(
     high = min(high, 0.95 * nyquist)
     if not 0 < low < high:
         raise DecompositionError(f"band-pass {band_hz} Hz is empty at {sampling_rate_hz:g} Hz sampling")
+    # imported on use: scipy.signal loads scipy.stats, seconds the application's start need not wait
+    from scipy import signal
+
     sos = signal.butter(order, [low, high], btype="bandpass", fs=sampling_rate_hz, output="sos")
     padlen = min(emg.shape[1] - 1, 3 * (2 * len(sos) + 1))
     return np.asarray(signal.sosfiltfilt(sos, emg, axis=1, padlen=padlen), dtype=np.float32)
@@ -37,6 +39,8 @@ def notch(
     quality: float = 30.0,
 ) -> NDArray[np.float32]:
     """Zero-phase notch at the power-line frequency and its harmonics below Nyquist."""
+    from scipy import signal
+
     out = np.asarray(emg, dtype=np.float64)
     for k in range(1, n_harmonics + 1):
         f0 = k * line_hz

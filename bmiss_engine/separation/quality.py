@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.signal import find_peaks
 
 MIN_PEAK_DISTANCE_S = 0.02  # as MUedit: rates above 50 Hz are not expected
 
@@ -21,6 +20,10 @@ MIN_PEAK_DISTANCE_S = 0.02  # as MUedit: rates above 50 Hz are not expected
 def pulse_train_peaks(pulse_train: NDArray[np.floating], sampling_rate_hz: float) -> NDArray[np.int64]:
     """Sample indices of the positive peaks of ``pulse_train`` (shape (n_samples,)),
     at least MIN_PEAK_DISTANCE_S apart."""
+    # imported here: scipy.signal loads scipy.stats (~2 s on a small machine), and reading
+    # results (which import this module) should not pay for it
+    from scipy.signal import find_peaks
+
     distance = max(1, round(MIN_PEAK_DISTANCE_S * sampling_rate_hz))
     peaks, _ = find_peaks(np.asarray(pulse_train), distance=distance, height=0.0)
     return np.asarray(peaks, dtype=np.int64)

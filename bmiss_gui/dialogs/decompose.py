@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
 )
 
 from bmiss_engine import DecomposerConfig
+from bmiss_gui.tooltips import SIL_TIP
 
 # key, title, available, tooltip
 _METHODS = (
@@ -62,7 +63,7 @@ class DecomposeDialog(QDialog):
         self.sil.setSingleStep(0.01)
         self.sil.setDecimals(2)
         self.sil.setValue(initial.sil_threshold)
-        self.sil.setToolTip("Units with a lower silhouette (SIL) are not accepted")
+        self.sil.setToolTip(SIL_TIP)
 
         self.extension = QSpinBox()
         self.extension.setRange(0, 100)

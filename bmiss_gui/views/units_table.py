@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView
 
 from bmiss_engine import MotorUnit
 from bmiss_gui.session import Session
+from bmiss_gui.tooltips import COV_ISI_TIP, PNR_TIP, SIL_TIP
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -18,8 +19,7 @@ COLUMNS = ("Unit", "Disch.", "Rate Hz", "CoV ISI", "SIL", "PNR dB", "Depth mm", 
 _COLUMN_TIPS = (
     "Motor unit id (stable through edits)", "Number of discharges",
     "Mean instantaneous discharge rate (pauses over 0.4 s left out)",
-    "Coefficient of variation of the inter-spike intervals", "Silhouette of the pulse train's discharge peaks "
-    "against its other peaks (≥ 0.90 is the usual bar)", "Pulse-to-noise ratio (≥ 30 dB is a reliable unit)",
+    COV_ISI_TIP, SIL_TIP, PNR_TIP,
     "Depth of the unit's territory below the muscle surface, from the biophysical model (hybrid or bmiss method)",
     "Conduction velocity of the unit's fibres, from the biophysical model (hybrid or bmiss method)",
     "Review status: accept (A), flag (F), reject (R)",
