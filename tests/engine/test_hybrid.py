@@ -85,3 +85,14 @@ def test_hybrid_cancel_while_fitting(recording_and_truth) -> None:
 def test_anatomy_out_of_range_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="fat_mm"):
         DecomposerConfig(method="hybrid", fat_mm=40.0)
+
+
+def test_layer_ranges_are_the_forward_models_bounds() -> None:
+    from bmiss_engine.config import LAYER_RANGES_MM
+    from bmiss_engine.forward.parameters import AnatomyParameters
+
+    for name, (low, high) in LAYER_RANGES_MM.items():
+        bound = AnatomyParameters.BOUNDS[name]
+        assert (bound.low, bound.high) == (low, high)
+    clipped = DecomposerConfig().with_layers(0.1, 25.0)
+    assert (clipped.skin_mm, clipped.fat_mm) == (0.5, 20.0)
