@@ -10,18 +10,19 @@ dark theme.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# under an X server (xvfb-run) the 3D view draws; offscreen it shows a note instead
+os.environ.setdefault("QT_QPA_PLATFORM", "xcb" if os.environ.get("DISPLAY") else "offscreen")
 
 from PySide6.QtCore import QEventLoop, QSettings, QTimer
 from PySide6.QtWidgets import QApplication
 
-from bmiss_engine import DecomposerConfig
 from bmiss_gui.main_window import MainWindow
 from bmiss_gui.theme import apply_theme
 
@@ -39,6 +40,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", default=str(REPO / "docs" / "screenshots"))
     parser.add_argument("--iterations", type=int, default=150)
+    parser.add_argument("--method", default="hybrid", help="hybrid places the units in the 3D view")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -51,7 +53,7 @@ def main() -> int:
     window.show()
     _wait(app, 0.5)
     window.grab().save(str(out / "welcome.png"))  # the first-run panel, before anything is open
-    if not window.open_file(REPO / "resources" / "demo_recording.npz"):
+    if not window.open_demo():  # the demo recording and the MRI of its limb
         return 1
     _wait(app, 0.5)
     window.grab().save(str(out / "opened.png"))
@@ -60,7 +62,8 @@ def main() -> int:
     window.runner.finished.connect(done.append)
     window.runner.failed.connect(done.append)
     mid_saved = False
-    window.decompose(DecomposerConfig(n_iterations=args.iterations))
+    # the settings the window holds: the demo MRI's skin and fat under the grid included
+    window.decompose(dataclasses.replace(window.config, n_iterations=args.iterations, method=args.method))
     timer = QTimer()
     timer.start(50)
     while not done:
@@ -90,6 +93,16 @@ def main() -> int:
     window.docks["emg"].raise_()
     _wait(app, 0.3)
     window.grab().save(str(out / "emg_dark.png"))
+    window.actions["theme_light"].trigger()
+    view = window.views["anatomy"]
+    if view.plotter is not None:
+        # the 3D view on its own, larger: the limb, the grid on its skin, the units inside
+        window.docks["anatomy"].setFloating(True)
+        window.docks["anatomy"].resize(900, 700)
+        _wait(app, 0.8)
+        view.plotter.render()
+        window.docks["anatomy"].grab().save(str(out / "anatomy_3d.png"))
+        window.docks["anatomy"].setFloating(False)
     window.close()
     print(f"wrote screenshots to {out}")
     return 0
