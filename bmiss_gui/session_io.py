@@ -81,6 +81,8 @@ def session_to_file(window: MainWindow, recording_sha256: str, session_path: str
     }
     if files.recording_description is not None:
         view_state["tabular"] = files.recording_description.as_dict()
+    if window.anatomy is not None:
+        view_state["mri_path"] = str(window.anatomy.source.resolve())
     return SessionFile(
         recording_path=str(Path(s.recording.source).resolve()),
         recording_sha256=recording_sha256,
@@ -268,6 +270,12 @@ class SessionFiles(QObject):
         else:
             self.mark_saved(path)
             w._remember_recent(path)
+        mri = view.get("mri_path")
+        if isinstance(mri, str) and (w.anatomy is None or str(w.anatomy.source.resolve()) != mri):
+            if Path(mri).exists():
+                w.open_mri(mri)
+            else:
+                w.statusBar().showMessage(f"The session's MRI {mri} is missing; the 3D view shows the planar model", 10000)
         w.live_redraw.flush()
         return True
 

@@ -191,3 +191,17 @@ def test_title_names_the_recording_until_saved(window, small_recording_file: Pat
     assert not window.isWindowModified()
     assert not window.actions["save_session"].isEnabled()  # nothing to save before a result
     assert window.session.filtered_emg() is not None  # band-passed while the file was read
+
+
+def test_session_reopens_its_mri(qtbot, edited, new_window, tmp_path: Path, errors) -> None:
+    from bmiss_engine.anatomy import demo_anatomy_paths
+
+    w = edited
+    assert w.open_mri(demo_anatomy_paths().labels)
+    path = tmp_path / "with_mri.bmiss"
+    assert w.files.save_to(path)
+    other = new_window()
+    assert other.open_file(path), errors
+    assert other.anatomy is not None and other.anatomy.source.resolve() == demo_anatomy_paths().labels.resolve()
+    assert other.config.fat_mm == pytest.approx(w.config.fat_mm)
+    assert set(other.views["anatomy"].scene.surfaces) == {"skin", "fat", "muscle", "bone"}
