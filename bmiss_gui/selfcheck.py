@@ -21,7 +21,7 @@ from PySide6.QtWidgets import QApplication
 
 from bmiss_engine import DecomposerConfig, DecompositionResult
 from bmiss_gui.main_window import MainWindow
-from bmiss_gui.paths import demo_recording
+from bmiss_gui.paths import demo_mri, demo_recording
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +82,16 @@ class SmokeTest(QObject):
         assert rec is not None
         self.report["opened_s"] = round(time.perf_counter() - self._t0, 2)
         self.report["channels"] = rec.n_channels
+        # the anatomy path too (nibabel, scikit-image and VTK in the bundle): the demo's MRI
+        # placed under the grid and drawn in 3D
+        if self.recording == demo_recording() and demo_mri().is_file():
+            if not self.window.open_mri(demo_mri()):
+                self._fail(f"could not open the demo MRI {demo_mri()}")
+                return
+            scene = self.window.views["anatomy"].scene
+            self.report["mri_tissues"] = sorted(scene.surfaces) if scene is not None else []
+            self.report["view_3d"] = self.window.views["anatomy"].plotter is not None
+            self.report["mri_opened_s"] = round(time.perf_counter() - self._t0, 2)
         self._timeout.start(int(SMOKE_TIMEOUT_S * 1000))
         window_s = SMOKE_CONFIG.window_s
         config = SMOKE_CONFIG
