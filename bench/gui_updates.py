@@ -31,7 +31,7 @@ CONFIGS = {
     "default": {},
     "quick": {"n_iterations": 64, "batch_size": 8},
 }
-VIEW_NAMES = ("units table", "pulse train", "MUAP grid", "rates")
+VIEW_NAMES = ("units table", "pulse train", "MUAP grid", "rates", "3D anatomy")
 
 
 def measure(config_name: str, device: str) -> dict[str, float]:

@@ -26,7 +26,7 @@ _METHODS = (
      "Blind source separation: the established method, and the default"),
     ("hybrid", "Hybrid: FastICA + unit properties from the biophysical model", True,
      "FastICA's units, then each unit's depth, position, innervation zone, conduction velocity and size "
-     "fitted to its average MUAP with the forward model (a minute or more per 10 units on a CPU)"),
+     "fitted to its average MUAP with the forward model (a few seconds per unit on a CPU)"),
     ("bmiss", "BMISS biophysical inversion (experimental)", True,
      "Fits a biophysical model of each motor unit to the EMG. Experimental: slower, and less tested "
      "than FastICA; check its units against FastICA's"),
