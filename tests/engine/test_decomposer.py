@@ -107,17 +107,25 @@ def test_unit_ids_of_the_result_are_those_seen_live(sim_short, monkeypatch) -> N
 
     monkeypatch.setattr(decomposer, "_without_duplicates", lambda units, fs, roa: list(range(1, len(units))))
     rec, _truth = sim_short
-    gen = Decomposer(DecomposerConfig(n_iterations=48)).iterate(rec)
-    states = []
-    while True:
-        try:
-            states.append(next(gen))
-        except StopIteration as stop:
-            result = stop.value
-            break
-    live = {u.unit_id: u for u in states[-2].units}  # the "finishing" snapshot: all units found
-    assert states[-2].phase == "finishing" and len(live) >= 3
-    assert [u.unit_id for u in result.units] == sorted(live)[1:]
-    for u in result.units:
-        np.testing.assert_array_equal(u.discharge_samples, live[u.unit_id].discharge_samples)
-    assert [u.unit_id for u in states[-1].units] == [u.unit_id for u in result.units]
+    for marking in ("peak", "onset"):
+        gen = Decomposer(DecomposerConfig(n_iterations=48, discharge_marking=marking)).iterate(rec)
+        states = []
+        while True:
+            try:
+                states.append(next(gen))
+            except StopIteration as stop:
+                result = stop.value
+                break
+        live = {u.unit_id: u for u in states[-2].units}  # the "finishing" snapshot: all units found
+        assert states[-2].phase == "finishing" and len(live) >= 3
+        assert [u.unit_id for u in result.units] == sorted(live)[1:]
+        assert [u.unit_id for u in states[-1].units] == [u.unit_id for u in result.units]
+        for u in result.units:
+            seen = live[u.unit_id].discharge_samples
+            if marking == "peak":  # the search's own marking: the discharges seen live
+                np.testing.assert_array_equal(u.discharge_samples, seen)
+            else:  # the same discharges, moved as one to the MUAP's onset, before its energy peak
+                shift = u.discharge_samples[0] - seen[0]
+                assert shift <= 0
+                kept = seen[(seen + shift >= 0) & (seen + shift < rec.n_samples)]
+                np.testing.assert_array_equal(u.discharge_samples, kept + shift)
