@@ -10,7 +10,23 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QStyle, QWidget
+
+# the style's own icons (drawn by Qt for the platform and theme: nothing to bundle)
+_ICONS: dict[str, QStyle.StandardPixmap] = {
+    "open": QStyle.StandardPixmap.SP_DialogOpenButton,
+    "open_session": QStyle.StandardPixmap.SP_DirOpenIcon,
+    "save_session": QStyle.StandardPixmap.SP_DialogSaveButton,
+    "export": QStyle.StandardPixmap.SP_FileDialogDetailedView,
+    "decompose": QStyle.StandardPixmap.SP_MediaPlay,
+    "cancel": QStyle.StandardPixmap.SP_MediaStop,
+    "undo": QStyle.StandardPixmap.SP_ArrowBack,
+    "redo": QStyle.StandardPixmap.SP_ArrowForward,
+    "accept": QStyle.StandardPixmap.SP_DialogApplyButton,
+    "flag": QStyle.StandardPixmap.SP_MessageBoxWarning,
+    "reject": QStyle.StandardPixmap.SP_DialogCancelButton,
+    "delete": QStyle.StandardPixmap.SP_TrashIcon,
+}
 
 
 @dataclass(frozen=True)
@@ -64,6 +80,8 @@ def build_actions(parent: QWidget, handlers: dict[str, Callable[[], object]]) ->
         action.setToolTip(spec.tip)
         action.setStatusTip(spec.tip)
         action.setObjectName(spec.id)
+        if spec.id in _ICONS:
+            action.setIcon(parent.style().standardIcon(_ICONS[spec.id]))
         handler = handlers[spec.id]
         action.triggered.connect(handler)
         parent.addAction(action)

@@ -196,6 +196,7 @@ class MainWindow(QMainWindow):
         toolbar = self.addToolBar("Main")
         toolbar.setObjectName("toolbar_main")
         toolbar.setMovable(False)
+        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         for key in ("open", "decompose", "export", None, "undo", "redo", None, "accept", "flag", "reject"):
             toolbar.addSeparator() if key is None else toolbar.addAction(a[key])
 

@@ -206,3 +206,14 @@ def test_open_recent_reopens_a_file(window, small_recording_file: Path, tmp_path
     assert [a.data() for a in entries] == [str(other.resolve()), str(small_recording_file.resolve())]
     entries[1].trigger()
     assert window.session.recording.source == str(small_recording_file.resolve())
+
+
+def test_toolbar_actions_have_icons_and_text(window) -> None:
+    from PySide6.QtWidgets import QToolBar
+
+    toolbar = window.findChild(QToolBar, "toolbar_main")
+    actions = [a for a in toolbar.actions() if not a.isSeparator()]
+    assert len(actions) == 8  # open, decompose, export, undo, redo, accept, flag, reject
+    for action in actions:
+        assert not action.icon().isNull(), action.objectName()
+        assert action.iconText()
