@@ -33,12 +33,14 @@ _METHODS = (
 )
 
 
-class DecomposeDialog(QDialog):
-    """Edits a :class:`DecomposerConfig`; ``config()`` returns the chosen one."""
+class DecomposeSettings(QWidget):
+    """The settings form, shared by the Decompose and the Batch dialogs: edits a
+    :class:`DecomposerConfig`; ``config()`` returns the chosen one. ``duration_s``: the
+    recording's length, for the time-window rows (None: no time window, as in a batch)."""
 
-    def __init__(self, initial: DecomposerConfig, duration_s: float, parent: QWidget | None = None) -> None:
+    def __init__(self, initial: DecomposerConfig, duration_s: float | None = None,
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setWindowTitle("Decompose")
         self._initial = initial
         self.method = QComboBox()
         for key, title, available, tip in _METHODS:
@@ -76,45 +78,39 @@ class DecomposeDialog(QDialog):
             self.device.addItem(d, d)
         self.device.setCurrentIndex(max(0, self.device.findData(initial.device)))
 
-        self.use_window = QCheckBox("Only part of the recording")
-        self.start = QDoubleSpinBox()
-        self.stop = QDoubleSpinBox()
-        for box in (self.start, self.stop):
-            box.setRange(0.0, duration_s)
-            box.setDecimals(2)
-            box.setSuffix(" s")
-        window = initial.window_s or (0.0, duration_s)
-        self.start.setValue(window[0])
-        self.stop.setValue(min(window[1], duration_s))
-        self.use_window.setChecked(initial.window_s is not None)
-        self.use_window.toggled.connect(self._sync_window)
-        window_row = QHBoxLayout()
-        window_row.addWidget(self.start)
-        window_row.addWidget(QLabel("to"))
-        window_row.addWidget(self.stop)
-        window_widget = QWidget()
-        window_widget.setLayout(window_row)
-        window_row.setContentsMargins(0, 0, 0, 0)
-
-        form = QFormLayout()
+        form = QFormLayout(self)
+        form.setContentsMargins(0, 0, 0, 0)
         form.addRow("Method", self.method)
         form.addRow("Iterations", self.iterations)
         form.addRow("Restarts (BMISS)", self.restarts)
         form.addRow("SIL threshold", self.sil)
         form.addRow("Extension factor", self.extension)
         form.addRow("Device", self.device)
-        form.addRow(self.use_window)
-        form.addRow("Time window", window_widget)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
-        ok = buttons.button(QDialogButtonBox.StandardButton.Ok)
-        ok.setText("Decompose")
-        ok.setObjectName("primary")
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addWidget(buttons)
-        self._sync_window(self.use_window.isChecked())
+
+        self.use_window = QCheckBox("Only part of the recording")
+        self.start = QDoubleSpinBox()
+        self.stop = QDoubleSpinBox()
+        self._has_window = duration_s is not None
+        if duration_s is not None:
+            for box in (self.start, self.stop):
+                box.setRange(0.0, duration_s)
+                box.setDecimals(2)
+                box.setSuffix(" s")
+            window = initial.window_s or (0.0, duration_s)
+            self.start.setValue(window[0])
+            self.stop.setValue(min(window[1], duration_s))
+            self.use_window.setChecked(initial.window_s is not None)
+            self.use_window.toggled.connect(self._sync_window)
+            window_row = QHBoxLayout()
+            window_row.addWidget(self.start)
+            window_row.addWidget(QLabel("to"))
+            window_row.addWidget(self.stop)
+            window_widget = QWidget()
+            window_widget.setLayout(window_row)
+            window_row.setContentsMargins(0, 0, 0, 0)
+            form.addRow(self.use_window)
+            form.addRow("Time window", window_widget)
+            self._sync_window(self.use_window.isChecked())
         self.method.currentIndexChanged.connect(self._sync_method)
         self._sync_method()
 
@@ -128,9 +124,10 @@ class DecomposeDialog(QDialog):
         self.stop.setEnabled(on)
 
     def config(self) -> DecomposerConfig:
-        """The settings shown, on top of the initial config's other fields. Raises the
-        engine's ConfigError for inconsistent values."""
+        """The settings shown, on top of the initial config's other fields (no time window
+        without the window rows). Raises the engine's ConfigError for inconsistent values."""
         values = self._initial.as_dict()
+        use_window = self._has_window and self.use_window.isChecked()
         values.update(
             method=self.method.currentData(),
             n_iterations=self.iterations.value(),
@@ -138,6 +135,33 @@ class DecomposeDialog(QDialog):
             sil_threshold=round(self.sil.value(), 3),
             extension_factor=self.extension.value() or None,
             device=self.device.currentData(),
-            window_s=(self.start.value(), self.stop.value()) if self.use_window.isChecked() else None,
+            window_s=(self.start.value(), self.stop.value()) if use_window else None,
         )
         return DecomposerConfig.from_dict(values)
+
+
+class DecomposeDialog(QDialog):
+    """Edits a :class:`DecomposerConfig` for the open recording; ``config()`` returns the chosen one."""
+
+    def __init__(self, initial: DecomposerConfig, duration_s: float, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Decompose")
+        self.settings = DecomposeSettings(initial, duration_s)
+        f = self.settings
+        # the form's widgets by name, as tests and callers reach them
+        self.method, self.iterations, self.restarts, self.sil = f.method, f.iterations, f.restarts, f.sil
+        self.extension, self.device = f.extension, f.device
+        self.use_window, self.start, self.stop = f.use_window, f.start, f.stop
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        ok = buttons.button(QDialogButtonBox.StandardButton.Ok)
+        ok.setText("Decompose")
+        ok.setObjectName("primary")
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.settings)
+        layout.addWidget(buttons)
+
+    def config(self) -> DecomposerConfig:
+        """The settings shown. Raises the engine's ConfigError for inconsistent values."""
+        return self.settings.config()
