@@ -51,6 +51,8 @@ ACTIONS: tuple[ActionSpec, ...] = (
                "Save the session under a new name", "can_save"),
     ActionSpec("export", "&Export discharges…", "Ctrl+E", "Write discharge times of the units to CSV or MAT",
                "has_result"),
+    ActionSpec("batch", "&Batch decompose…", "Ctrl+B",
+               "Decompose every recording in folders or files with one set of settings, into an output folder"),
     ActionSpec("quit", "&Quit", QKeySequence.StandardKey.Quit, "Close BMISS"),
     ActionSpec("decompose", "&Decompose…", "Ctrl+D", "Find the motor units in the recording", "can_decompose"),
     ActionSpec("cancel", "&Cancel decomposition", "Esc", "Stop and keep the units found so far", "running"),

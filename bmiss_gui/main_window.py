@@ -50,6 +50,7 @@ from bmiss_gui.welcome import install_welcome
 from bmiss_gui.worker import DecompositionRunner
 
 if TYPE_CHECKING:
+    from bmiss_gui.dialogs.batch import BatchDialog
     from bmiss_gui.mri import LoadedAnatomy
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,7 @@ class MainWindow(QMainWindow):
         self.runner = DecompositionRunner(self)
         self.config = DecomposerConfig()
         self.anatomy: LoadedAnatomy | None = None
+        self.batch: BatchDialog | None = None  # made on first use; a batch runs on while it is closed
         self.files = SessionFiles(self)  # opening and saving; the title's name and unsaved mark
         self.theme: Theme = THEMES.get(str(self.settings.value("theme", "light")), THEMES["light"])
         self._run_started = 0.0
@@ -87,7 +89,8 @@ class MainWindow(QMainWindow):
         }
         self.docks = self._make_docks()
         self.actions = build_actions(self, {
-            "open": self.open_dialog, "open_mri": self.open_mri_dialog, "export": self.export_dialog, "quit": self.close,
+            "open": self.open_dialog, "open_mri": self.open_mri_dialog, "export": self.export_dialog,
+            "batch": self.batch_dialog, "quit": self.close,
             "open_session": self.files.open_session_dialog, "save_session": self.files.save,
             "save_session_as": self.files.save_as,
             "decompose": self.decompose_dialog, "cancel": self.cancel_decomposition,
@@ -173,6 +176,8 @@ class MainWindow(QMainWindow):
         for key in ("open_session", "save_session", "save_session_as"):
             file_menu.addAction(a[key])
         file_menu.addAction(a["export"])
+        file_menu.addSeparator()
+        file_menu.addAction(a["batch"])
         file_menu.addSeparator()
         file_menu.addAction(a["quit"])
         edit_menu = self.menuBar().addMenu("&Edit")
@@ -488,6 +493,31 @@ class MainWindow(QMainWindow):
             name = f"{requested} (not available)"
         self.device_label.setText(f"Device: {name}")
 
+    # -- batch ----------------------------------------------------------------------------
+    @Slot()
+    def batch_dialog(self) -> BatchDialog:
+        """Show the Batch dialog (the same one each time: a batch runs on while it is closed)."""
+        if self.batch is None:
+            from bmiss_gui.dialogs.batch import BatchDialog
+
+            self.batch = BatchDialog(self.config, self)
+            self.batch.open_result_requested.connect(self.open_result)
+        self.batch.show()
+        self.batch.raise_()
+        return self.batch
+
+    @Slot(object, object)
+    def open_result(self, recording_path: str | Path, result_path: str | Path) -> bool:
+        """Show a decomposition saved as an engine result file (a batch's ``_result.npz``) on
+        its recording, ready to review, with the settings it was made with. Unsaved work is
+        offered for saving first; on failure a message names the problem and what was open stays."""
+        if self.runner.is_running:
+            self.show_error("Cannot open a result now", "A decomposition is running; cancel it first.")
+            return False
+        if not self.files.confirm_discard():
+            return False
+        return self.files.open_result(Path(recording_path), Path(result_path))
+
     # -- review ---------------------------------------------------------------------------
     @Slot()
     def accept_selected(self) -> None:
@@ -591,6 +621,8 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self.runner.shutdown()
+        if self.batch is not None:
+            self.batch.shutdown()
         self.autosave.clean_exit()
         self.save_layout()
         self.views["anatomy"].close_plotter()  # the VTK window goes before its Qt widget

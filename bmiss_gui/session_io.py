@@ -26,7 +26,7 @@ from PySide6.QtWidgets import QDialog, QFileDialog, QMessageBox
 from bmiss_engine import BmissError, DecomposerConfig, DecompositionResult, Recording
 from bmiss_engine.editing import EditHistory
 from bmiss_engine.io import Session as SessionFile
-from bmiss_engine.io import load_session, open_recording, save_session
+from bmiss_engine.io import load_session, open_recording, read_result_npz, save_session
 from bmiss_engine.io.session import SESSION_SUFFIX, file_fingerprint
 from bmiss_engine.review import filtered_emg
 from bmiss_gui.background import run_blocking
@@ -210,6 +210,43 @@ class SessionFiles(QObject):
         w.session.set_recording(loaded.recording, loaded.filtered)
         self.mark_saved(None)
         w._remember_recent(path)
+        return True
+
+    def open_result(self, recording_path: Path, result_path: Path) -> bool:
+        """Show a result file (the engine's ``.npz``, e.g. a batch's) on its recording, as a
+        fresh result to review (undo starts there) with the settings it was made with. The
+        caller has offered unsaved work for saving. On failure: a message, and what was open stays."""
+        w = self._window
+        try:
+            result = run_blocking(lambda: read_result_npz(result_path), w, f"Reading {result_path.name}…")
+        except (BmissError, OSError, ValueError) as exc:
+            w.show_error("Cannot open the result", str(exc))
+            return False
+        if not isinstance(result, DecompositionResult):  # pragma: no cover - read_result_npz's contract
+            return False
+        loaded = self._read(recording_path, {})
+        if loaded is None:
+            return False
+        config = None
+        try:
+            config = DecomposerConfig.from_dict(dict(result.config)) if result.config else None
+        except (BmissError, TypeError, ValueError):
+            log.info("%s: its settings are not this version's; keeping the current ones", result_path)
+        rec = loaded.recording
+        # a result of a time window counts its samples from the window's start (Recording.crop)
+        window = config.window_s if config is not None else None
+        offset = max(0, round(window[0] * rec.sampling_rate_hz)) if window else 0
+        if offset + result.n_samples > rec.n_samples:
+            w.show_error("Cannot open the result", f"{result_path}: made from {result.n_samples} samples, "
+                         f"but {recording_path.name} has {rec.n_samples}: not this recording's result")
+            return False
+        if config is not None:
+            w.config = config
+        self.recording_description = None
+        w.session.restore(rec, EditHistory(result), offset, (), loaded.filtered)
+        self.mark_saved(None)
+        w.live_redraw.flush()
+        w.statusBar().showMessage(f"{result.n_units} motor units from {result_path.name}", 8000)
         return True
 
     def _read(self, path: Path, options: dict[str, Any]) -> Loaded | None:
