@@ -45,6 +45,9 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("open_mri", "Open &MRI…", "Ctrl+Shift+M",
                "Open the limb's MRI (NIfTI label map or T1 image, or a DICOM folder): the 3D view shows it and the "
                "forward model takes its skin and fat under the grid", "has_recording"),
+    ActionSpec("grid_placement", "&Grid placement…", "Ctrl+Shift+G",
+               "Move the electrode grid on the MRI's skin (angle around the limb, position along it, rotation); "
+               "the 3D view and the skin and fat under the grid follow", "has_mri"),
     ActionSpec("save_session", "&Save session", QKeySequence.StandardKey.Save,
                "Save the result, its edit history and the settings as a session (.bmiss)", "can_save"),
     ActionSpec("save_session_as", "Save session &as…", QKeySequence.StandardKey.SaveAs,

@@ -3,6 +3,7 @@ science: the session holds the data and makes the edits, the runner runs the eng
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from pathlib import Path
@@ -50,7 +51,9 @@ from bmiss_gui.welcome import install_welcome
 from bmiss_gui.worker import DecompositionRunner
 
 if TYPE_CHECKING:
+    from bmiss_engine.anatomy import GridPlacement, PlacedGrid
     from bmiss_gui.dialogs.batch import BatchDialog
+    from bmiss_gui.dialogs.grid_placement import GridPlacementDialog
     from bmiss_gui.mri import LoadedAnatomy
 
 log = logging.getLogger(__name__)
@@ -67,6 +70,7 @@ class MainWindow(QMainWindow):
         self.runner = DecompositionRunner(self)
         self.config = DecomposerConfig()
         self.anatomy: LoadedAnatomy | None = None
+        self.placement_dialog: GridPlacementDialog | None = None
         self.batch: BatchDialog | None = None  # made on first use; a batch runs on while it is closed
         self.files = SessionFiles(self)  # opening and saving; the title's name and unsaved mark
         self.theme: Theme = THEMES.get(str(self.settings.value("theme", "light")), THEMES["light"])
@@ -89,7 +93,8 @@ class MainWindow(QMainWindow):
         }
         self.docks = self._make_docks()
         self.actions = build_actions(self, {
-            "open": self.open_dialog, "open_mri": self.open_mri_dialog, "export": self.export_dialog,
+            "open": self.open_dialog, "open_mri": self.open_mri_dialog,
+            "grid_placement": self.grid_placement_dialog, "export": self.export_dialog,
             "batch": self.batch_dialog, "quit": self.close,
             "open_session": self.files.open_session_dialog, "save_session": self.files.save,
             "save_session_as": self.files.save_as,
@@ -190,6 +195,8 @@ class MainWindow(QMainWindow):
         for dock in self.docks.values():
             view_menu.addAction(dock.toggleViewAction())
         view_menu.addSeparator()
+        view_menu.addAction(a["grid_placement"])
+        view_menu.addSeparator()
         for key in ("theme_light", "theme_dark"):
             a[key].setCheckable(True)
             view_menu.addAction(a[key])
@@ -263,6 +270,7 @@ class MainWindow(QMainWindow):
             "running": running,
             "can_decompose": s.recording is not None and not running,
             "has_recording": s.recording is not None and not running,
+            "has_mri": self.anatomy is not None and not running,
             "has_result": s.result is not None and bool(s.result.units) and not running,
             "can_save": self.files.can_save and not running,
             "can_undo": s.can_edit and s.history is not None and s.history.can_undo,
@@ -358,6 +366,7 @@ class MainWindow(QMainWindow):
             self.anatomy = None
             self.statusBar().showMessage(f"{anatomy.source.name} closed: this recording has another electrode grid", 8000)
             anatomy = None
+            self.update_actions()
         if anatomy is not None:
             self.views["anatomy"].set_scene(anatomy.scene())
         else:
@@ -372,10 +381,11 @@ class MainWindow(QMainWindow):
         if path:
             self.open_mri(path)
 
-    def open_mri(self, path: str | Path) -> bool:
-        """Read an MRI, place the open recording's grid on its skin, show it in 3D and give its
-        skin and fat under the grid to the forward model (hybrid and bmiss methods). On failure
-        a message names the problem and what was shown stays."""
+    def open_mri(self, path: str | Path, placement: GridPlacement | None = None) -> bool:
+        """Read an MRI, place the open recording's grid on its skin (``placement``, else the one
+        saved beside the MRI, else the default), show it in 3D and give its skin and fat under
+        the grid to the forward model (hybrid and bmiss methods). On failure a message names
+        the problem and what was shown stays."""
         rec = self.session.recording
         if rec is None:
             self.show_error("Open a recording first", "The MRI is placed under the recording's electrode grid.")
@@ -389,7 +399,7 @@ class MainWindow(QMainWindow):
             # window's first paint must not wait for
             from bmiss_gui.mri import load_anatomy
 
-            anatomy: LoadedAnatomy = run_blocking(lambda: load_anatomy(path, grid), self,
+            anatomy: LoadedAnatomy = run_blocking(lambda: load_anatomy(path, grid, placement), self,
                                                   f"Reading {Path(path).name} and placing the grid…")
         except BmissError as exc:
             self.show_error("Cannot use the MRI", str(exc))
@@ -401,10 +411,38 @@ class MainWindow(QMainWindow):
         self.config = self.config.with_layers(anatomy.skin_mm, anatomy.fat_mm)
         self.settings.setValue("last_mri_folder", str(Path(path).resolve().parent))
         self.show_scene()
+        self.update_actions()
         self.statusBar().showMessage(
             f"MRI {anatomy.source.name}: skin {anatomy.skin_mm:.1f} mm, fat {anatomy.fat_mm:.1f} mm under the grid "
             "(used by the hybrid and bmiss methods)", 10000)
         return True
+
+    @Slot()
+    def grid_placement_dialog(self) -> GridPlacementDialog | None:
+        """Show the Grid placement dialog (window-modal) for the open MRI; None without one."""
+        if self.anatomy is None or self.runner.is_running:
+            return None
+        from bmiss_gui.dialogs.grid_placement import GridPlacementDialog
+
+        dialog = GridPlacementDialog(self.anatomy, self)
+        dialog.placed_changed.connect(self.apply_placement)
+        dialog.finished.connect(dialog.deleteLater)
+        self.placement_dialog = dialog
+        dialog.open()
+        return dialog
+
+    @Slot(object)
+    def apply_placement(self, placed: PlacedGrid) -> None:
+        """The grid placed elsewhere on the open MRI: the 3D view and the forward model's
+        layers follow."""
+        if self.anatomy is None or placed.grid is not self.anatomy.placed.grid:
+            return  # another MRI or recording since
+        self.anatomy = dataclasses.replace(self.anatomy, placed=placed)
+        self.config = self.config.with_layers(self.anatomy.skin_mm, self.anatomy.fat_mm)
+        self.show_scene()
+        self.statusBar().showMessage(
+            f"Grid at {placed.placement.angle_deg:.0f}° around the limb, {placed.placement.axial_mm:.0f} mm along it: "
+            f"skin {self.anatomy.skin_mm:.1f} mm, fat {self.anatomy.fat_mm:.1f} mm under the grid", 8000)
 
     # -- decomposition ----------------------------------------------------------------------
     @Slot()

@@ -39,6 +39,7 @@ from bmiss_gui.dialogs.import_dialog import (
 )
 
 if TYPE_CHECKING:
+    from bmiss_engine.anatomy import GridPlacement
     from bmiss_gui.main_window import MainWindow
 
 log = logging.getLogger(__name__)
@@ -83,6 +84,7 @@ def session_to_file(window: MainWindow, recording_sha256: str, session_path: str
         view_state["tabular"] = files.recording_description.as_dict()
     if window.anatomy is not None:
         view_state["mri_path"] = str(window.anatomy.source.resolve())
+        view_state["grid_placement"] = window.anatomy.placed.placement.as_dict()
     return SessionFile(
         recording_path=str(Path(s.recording.source).resolve()),
         recording_sha256=recording_sha256,
@@ -308,9 +310,11 @@ class SessionFiles(QObject):
             self.mark_saved(path)
             w._remember_recent(path)
         mri = view.get("mri_path")
-        if isinstance(mri, str) and (w.anatomy is None or str(w.anatomy.source.resolve()) != mri):
+        placement = _placement(view.get("grid_placement"), path)
+        if isinstance(mri, str) and (w.anatomy is None or str(w.anatomy.source.resolve()) != mri
+                                     or (placement is not None and w.anatomy.placed.placement != placement)):
             if Path(mri).exists():
-                w.open_mri(mri)
+                w.open_mri(mri, placement)
             else:
                 w.statusBar().showMessage(f"The session's MRI {mri} is missing; the 3D view shows the planar model", 10000)
         w.live_redraw.flush()
@@ -393,6 +397,21 @@ class SessionFiles(QObject):
         if dialog.exec() != QDialog.DialogCode.Accepted:
             return None
         return dialog.description()
+
+
+def _placement(value: object, path: Path) -> GridPlacement | None:
+    """The grid placement a session saved (None when it saved none, or an unreadable one)."""
+    if not isinstance(value, dict):
+        return None
+    # imported here: the anatomy package brings nibabel and scikit-image, which the window's
+    # start must not wait for
+    from bmiss_engine.anatomy import GridPlacement
+
+    try:
+        return GridPlacement.from_dict(value)
+    except (BmissError, TypeError, ValueError) as exc:
+        log.warning("%s: ignoring the saved grid placement (%s)", path, exc)
+        return None
 
 
 def _same_units(a: DecompositionResult, b: DecompositionResult) -> bool:

@@ -1,0 +1,199 @@
+"""View → Grid placement: where the electrode grid sits on the MRI's skin (angle around the
+limb, position along it, turn on the skin), changed live.
+
+Each change re-places the grid with the engine (:func:`bmiss_engine.anatomy.place_grid`, a few
+tenths of a second on a real volume) off the GUI thread, and the dialog reports the skin and
+fat under the grid; ``placed_changed`` hands every new placement to the window, which redraws
+the 3D view and gives the layers to the forward model. Cancel hands back the placement the
+dialog started from; OK keeps the last one that fitted on the limb.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QTimer, Signal, Slot
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QLabel,
+    QVBoxLayout,
+    QWidget,
+)
+
+from bmiss_engine.anatomy import GridPlacement, PlacedGrid, place_grid
+from bmiss_gui.background import BackgroundTask
+from bmiss_gui.mri import LoadedAnatomy
+
+# changes closer together than this are placed once (a held spin-box arrow)
+_SETTLE_MS = 60
+
+
+class GridPlacementDialog(QDialog):
+    """Edits the grid's :class:`GridPlacement` on ``anatomy``. ``placed_changed(PlacedGrid)``:
+    a new placement to show (the original one again on Cancel). ``placed``: the placement
+    shown now; ``original``: the one the dialog started from."""
+
+    placed_changed = Signal(object)  # PlacedGrid
+
+    def __init__(self, anatomy: LoadedAnatomy, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Grid placement")
+        self.setObjectName("grid_placement_dialog")
+        self._label_map = anatomy.label_map
+        self.original: PlacedGrid = anatomy.placed
+        self.placed: PlacedGrid = anatomy.placed
+        start = anatomy.placed.placement
+
+        self.angle = QDoubleSpinBox()
+        self.angle.setRange(0.0, 360.0)
+        self.angle.setWrapping(True)
+        self.angle.setValue(start.angle_deg % 360.0)
+        self.angle.setToolTip("Where the grid's centre sits around the limb: 0° anterior, growing right-handed "
+                              "about the limb axis")
+        self.axial = QDoubleSpinBox()
+        self.axial.setRange(-500.0, 500.0)
+        self.axial.setValue(start.axial_mm)
+        self.axial.setToolTip("Where the grid's centre sits along the limb, from the middle of the imaged part")
+        self.rotation = QDoubleSpinBox()
+        self.rotation.setRange(-90.0, 90.0)
+        self.rotation.setValue(start.rotation_deg)
+        self.rotation.setToolTip("Turn of the grid on the skin away from the limb axis (the muscle fibres are taken "
+                                 "to run along the limb)")
+        for box, suffix, step in ((self.angle, "°", 5.0), (self.axial, " mm", 5.0), (self.rotation, "°", 5.0)):
+            box.setDecimals(1)
+            box.setSuffix(suffix)
+            box.setSingleStep(step)
+            box.setKeyboardTracking(False)  # typed values count once complete, not per digit
+            box.valueChanged.connect(self._schedule)
+
+        self.layers = QLabel()
+        self.layers.setObjectName("layers")
+        self.note = QLabel()
+        self.note.setWordWrap(True)
+        form = QFormLayout()
+        form.addRow("Angle around the limb", self.angle)
+        form.addRow("Position along the limb", self.axial)
+        form.addRow("Rotation on the skin", self.rotation)
+        form.addRow("Under the grid", self.layers)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+                                   | QDialogButtonBox.StandardButton.Reset)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        self.reset_button = buttons.button(QDialogButtonBox.StandardButton.Reset)
+        self.reset_button.setText("Back to the start")
+        self.reset_button.clicked.connect(self.reset)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.note)
+        layout.addWidget(buttons)
+
+        self._task = BackgroundTask(self)
+        self._task.finished.connect(self._on_placed)
+        self._task.failed.connect(self._on_failed)
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(_SETTLE_MS)
+        self._timer.timeout.connect(self._place)
+        self._placing: GridPlacement | None = None  # being placed now
+        self._failed: GridPlacement | None = None  # the last that did not fit (not tried again)
+        self._closing = False
+        self._show_layers(self.placed)
+
+    # -- placing --------------------------------------------------------------------------
+    def placement(self) -> GridPlacement:
+        """The placement the spin boxes say (the limb axis as it was)."""
+        return GridPlacement(self.angle.value(), self.axial.value(), self.rotation.value(),
+                             self.original.placement.limb_axis)
+
+    @property
+    def busy(self) -> bool:
+        """Whether a placement is being computed or waits to be."""
+        return self._task.busy or self._timer.isActive()
+
+    @Slot()
+    def _schedule(self) -> None:
+        self._timer.start()
+
+    @Slot()
+    def _place(self) -> None:
+        if self._task.busy or self._closing:
+            return  # the running one's report schedules the next (it compares with the boxes)
+        placement = self.placement()
+        if placement in (self.placed.placement, self._failed):
+            return
+        label_map, grid = self._label_map, self.original.grid
+        self._placing = placement
+        self.note.setText("Placing…")
+        self.note.setStyleSheet("")
+        # immutable engine values only: the worker thread touches no widget
+        self._task.start(lambda: place_grid(label_map, grid, placement))
+
+    @Slot(object)
+    def _on_placed(self, placed: PlacedGrid) -> None:
+        self._placing = None
+        if self._closing:
+            return
+        self.placed, self._failed = placed, None
+        self._show_layers(placed)
+        self.placed_changed.emit(placed)
+        if self.placement() != placed.placement:
+            self._timer.start()  # the boxes moved on while this one was placed
+
+    @Slot(str)
+    def _on_failed(self, message: str) -> None:
+        self._failed, self._placing = self._placing, None
+        if self._closing:
+            return
+        self.note.setText(f"{message}\nShowing the last placement that fits.")
+        self.note.setStyleSheet("color: #c62828;")
+        if self.placement() != self._failed:
+            self._timer.start()
+
+    def _show_layers(self, placed: PlacedGrid) -> None:
+        fat = placed.fat_thickness_mm
+        self.layers.setText(f"skin {placed.mean_skin_mm:.1f} mm, fat {placed.mean_fat_mm:.1f} mm "
+                            f"(fat {fat.min():.1f}–{fat.max():.1f} mm over the electrodes)")
+        self.note.setText("")
+        self.note.setStyleSheet("")
+
+    def wait(self) -> None:
+        """Place what the boxes say now and deliver it (OK; tests)."""
+        while True:
+            if self._task.busy:
+                self._task.wait()  # delivers its report here
+            elif self._timer.isActive() or self.placement() not in (self.placed.placement, self._failed):
+                self._timer.stop()
+                self._place()
+                if not self._task.busy:
+                    return
+            else:
+                return
+
+    # -- buttons ----------------------------------------------------------------------------
+    @Slot()
+    def reset(self) -> None:
+        """The spin boxes back to the placement the dialog started from."""
+        p = self.original.placement
+        for box, value in ((self.angle, p.angle_deg % 360.0), (self.axial, p.axial_mm), (self.rotation, p.rotation_deg)):
+            box.blockSignals(True)
+            box.setValue(value)
+            box.blockSignals(False)
+        self._timer.stop()
+        self._task.wait()
+        self.placed, self._failed = self.original, None
+        self._show_layers(self.original)
+        self.placed_changed.emit(self.original)
+
+    def accept(self) -> None:
+        self.wait()
+        super().accept()
+
+    def reject(self) -> None:
+        """Cancel: the placement the dialog started from, shown again."""
+        self._closing = True
+        self._timer.stop()
+        self._task.wait()
+        self.placed = self.original
+        self.placed_changed.emit(self.original)
+        super().reject()
