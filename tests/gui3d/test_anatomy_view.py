@@ -121,3 +121,40 @@ def test_hybrid_decomposition_places_its_units_in_3d(window, small_recording_fil
     depth_col = COLUMNS.index("Depth mm")
     for row, unit in enumerate(result.units):
         assert table.data(table.index(row, depth_col)) == f"{unit.theta['depth_mm']:.1f}"
+
+
+def test_grid_placement_moves_the_drawn_grid(window, small_recording_file, qtbot) -> None:  # type: ignore[no-untyped-def]
+    """View → Grid placement: the electrodes drawn in 3D follow the new placement (actor and
+    pixels), and Cancel draws them where they were."""
+    from bmiss_engine.anatomy import demo_anatomy_paths
+
+    assert window.open_file(small_recording_file)
+    assert window.open_mri(demo_anatomy_paths().labels)
+    view = window.views["anatomy"]
+    window.docks["anatomy"].raise_()
+    assert view.plotter is not None, view.note.text()
+
+    def drawn_centre() -> np.ndarray:
+        b = view.plotter.actors["electrodes"].GetBounds()
+        return np.array([(b[0] + b[1]) / 2, (b[2] + b[3]) / 2, (b[4] + b[5]) / 2])
+
+    def image() -> np.ndarray:
+        view.plotter.render()
+        return view.plotter.screenshot(None, return_img=True).astype(int)
+
+    qtbot.wait(300)  # the window's layout settles first (a resized view renders other pixels)
+    before_centre, before_image = drawn_centre(), image()
+    assert np.allclose(before_centre, window.anatomy.placed.electrode_world_mm.mean(axis=0), atol=3.0)
+    window.actions["grid_placement"].trigger()
+    dialog = window.placement_dialog
+    dialog.angle.setValue(240.0)
+    qtbot.waitUntil(lambda: window.anatomy.placed.placement.angle_deg == 240.0, timeout=20_000)
+    moved = drawn_centre()
+    assert np.allclose(moved, window.anatomy.placed.electrode_world_mm.mean(axis=0), atol=3.0)
+    assert np.linalg.norm(moved - before_centre) > 30.0  # a third of the way round a 60-72 mm limb
+    after_image = image()
+    assert after_image.shape == before_image.shape, view.caption.text()
+    changed = np.abs(after_image - before_image).sum(axis=2) > 30
+    assert changed.sum() > 200, changed.sum()
+    dialog.reject()
+    assert np.allclose(drawn_centre(), before_centre)
