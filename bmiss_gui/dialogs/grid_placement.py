@@ -54,7 +54,7 @@ class GridPlacementDialog(QDialog):
         self.axial = QDoubleSpinBox()
         self.axial.setRange(-500.0, 500.0)
         self.axial.setValue(start.axial_mm)
-        self.axial.setToolTip("Where the grid's centre sits along the limb, from the middle of the imaged part")
+        self.axial.setToolTip("Where the grid's centre sits along the limb, in mm from the centroid of the imaged limb")
         self.rotation = QDoubleSpinBox()
         self.rotation.setRange(-90.0, 90.0)
         self.rotation.setValue(start.rotation_deg)
