@@ -247,8 +247,9 @@ class BatchDialog(QDialog):
                 item = QTableWidgetItem(text)
                 if col in (2, 3):
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                if col == 0:
+                    item.setToolTip(str(entry.path))
                 self.table.setItem(row, col, item)
-            self.table.item(row, 0).setToolTip(str(entry.path))
         self.progress_bar.setRange(0, len(entries))
         self.progress_bar.setValue(0)
         self._say(f"Starting {len(entries)} recordings…")
@@ -313,7 +314,9 @@ class BatchDialog(QDialog):
         wall = outcome.wall_time_s
         self._set(row, 3, "" if wall is None or math.isnan(wall) else f"{wall:.1f}")
         self._set(row, 4, outcome.error)
-        self.table.item(row, 4).setToolTip(outcome.error)
+        error = self.table.item(row, 4)
+        if error is not None:
+            error.setToolTip(outcome.error)
 
     def _set(self, row: int, col: int, text: str) -> None:
         item = self.table.item(row, col)
@@ -322,7 +325,8 @@ class BatchDialog(QDialog):
 
     def row_texts(self, row: int) -> tuple[str, ...]:
         """The texts of a row, column by column (what the user reads)."""
-        return tuple(self.table.item(row, c).text() for c in range(len(COLUMNS)))
+        items = (self.table.item(row, c) for c in range(len(COLUMNS)))
+        return tuple(item.text() if item is not None else "" for item in items)
 
     # -- results --------------------------------------------------------------------------
     def result_of_row(self, row: int) -> tuple[Path, Path] | None:
