@@ -41,9 +41,10 @@ from bmiss_engine.results import DecompositionResult, MotorUnit, SeparationModel
 from bmiss_engine.separation import preprocess
 from bmiss_engine.separation.alignment import muap_onset_offset, muap_peak_offset, shift_train
 from bmiss_engine.separation.diversity import duplicate_columns, top_peak_samples
-from bmiss_engine.separation.duplicates import rate_of_agreement
+from bmiss_engine.separation.duplicates import matched_count, rate_of_agreement, shared_fraction
 from bmiss_engine.separation.fastica import contrast_by_name, fixed_point
-from bmiss_engine.separation.peel import peel_off
+from bmiss_engine.separation.peel import Peel, peel_off, restore
+from bmiss_engine.separation.quality import cov_isi
 from bmiss_engine.separation.spikes import SpikeDetection, detect_discharges, meets_acceptance, refine_by_cov
 from bmiss_engine.separation.whitening import (
     apply_extended_filters,
@@ -55,6 +56,12 @@ from bmiss_engine.separation.whitening import (
 log = logging.getLogger(__name__)
 
 _MIN_DURATION_S = 1.0
+# a candidate sharing more than this fraction of its discharges with a unit is part of it
+_FRAGMENT_SHARE = 0.5
+# fixed-point steps of the second look: each is one pass of one vector over z (cheap next to
+# the main loop's batches), and they pull a filter off the mixture it started in
+_POLISH_FIXED_POINT_ITER = 10
+_MAX_ISI_S = 0.4  # longer intervals are pauses (as in MotorUnit.cov_isi)
 # a source this clean is a motor unit, accepted or not: later vectors stay orthogonal to it
 _EXPLAINED_SIL = 0.8
 
@@ -108,6 +115,8 @@ class Decomposer:
             log.info("whitened %d extended rows to %d", prepared.x.shape[0] * prepared.factor, whitening.n_whitened)
             units: list[MotorUnit] = []
             filters: list[torch.Tensor] = []  # whitened-domain vectors of accepted units
+            peels: list[Peel | None] = []  # what peel-off took out of z for each unit
+            near_misses: list[torch.Tensor] = []  # vectors of unit-like sources not accepted
             basis: torch.Tensor | None = None
             used = torch.zeros(z.shape[0], dtype=torch.bool, device=device)
             half_window = round(0.025 * fs) + prepared.factor
@@ -138,11 +147,15 @@ class Decomposer:
                             units.append(_make_unit(len(units), det, fs, lag))
                             filters.append(w[:, j].clone())
                             added += 1
-                            if cfg.peel_off:
+                            peels.append(
                                 peel_off(z, torch.as_tensor(det.discharge_samples, device=device), half_window)
+                                if cfg.peel_off else None
+                            )
                         elif det.cov_isi < units[slot].cov_isi:
                             units[slot] = _make_unit(units[slot].unit_id, det, fs, lag)
                             filters[slot] = w[:, j].clone()
+                    elif det.sil >= _EXPLAINED_SIL and det.discharge_samples.size >= cfg.min_discharges:
+                        near_misses.append(w[:, j].clone())
                     if det.sil >= _EXPLAINED_SIL:
                         # accepted or not, a unit-like source is not to be found again: keep later
                         # vectors orthogonal to it (Negro et al. 2016). Accepted ones are also peeled.
@@ -152,6 +165,9 @@ class Decomposer:
                         time.perf_counter() - t0, f"{len(units)} units", det.pulse_train,
                     )
                 idle_batches = 0 if added else idle_batches + 1
+            if cfg.polish and cfg.peel_off:
+                yield from self._polish(z, prepared.x, units, filters, peels, near_misses, fs, half_window,
+                                        iteration, t0)
             yield IterationState(iteration, cfg.n_iterations, tuple(units), float("nan"), "finishing",
                                  time.perf_counter() - t0, "removing duplicates")
             keep = _without_duplicates(units, fs, cfg.duplicate_roa)
@@ -355,6 +371,65 @@ class Decomposer:
                                    provenance={**result.provenance, "transformed": recording.source})
 
     # -- steps ---------------------------------------------------------------------------
+    def _polish(
+        self, z: torch.Tensor, x: torch.Tensor, units: list[MotorUnit], filters: list[torch.Tensor],
+        peels: list[Peel | None], near_misses: list[torch.Tensor], fs: float, half_window: int,
+        iteration: int, t0: float,
+    ) -> Generator[IterationState, None, None]:
+        """Second look at every unit once all are peeled, editing the lists in place.
+
+        A unit found late was separated from a signal with only the units before it peeled, and
+        an early one from a signal with none: either can carry spikes of a unit found later. Each
+        unit's own template is put back into the fully peeled ``z`` (n_samples, d) and its filter
+        refined there, against the residual of all the others. Then the near misses (sources
+        with SIL ≥ 0.8 that failed acceptance, often two units' mixture) get the same second
+        look, in a signal now free of the units they were mixed with.
+        """
+        cfg = self.config
+        device = z.device
+
+        def refine_units() -> None:
+            for j in range(len(units)):
+                peel = peels[j]
+                if peel is None:
+                    continue
+                restore(z, peel)
+                w, (det,) = self._second_look(z, filters[j], fs)
+                if self._acceptable(det) and det.cov_isi < units[j].cov_isi:
+                    det, lag = _aligned(det, x, half_window)
+                    units[j] = _make_unit(units[j].unit_id, det, fs, lag)
+                    filters[j] = w[:, 0].clone()
+                # peeled where the main loop peels: at the aligned discharges (the window covers the lag)
+                peels[j] = peel_off(z, torch.as_tensor(units[j].discharge_samples.copy(), device=device),
+                                    half_window)
+
+        refine_units()
+        found = 0
+        for w0 in near_misses:
+            w, (det,) = self._second_look(z, w0, fs)
+            if not self._acceptable(det) or self._duplicate_slot(det, units, fs) is not None:
+                continue
+            if any(shared_fraction(u.discharge_samples, det.discharge_samples, fs) > _FRAGMENT_SHARE
+                   or _completes(u, det.discharge_samples) for u in units):
+                continue  # part of a unit already found, or the discharges it misses: not a new unit
+            det, lag = _aligned(det, x, half_window)
+            log.info("second look adds a unit of %d discharges (SIL %.3f)", det.discharge_samples.size, det.sil)
+            units.append(_make_unit(len(units), det, fs, lag))
+            filters.append(w[:, 0].clone())
+            peels.append(peel_off(z, torch.as_tensor(det.discharge_samples, device=device), half_window))
+            found += 1
+        if found:
+            refine_units()  # the units the new ones were mixed into, once more without them
+        yield IterationState(iteration, cfg.n_iterations, tuple(units), float("nan"), "finishing",
+                             time.perf_counter() - t0, f"second look: {found} more units")
+
+    def _second_look(self, z: torch.Tensor, w: torch.Tensor, fs: float) -> tuple[torch.Tensor, list[SpikeDetection]]:
+        """Fixed-point steps then CoV refinement from one vector (d,) on ``z``."""
+        cfg = self.config
+        w1, _ = fixed_point(z, w[:, None].clone(), contrast_by_name(cfg.contrast), None, _POLISH_FIXED_POINT_ITER,
+                            cfg.tolerance)
+        return refine_by_cov(z, w1, fs, cfg.refine_steps)
+
     def _prepare(self, recording: Recording, device: torch.device) -> _Prepared:
         cfg = self.config
         fs = recording.sampling_rate_hz
@@ -489,6 +564,18 @@ def _extend_basis(basis: torch.Tensor | None, w: torch.Tensor) -> torch.Tensor:
         return basis if basis is not None else w[:, None] / w.norm()
     v = (v / norm)[:, None]
     return v if basis is None else torch.cat([basis, v], dim=1)
+
+
+def _completes(unit: MotorUnit, samples: NDArray[np.int64]) -> bool:
+    """Whether ``samples`` fill the gaps of ``unit``'s train: merged with it (after the best
+    lag within ±10 ms, coincidences within 1 ms kept once) the train gets more regular."""
+    fs = unit.sampling_rate_hz
+    tol = max(1, round(0.001 * fs))
+    _, lag = matched_count(unit.discharge_samples, samples, round(0.010 * fs), tol)
+    merged = np.sort(np.concatenate([unit.discharge_samples, samples + lag]))
+    merged = merged[np.concatenate([[True], np.diff(merged) > tol])]
+    max_isi = round(_MAX_ISI_S * fs)
+    return cov_isi(merged, max_isi) < cov_isi(unit.discharge_samples, max_isi)
 
 
 def _make_unit(unit_id: int, det: SpikeDetection, fs: float, lag: int) -> MotorUnit:

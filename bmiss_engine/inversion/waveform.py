@@ -165,6 +165,9 @@ def _laplace_sd(
     residual = target.reshape(n_units, -1).double() - fitted
     n_values = residual.shape[1]
     sigma2 = (residual**2).sum(dim=1) / max(1, n_values - n_params)
+    # the residual is smooth in time and across neighbouring channels, not C·T independent
+    # values: the variance grows by C·T / n_eff, n_eff from the lag-1 correlations (AR(1))
+    sigma2 = sigma2 * _correlation_inflation(residual.reshape(target.shape))
     normal = jac @ jac.transpose(1, 2)  # (K, P, P)
     # a ridge far below any curvature the STA resolves: a flat direction then shows as a huge
     # standard deviation, where a pseudo-inverse would report zero
@@ -173,3 +176,18 @@ def _laplace_sd(
     cov = torch.linalg.inv(normal) * sigma2[:, None, None]
     sd: NDArray[np.float64] = cov.diagonal(dim1=1, dim2=2).clamp_min(0).sqrt().cpu().numpy()
     return sd
+
+
+def _correlation_inflation(residual: torch.Tensor) -> torch.Tensor:
+    """C·T / n_eff per unit for residuals (K, C, T): n_eff = C·T·Π (1 − ρ)/(1 + ρ) over the
+    lag-1 correlations ρ along time and between consecutive channels (row-major grids: mostly
+    neighbours). Negative ρ (no evidence of smoothness) counts as 0."""
+    energy = (residual**2).sum(dim=(1, 2)).clamp_min(1e-300)
+    factor = torch.ones_like(energy)
+    for dim in (2, 1):
+        if residual.shape[dim] < 2:
+            continue
+        a, b = residual.narrow(dim, 1, residual.shape[dim] - 1), residual.narrow(dim, 0, residual.shape[dim] - 1)
+        rho = ((a * b).sum(dim=(1, 2)) / energy).clamp(0.0, 0.99)
+        factor = factor * (1 + rho) / (1 - rho)
+    return factor

@@ -58,6 +58,21 @@ def rate_of_agreement(
     return common / (len(a) + len(b) - common)
 
 
+def shared_fraction(
+    a: NDArray[np.integer], b: NDArray[np.integer], sampling_rate_hz: float,
+    max_lag_s: float = 0.010, tolerance_s: float = 0.001,
+) -> float:
+    """Fraction of the shorter train's discharges that the other train also has, after the
+    best lag: near 1 for a fragment of a unit (a few of its discharges), whatever the RoA."""
+    if len(a) == 0 or len(b) == 0:
+        return 0.0
+    short, long_ = (a, b) if len(a) <= len(b) else (b, a)
+    max_lag = round(max_lag_s * sampling_rate_hz)
+    tol = round(tolerance_s * sampling_rate_hz)
+    common, _ = matched_count(np.sort(short), np.sort(long_), max_lag, tol)
+    return min(common, len(short)) / len(short)
+
+
 def duplicate_groups(
     trains: Sequence[NDArray[np.integer]], sampling_rate_hz: float, threshold: float = 0.3
 ) -> list[list[int]]:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from bmiss_engine.separation.duplicates import matched_count
+from bmiss_engine.separation.duplicates import matched_count, rate_of_agreement, shared_fraction
 from bmiss_engine.separation.fastica import CONTRASTS, contrast_step
-from bmiss_engine.separation.peel import peel_off
+from bmiss_engine.separation.peel import peel_off, restore
 
 
 def _matched_count_by_definition(ref: np.ndarray, oth: np.ndarray, max_lag: int, tol: int) -> tuple[int, int]:
@@ -54,3 +54,47 @@ def test_peel_off_removes_a_repeated_waveform_exactly() -> None:
     # what is left is the noise, less its own small spike-triggered average
     assert (z - noise).abs().max() < 0.01
     assert z.abs().max() < noise.abs().max() + 0.01
+
+
+def test_restore_puts_back_exactly_what_peel_off_took() -> None:
+    torch.manual_seed(2)
+    z = torch.randn(3000, 5, dtype=torch.float64)
+    original = z.clone()
+    spikes = torch.arange(50, 2900, 41)
+    peel = peel_off(z, spikes, 8)
+    assert peel is not None and peel.template.shape == (17, 5)
+    assert (z - original).abs().max() > 0.1  # something was taken out
+    restore(z, peel)
+    torch.testing.assert_close(z, original)
+    assert peel_off(z, torch.tensor([5]), 8) is None  # nothing inside the edges: nothing to peel
+
+
+def _regular_train(rng: np.random.Generator, n: int, isi: int = 200) -> np.ndarray:
+    return np.cumsum(rng.normal(isi, 0.15 * isi, n).round().astype(np.int64)) + 500
+
+
+def test_shared_fraction_sees_a_fragment_that_rate_of_agreement_calls_distinct() -> None:
+    rng = np.random.default_rng(4)
+    fs = 2048.0
+    train = _regular_train(rng, 200)
+    fragment = train[rng.choice(train.size, 25, replace=False)] + 3  # a few discharges, marked later
+    other = _regular_train(rng, 200, isi=173) + 7
+    assert rate_of_agreement(train, np.sort(fragment), fs) < 0.3  # the duplicate rule misses it
+    assert shared_fraction(train, np.sort(fragment), fs) == 1.0
+    assert shared_fraction(np.sort(fragment), train, fs) == 1.0  # symmetric
+    assert shared_fraction(train, other, fs) < 0.2
+
+
+def test_missed_discharges_complete_a_unit_but_another_units_do_not() -> None:
+    from bmiss_engine.decomposer import _completes
+    from bmiss_engine.results import MotorUnit
+
+    rng = np.random.default_rng(5)
+    fs = 2048.0
+    train = _regular_train(rng, 150)
+    missed = np.sort(rng.choice(train.size, 30, replace=False))
+    found = np.delete(train, missed)
+    unit = MotorUnit(0, found, np.zeros(int(train[-1]) + 600, dtype=np.float32), fs)
+    assert _completes(unit, train[missed] - 2)  # marked 2 samples off by the other filter
+    stranger = _regular_train(rng, 40, isi=170) + 11
+    assert not _completes(unit, stranger)
