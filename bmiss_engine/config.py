@@ -51,7 +51,9 @@ class DecomposerConfig:
     discharge instant; discharge_marking: where reported discharges sit on the MUAP, "onset"
     (where its energy first reaches 20 % of the peak: the motor neuron fires at the MUAP's start;
     bench/sweep.py over all seven datasets: real 3 → 4 of 5, demo 7 → 10 of 20, the others
-    unchanged) or "peak" (its energy peak, as the search marks them).
+    unchanged), "peak" (its energy peak, as the search marks them) or "model" (hybrid: the
+    discharge instant of the fitted forward model, i.e. when the motor neuron fired; the bmiss
+    method always marks so).
     polish: (fastica, hybrid) a second look once every unit is peeled: each unit's filter is
     refined against the residual of all the others, and the near misses (SIL ≥ 0.8, often two
     units' mixture) are tried again; candidates that are a unit's fragment or the discharges it
@@ -95,8 +97,12 @@ class DecomposerConfig:
     def __post_init__(self) -> None:
         if self.method not in ("fastica", "bmiss", "hybrid"):
             raise ConfigError(f"method {self.method!r} is unknown; use 'fastica', 'hybrid' or 'bmiss'")
-        if self.discharge_marking not in ("peak", "onset"):
-            raise ConfigError(f"discharge_marking must be 'peak' or 'onset', got {self.discharge_marking!r}")
+        if self.discharge_marking not in ("peak", "onset", "model"):
+            raise ConfigError(
+                f"discharge_marking must be 'peak', 'onset' or 'model', got {self.discharge_marking!r}"
+            )
+        if self.discharge_marking == "model" and self.method == "fastica":
+            raise ConfigError("discharge_marking 'model' needs a forward model: use method 'hybrid' or 'bmiss'")
         for name, (low, high) in LAYER_RANGES_MM.items():
             value = getattr(self, name)
             if not low <= value <= high:

@@ -263,7 +263,8 @@ class Decomposer:
         cfg = self.config
         if cfg.window_s is not None:
             recording = recording.crop(*cfg.window_s)
-        baseline = Decomposer(dataclasses.replace(cfg, method="fastica", window_s=None))
+        base_marking = "onset" if cfg.discharge_marking == "model" else cfg.discharge_marking
+        baseline = Decomposer(dataclasses.replace(cfg, method="fastica", window_s=None, discharge_marking=base_marking))
         gen = baseline.iterate(recording)
         try:
             while True:
@@ -306,8 +307,9 @@ class Decomposer:
             release_device_memory(device)
         names = MotorUnitParameters.field_names()
         units = tuple(
-            u.replace(theta=dict(f.theta_physical),
-                      theta_sd={k: float(sd) for k, sd in zip(names, f.theta_sd_unit, strict=True)})
+            (_model_marked(u, f.detection.discharge_samples, recording.n_samples) if cfg.discharge_marking == "model"
+             else u).replace(theta=dict(f.theta_physical),
+                             theta_sd={k: float(sd) for k, sd in zip(names, f.theta_sd_unit, strict=True)})
             for u, f in zip(base.units, fitted, strict=True)
         )
         fit_s = time.perf_counter() - t0
@@ -603,6 +605,19 @@ def _marked(unit: MotorUnit, x: torch.Tensor, half_window: int, marking: str) ->
     d = unit.discharge_samples + lag
     return unit.replace(discharge_samples=d[(d >= 0) & (d < x.shape[1])], pulse_train=shift_train(unit.pulse_train, lag),
                         source_lag_samples=unit.source_lag_samples + lag)
+
+
+def _model_marked(unit: MotorUnit, model_samples: NDArray[np.int64], n_samples: int) -> MotorUnit:
+    """The unit with its discharges moved, as one, to where the θ fit put them (the fitted
+    model's discharge instants ``model_samples``), its pulse train with them."""
+    fs = unit.sampling_rate_hz
+    _, lag = matched_count(unit.discharge_samples, model_samples, round(0.05 * fs), 0)
+    shift = -lag  # matched_count's lag moves model_samples onto the unit's discharges
+    if shift == 0:
+        return unit
+    d = unit.discharge_samples + shift
+    return unit.replace(discharge_samples=d[(d >= 0) & (d < n_samples)], pulse_train=shift_train(unit.pulse_train, shift),
+                        source_lag_samples=unit.source_lag_samples + shift)
 
 
 def _without_duplicates(units: list[MotorUnit], fs: float, threshold: float) -> list[int]:

@@ -96,3 +96,23 @@ def test_layer_ranges_are_the_forward_models_bounds() -> None:
         assert (bound.low, bound.high) == (low, high)
     clipped = DecomposerConfig().with_layers(0.1, 25.0)
     assert (clipped.skin_mm, clipped.fat_mm) == (0.5, 20.0)
+
+
+def test_model_marking_puts_discharges_at_the_motor_neuron_firing(recording_and_truth, hybrid_run) -> None:
+    """The fitted model knows when the unit fired (its MUAP starts a propagation time later):
+    "model" marking moves the discharges there, closer to the truth than the MUAP onset."""
+    rec, truth = recording_and_truth
+    _, onset_result = hybrid_run
+    model_result = Decomposer(DecomposerConfig(method="hybrid", discharge_marking="model", **SMALL)).run(rec)
+    fs = rec.sampling_rate_hz
+
+    def lags(result):  # |best lag| of each identified unit, samples
+        report = match_units(truth.discharge_samples, [u.discharge_samples for u in result.units], fs)
+        return [abs(m.lag_samples) for m in report.identified]
+
+    onset_lags, model_lags = lags(onset_result), lags(model_result)
+    assert len(model_lags) == len(onset_lags) >= 2
+    assert max(model_lags) <= 3  # within 1.5 ms of the firing
+    assert sum(model_lags) < sum(onset_lags)
+    with pytest.raises(ConfigError, match="model"):
+        DecomposerConfig(method="fastica", discharge_marking="model")
