@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 
 Method = Literal["fastica", "bmiss", "hybrid"]
 Phase = Literal["preparing", "separating", "finishing", "done"]
+# the inversion's forward models (bmiss_engine.forward.surrogate.FORWARD_MODELS, kept here
+# without torch; tests/engine/test_surrogate.py checks they agree)
+FORWARD_MODELS = ("analytic", "surrogate")
 
 _DEFAULT_CONTRAST = "skew"
 # the forward model's bounds on the layers (AnatomyParameters.BOUNDS, kept here without torch;
@@ -50,7 +53,10 @@ class DecomposerConfig:
     discharge instant; discharge_marking: where reported discharges sit on the MUAP, "onset"
     (where its energy first reaches 20 % of the peak: the motor neuron fires at the MUAP's start;
     bench/sweep.py over all seven datasets: real 3 → 4 of 5, demo 7 → 10 of 20, the others
-    unchanged) or "peak" (its energy peak, as the search marks them).
+    unchanged) or "peak" (its energy peak, as the search marks them);
+    forward_model: the inversion's forward model (bmiss and hybrid), "analytic" or "surrogate"
+    (the neural surrogate of the analytic model: faster; fibre angle 0 and textbook
+    conductivities only, as this configuration's anatomy is).
     """
 
     method: Method = "fastica"
@@ -84,12 +90,15 @@ class DecomposerConfig:
     fat_mm: float = 2.0
     theta_fit_max_lag_s: float = 0.02
     discharge_marking: str = "onset"
+    forward_model: str = "analytic"
 
     def __post_init__(self) -> None:
         if self.method not in ("fastica", "bmiss", "hybrid"):
             raise ConfigError(f"method {self.method!r} is unknown; use 'fastica', 'hybrid' or 'bmiss'")
         if self.discharge_marking not in ("peak", "onset"):
             raise ConfigError(f"discharge_marking must be 'peak' or 'onset', got {self.discharge_marking!r}")
+        if self.forward_model not in FORWARD_MODELS:
+            raise ConfigError(f"forward_model must be 'analytic' or 'surrogate', got {self.forward_model!r}")
         for name, (low, high) in LAYER_RANGES_MM.items():
             value = getattr(self, name)
             if not low <= value <= high:
@@ -155,6 +164,7 @@ class DecomposerConfig:
             duplicate_roa=self.duplicate_roa,
             peel_off=self.peel_off,
             seed=self.seed,
+            forward_model=self.forward_model,
         )
 
 
