@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 
 Method = Literal["fastica", "bmiss", "hybrid"]
 Phase = Literal["preparing", "separating", "finishing", "done"]
+# the inversion's forward models (bmiss_engine.forward.surrogate.FORWARD_MODELS, kept here
+# without torch; tests/engine/test_surrogate.py checks they agree)
+FORWARD_MODELS = ("analytic", "surrogate")
 
 _DEFAULT_CONTRAST = "skew"
 # the forward model's bounds on the layers (AnatomyParameters.BOUNDS, kept here without torch;
@@ -59,6 +62,9 @@ class DecomposerConfig:
     units' mixture) are tried again; candidates that are a unit's fragment or the discharges it
     misses are not new units (bench/sweep.py: D_15dB 21 → 22, D_10dB 18 → 19 of 34, no
     dataset loses a unit or gains an unmatched one).
+    forward_model: the inversion's forward model (bmiss and hybrid), "analytic" or "surrogate"
+    (the neural surrogate of the analytic model: faster; fibre angle 0 and textbook
+    conductivities only, as this configuration's anatomy is).
     """
 
     method: Method = "fastica"
@@ -93,6 +99,7 @@ class DecomposerConfig:
     theta_fit_max_lag_s: float = 0.02
     discharge_marking: str = "onset"
     polish: bool = True
+    forward_model: str = "analytic"
 
     def __post_init__(self) -> None:
         if self.method not in ("fastica", "bmiss", "hybrid"):
@@ -103,6 +110,8 @@ class DecomposerConfig:
             )
         if self.discharge_marking == "model" and self.method == "fastica":
             raise ConfigError("discharge_marking 'model' needs a forward model: use method 'hybrid' or 'bmiss'")
+        if self.forward_model not in FORWARD_MODELS:
+            raise ConfigError(f"forward_model must be 'analytic' or 'surrogate', got {self.forward_model!r}")
         for name, (low, high) in LAYER_RANGES_MM.items():
             value = getattr(self, name)
             if not low <= value <= high:
@@ -168,6 +177,7 @@ class DecomposerConfig:
             duplicate_roa=self.duplicate_roa,
             peel_off=self.peel_off,
             seed=self.seed,
+            forward_model=self.forward_model,
         )
 
 

@@ -21,3 +21,8 @@ class DecompositionError(BmissError):
 
 class AnatomyError(BmissError):
     """An MRI volume or label map could not be used (unreadable, inconsistent, mismatched)."""
+
+
+class SurrogateError(BmissError, ValueError):
+    """The neural surrogate of the forward model cannot serve a request (weights missing or
+    unreadable, or an anatomy, setting or time window outside what it was trained on)."""

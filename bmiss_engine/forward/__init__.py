@@ -6,7 +6,9 @@
   differentiable map to [0, 1];
 * ``source``: the Rosenfalck fibre source in closed form in (kz, t);
 * ``volume_conductor``: the skin–fat–anisotropic-muscle transfer function and electrode size;
-* ``analytic``: the batched, differentiable torch model and its :class:`AnalyticGenerator`.
+* ``analytic``: the batched, differentiable torch model and its :class:`AnalyticGenerator`;
+* ``surrogate``: its neural surrogate (:class:`SurrogateForwardModel`, weights in
+  ``resources/surrogate/``, trained by ``bench/train_surrogate.py``).
 """
 
 from bmiss_engine.forward.analytic import (
@@ -19,6 +21,7 @@ from bmiss_engine.forward.analytic import (
 from bmiss_engine.forward.line_source import LineSourceGenerator, MotorUnitProperties, MuapGenerator
 from bmiss_engine.forward.parameters import AnatomyParameters, Bound, MotorUnitParameters, to_unit_interval
 from bmiss_engine.forward.source import membrane_gradient_spectrum
+from bmiss_engine.forward.surrogate import ForwardModel, SurrogateForwardModel
 from bmiss_engine.forward.volume_conductor import electrode_transfer, layered_transfer
 
 __all__ = [
@@ -26,12 +29,14 @@ __all__ = [
     "AnalyticGenerator",
     "AnatomyParameters",
     "Bound",
+    "ForwardModel",
     "LineSourceGenerator",
     "MotorUnitParameters",
     "MotorUnitProperties",
     "MuapGenerator",
     "SpatialFilter",
     "SpectralGrid",
+    "SurrogateForwardModel",
     "electrode_transfer",
     "layered_transfer",
     "membrane_gradient_spectrum",

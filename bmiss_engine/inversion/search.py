@@ -33,6 +33,7 @@ from scipy.stats import qmc
 
 from bmiss_engine.forward.analytic import AnalyticForwardModel, SpectralGrid
 from bmiss_engine.forward.parameters import AnatomyParameters, MotorUnitParameters
+from bmiss_engine.forward.surrogate import FORWARD_MODELS, ForwardModel, SurrogateForwardModel, check_anatomy
 from bmiss_engine.inversion.columns import extended_columns
 from bmiss_engine.inversion.contrast import excess_kurtosis
 from bmiss_engine.inversion.mvdr import MvdrEstimator
@@ -77,7 +78,9 @@ class InversionConfig:
     probe_separation: the probe's candidates are at least this far apart in normalised
     (depth, medio-lateral, innervation-zone) position; probe_other_width: the probe spans
     position fully and the other fields over this width around mid-range; probe_batch: θ
-    rendered at once in the probe (memory).
+    rendered at once in the probe (memory); forward_model: "analytic" (the layered volume
+    conductor) or "surrogate" (its neural surrogate: faster, fibre angle 0 and default
+    conductivities only, see :mod:`bmiss_engine.forward.surrogate`).
     """
 
     extension_factor: int | None = None
@@ -106,8 +109,11 @@ class InversionConfig:
     probe_other_width: float = 0.4
     probe_batch: int = 64
     seed: int = 0
+    forward_model: str = "analytic"
 
     def __post_init__(self) -> None:
+        if self.forward_model not in FORWARD_MODELS:
+            raise ValueError(f"forward_model {self.forward_model!r} is unknown; use {' or '.join(map(repr, FORWARD_MODELS))}")
         if self.n_restarts < 1 or self.n_probe < 1 or self.n_candidates < 1:
             raise ValueError("n_restarts, n_probe and n_candidates must be at least 1")
         if self.n_candidates > self.n_probe:
@@ -168,26 +174,36 @@ class _PoolEntry:
 class ThetaSearch:
     """Runs the inversion on one recording (EMG in volts) with a fixed anatomy.
 
-    ``model`` renders the MUAPs (its pre/duration window fixes the MUAP length); ``anatomy``
-    holds scalar tensors. Computation runs on ``device`` in float32.
+    ``model`` renders the MUAPs (its pre/duration window fixes the MUAP length; None: the one
+    ``config.forward_model`` names); ``anatomy`` holds scalar tensors. Computation runs on
+    ``device`` in float32. The surrogate raises :class:`~bmiss_engine.errors.SurrogateError`
+    here already for an anatomy it does not serve.
     """
 
     def __init__(
         self,
         config: InversionConfig | None = None,
-        model: AnalyticForwardModel | None = None,
+        model: ForwardModel | None = None,
         anatomy: AnatomyParameters | None = None,
         device: torch.device | None = None,
     ) -> None:
         self.config = config if config is not None else InversionConfig()
         # the inversion's own model: spectral sums cut at e^(−kD) < 1e-3 (1.6× faster than the
         # simulator's 1e-5, MUAPs within 1e-6 relative of it on the test problems)
-        self.model = model if model is not None else AnalyticForwardModel(spectral=SpectralGrid(tolerance=1e-3))
+        self.model: ForwardModel
+        if model is not None:
+            self.model = model
+        elif self.config.forward_model == "surrogate":
+            self.model = SurrogateForwardModel()
+        else:
+            self.model = AnalyticForwardModel(spectral=SpectralGrid(tolerance=1e-3))
         self.device = device if device is not None else torch.device("cpu")
         base = anatomy if anatomy is not None else AnatomyParameters.default()
         self.anatomy = AnatomyParameters(
             **{k: v.to(device=self.device, dtype=torch.float32) for k, v in base.as_dict().items()}
         )
+        if isinstance(self.model, SurrogateForwardModel):
+            check_anatomy(self.anatomy)
         self._amplitude_mid = 0.5  # normalised fibre count while searching
 
     # -- θ and sources --------------------------------------------------------------------
