@@ -17,19 +17,23 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QTimer, Signal, Slot
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QDoubleSpinBox,
     QFormLayout,
+    QHBoxLayout,
     QLabel,
     QMessageBox,
+    QPushButton,
     QVBoxLayout,
     QWidget,
 )
 
 from bmiss_engine.anatomy import GridPlacement, PlacedGrid, place_grid
 from bmiss_gui.background import BackgroundTask
+from bmiss_gui.dialogs.decompose import equal_widths
 from bmiss_gui.mri import LoadedAnatomy, placement_file_for, save_placement_beside
 
 # changes closer together than this are placed once (a held spin-box arrow)
@@ -75,34 +79,44 @@ class GridPlacementDialog(QDialog):
             box.setKeyboardTracking(False)  # typed values count once complete, not per digit
             box.valueChanged.connect(self._schedule)
 
+        equal_widths(self.angle, self.axial, self.rotation)
         self.layers = QLabel()
         self.layers.setObjectName("layers")
         self.note = QLabel()
         self.note.setWordWrap(True)
         form = QFormLayout()
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
         form.addRow("Angle around the limb", self.angle)
         form.addRow("Position along the limb", self.axial)
         form.addRow("Rotation on the skin", self.rotation)
         form.addRow("Under the grid", self.layers)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
-                                   | QDialogButtonBox.StandardButton.Reset)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
-        self.reset_button = buttons.button(QDialogButtonBox.StandardButton.Reset)
-        self.reset_button.setText("Back to the start")
+        # the placement's own buttons on the left, apart from OK and Cancel on the right
+        self.reset_button = QPushButton("Back to the start")
         self.reset_button.clicked.connect(self.reset)
-        self.save_button = buttons.addButton("Save placement next to the MRI", QDialogButtonBox.ButtonRole.ActionRole)
+        self.save_button = QPushButton("Save placement next to the MRI")
         self.save_button.setObjectName("save_beside_mri")
         self.save_button.setToolTip(f"Write this placement to {placement_file_for(self.mri_path)}: opening the MRI "
                                     "again places the grid there (sessions keep their own placement)")
         self.save_button.clicked.connect(self.save_beside_mri)
-        self.save_button.setAutoDefault(False)
         # injectable for tests: a modal box would block them
         self.ask_overwrite: Callable[[Path], bool] = self._ask_overwrite
+        for button in (*buttons.buttons(), self.reset_button, self.save_button):
+            button.setIcon(QIcon())  # the style's stock icons (a broom for Reset) say less than the words
+            button.setAutoDefault(False)
+        buttons.button(QDialogButtonBox.StandardButton.Ok).setDefault(True)
+        button_row = QHBoxLayout()
+        button_row.addWidget(self.save_button)
+        button_row.addWidget(self.reset_button)
+        button_row.addStretch(1)
+        button_row.addWidget(buttons)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.note)
-        layout.addWidget(buttons)
+        layout.addStretch(1)
+        layout.addLayout(button_row)
 
         self._task = BackgroundTask(self)
         self._task.finished.connect(self._on_placed)
