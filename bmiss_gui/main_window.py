@@ -166,7 +166,7 @@ class MainWindow(QMainWindow):
         self.splitDockWidget(docks["muap"], docks["anatomy"], Qt.Orientation.Vertical)
         self.tabifyDockWidget(docks["rates"], docks["emg"])
         docks["rates"].raise_()
-        self.resizeDocks([docks["units"], docks["pulse_train"], docks["muap"]], [430, 640, 370], Qt.Orientation.Horizontal)
+        self.resizeDocks([docks["units"], docks["pulse_train"], docks["muap"]], [580, 530, 330], Qt.Orientation.Horizontal)
         self.resizeDocks([docks["units"], docks["rms"]], [520, 300], Qt.Orientation.Vertical)
         self.resizeDocks([docks["muap"], docks["anatomy"]], [440, 400], Qt.Orientation.Vertical)
         return docks
