@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 from bmiss_engine import BmissError, DecomposerConfig, DecompositionResult, ElectrodeGrid, IterationState
 from bmiss_engine.device import describe_device, pick_device
 from bmiss_engine.io import write_result
-from bmiss_gui.actions import ACTIONS, build_actions
+from bmiss_gui.actions import ACTIONS, apply_icon_theme, build_actions
 from bmiss_gui.autosave import Autosave
 from bmiss_gui.background import run_blocking
 from bmiss_gui.dialogs.decompose import DecomposeDialog
@@ -166,7 +166,7 @@ class MainWindow(QMainWindow):
         self.splitDockWidget(docks["muap"], docks["anatomy"], Qt.Orientation.Vertical)
         self.tabifyDockWidget(docks["rates"], docks["emg"])
         docks["rates"].raise_()
-        self.resizeDocks([docks["units"], docks["pulse_train"], docks["muap"]], [580, 530, 330], Qt.Orientation.Horizontal)
+        self.resizeDocks([docks["units"], docks["pulse_train"], docks["muap"]], [600, 510, 330], Qt.Orientation.Horizontal)
         self.resizeDocks([docks["units"], docks["rms"]], [520, 300], Qt.Orientation.Vertical)
         self.resizeDocks([docks["muap"], docks["anatomy"]], [440, 400], Qt.Orientation.Vertical)
         return docks
@@ -629,6 +629,7 @@ class MainWindow(QMainWindow):
         for view in self.views.values():
             if hasattr(view, "apply_theme"):
                 view.apply_theme(self.theme)
+        apply_icon_theme(self.actions, self.style(), self.theme.name == "dark", self.theme.text)
         self.actions["theme_light"].setChecked(name == "light")
         self.actions["theme_dark"].setChecked(name == "dark")
         self.settings.setValue("theme", name)

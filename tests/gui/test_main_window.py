@@ -246,3 +246,20 @@ def test_a_caption_too_long_for_its_dock_ends_in_an_ellipsis(qtbot) -> None:
     assert label.text() == text and label.toolTip() == text
     label.resize(label.fontMetrics().horizontalAdvance(text) + 20, 20)
     qtbot.waitUntil(lambda: super(type(label), label).text() == text)
+
+
+def test_dark_theme_draws_the_dark_toolbar_glyphs_light(window) -> None:
+    def lightness(action_id: str) -> float:
+        image = window.actions[action_id].icon().pixmap(24).toImage()
+        colours = [image.pixelColor(x, y) for y in range(image.height()) for x in range(image.width())]
+        opaque = [c for c in colours if c.alpha() > 128]
+        return sum(c.lightness() for c in opaque) / len(opaque)
+
+    window.actions["theme_light"].trigger()
+    light = {a: lightness(a) for a in ("decompose", "undo", "accept")}
+    assert light["decompose"] < 110 and light["undo"] < 110
+    window.actions["theme_dark"].trigger()
+    assert lightness("decompose") > 180 and lightness("undo") > 180  # on the dark toolbar
+    assert lightness("accept") == pytest.approx(light["accept"])  # a coloured icon stays as it is
+    window.actions["theme_light"].trigger()
+    assert lightness("decompose") == pytest.approx(light["decompose"])
