@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction, QColor, QIcon, QImage, QKeySequence, QPainter, QPixmap
 from PySide6.QtWidgets import QStyle, QWidget
 
 # the style's own icons (drawn by Qt for the platform and theme: nothing to bundle)
@@ -92,3 +92,43 @@ def build_actions(parent: QWidget, handlers: dict[str, Callable[[], object]]) ->
         parent.addAction(action)
         actions[spec.id] = action
     return actions
+
+
+_ICON_SIZES = (16, 24, 32, 48)
+
+
+def _is_dark_glyph(icon: QIcon) -> bool:
+    """Whether the icon is a grey or black glyph (Fusion's play and arrow icons), which
+    vanishes on a dark toolbar, rather than a coloured picture (folder, tick, warning)."""
+    image = icon.pixmap(32).toImage().convertToFormat(QImage.Format.Format_ARGB32)
+    colours = [image.pixelColor(x, y) for y in range(image.height()) for x in range(image.width())]
+    opaque = [c for c in colours if c.alpha() > 128]
+    if not opaque:
+        return False
+    lightness = sum(c.lightness() for c in opaque) / len(opaque)
+    saturation = sum(c.hsvSaturation() for c in opaque) / len(opaque)
+    return lightness < 110 and saturation < 40
+
+
+def _tinted(icon: QIcon, colour: QColor) -> QIcon:
+    out = QIcon()
+    for size in _ICON_SIZES:
+        pixmap = QPixmap(icon.pixmap(size))
+        painter = QPainter(pixmap)
+        painter.setCompositionMode(QPainter.CompositionMode.CompositionMode_SourceIn)
+        painter.fillRect(pixmap.rect(), colour)
+        painter.end()
+        out.addPixmap(pixmap)
+    return out
+
+
+def apply_icon_theme(actions: dict[str, QAction], style: QStyle, dark: bool, text_colour: str) -> None:
+    """The actions' style icons again, the dark glyphs drawn in the text colour on a dark
+    theme (coloured icons stay as they are)."""
+    for action_id, pixmap in _ICONS.items():
+        if action_id not in actions:
+            continue
+        icon = style.standardIcon(pixmap)
+        if dark and _is_dark_glyph(icon):
+            icon = _tinted(icon, QColor(text_colour))
+        actions[action_id].setIcon(icon)

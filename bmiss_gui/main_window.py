@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 from bmiss_engine import BmissError, DecomposerConfig, DecompositionResult, ElectrodeGrid, IterationState
 from bmiss_engine.device import describe_device, pick_device
 from bmiss_engine.io import write_result
-from bmiss_gui.actions import ACTIONS, build_actions
+from bmiss_gui.actions import ACTIONS, apply_icon_theme, build_actions
 from bmiss_gui.autosave import Autosave
 from bmiss_gui.background import run_blocking
 from bmiss_gui.dialogs.decompose import DecomposeDialog
@@ -166,7 +166,7 @@ class MainWindow(QMainWindow):
         self.splitDockWidget(docks["muap"], docks["anatomy"], Qt.Orientation.Vertical)
         self.tabifyDockWidget(docks["rates"], docks["emg"])
         docks["rates"].raise_()
-        self.resizeDocks([docks["units"], docks["pulse_train"], docks["muap"]], [430, 640, 370], Qt.Orientation.Horizontal)
+        self.resizeDocks([docks["units"], docks["pulse_train"], docks["muap"]], [600, 510, 330], Qt.Orientation.Horizontal)
         self.resizeDocks([docks["units"], docks["rms"]], [520, 300], Qt.Orientation.Vertical)
         self.resizeDocks([docks["muap"], docks["anatomy"]], [440, 400], Qt.Orientation.Vertical)
         return docks
@@ -412,6 +412,7 @@ class MainWindow(QMainWindow):
         self.settings.setValue("last_mri_folder", str(Path(path).resolve().parent))
         self.show_scene()
         self.update_actions()
+        self.files.update_state()  # a session saves the MRI: another one is unsaved work
         self.statusBar().showMessage(
             f"MRI {anatomy.source.name}: skin {anatomy.skin_mm:.1f} mm, fat {anatomy.fat_mm:.1f} mm under the grid "
             "(used by the hybrid and bmiss methods)", 10000)
@@ -434,12 +435,15 @@ class MainWindow(QMainWindow):
     @Slot(object)
     def apply_placement(self, placed: PlacedGrid) -> None:
         """The grid placed elsewhere on the open MRI: the 3D view and the forward model's
-        layers follow."""
+        layers follow, and the session has unsaved work until it is saved (or the grid is
+        placed back). Not an undo step: the undo history is the engine's log of edits to
+        the result, saved with the session, and a placement is no edit of the result."""
         if self.anatomy is None or placed.grid is not self.anatomy.placed.grid:
             return  # another MRI or recording since
         self.anatomy = dataclasses.replace(self.anatomy, placed=placed)
         self.config = self.config.with_layers(self.anatomy.skin_mm, self.anatomy.fat_mm)
         self.show_scene()
+        self.files.update_state()  # a session saves the placement: a new one is unsaved work
         self.statusBar().showMessage(
             f"Grid at {placed.placement.angle_deg:.0f}° around the limb, {placed.placement.axial_mm:.0f} mm along it: "
             f"skin {self.anatomy.skin_mm:.1f} mm, fat {self.anatomy.fat_mm:.1f} mm under the grid", 8000)
@@ -625,6 +629,7 @@ class MainWindow(QMainWindow):
         for view in self.views.values():
             if hasattr(view, "apply_theme"):
                 view.apply_theme(self.theme)
+        apply_icon_theme(self.actions, self.style(), self.theme.name == "dark", self.theme.text)
         self.actions["theme_light"].setChecked(name == "light")
         self.actions["theme_dark"].setChecked(name == "dark")
         self.settings.setValue("theme", name)

@@ -4,6 +4,9 @@ model takes. All of it engine work on immutable values, run off the GUI thread."
 
 from __future__ import annotations
 
+import json
+import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,6 +72,35 @@ def placement_beside(path: Path) -> Path | None:
         if candidate.is_file():
             return candidate
     return None
+
+
+def placement_file_for(path: Path) -> Path:
+    """Where a placement saved beside the MRI goes: the file :func:`placement_beside` reads
+    first, when there is one, else ``grid_placement.json`` in the MRI's folder."""
+    existing = placement_beside(path)
+    if existing is not None:
+        return existing
+    folder = path if path.is_dir() else path.parent
+    return folder / PLACEMENT_NAMES[0]
+
+
+def save_placement_beside(path: Path, placement: GridPlacement) -> Path:
+    """Write ``placement`` next to the MRI at ``path`` (see :func:`placement_file_for`) in the
+    JSON form :func:`bmiss_engine.anatomy.load_grid_placement` reads, replacing the file at
+    once (a temporary file beside it, then a rename). Returns the file; raises OSError."""
+    target = placement_file_for(path)
+    text = json.dumps(placement.as_dict(), indent=2) + "\n"
+    with tempfile.NamedTemporaryFile("w", dir=target.parent, prefix=".grid_placement-", suffix=".json",
+                                     delete=False, encoding="utf-8") as f:
+        f.write(text)
+    try:
+        # the temporary file is private (0600): the placement gets the old file's mode, or rw-r--r--
+        os.chmod(f.name, target.stat().st_mode & 0o777 if target.exists() else 0o644)
+        os.replace(f.name, target)
+    except OSError:
+        Path(f.name).unlink(missing_ok=True)
+        raise
+    return target
 
 
 def is_label_map(data: np.ndarray) -> bool:

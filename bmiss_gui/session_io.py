@@ -7,8 +7,10 @@ redo branch (so undo and redo work after reopening), the decomposer settings, an
 view state (selected units, where the result starts in the recording, how a bare matrix was
 described). Reading and writing run off the GUI thread (:mod:`bmiss_gui.background`).
 
-"Unsaved" means: the result shown is not the one last saved or opened. Undoing back to it
-makes the session clean again; selecting units does not make it dirty.
+"Unsaved" means: the result shown is not the one last saved or opened, or the MRI or the grid's
+placement on it is not the one last saved or opened. Undoing back to the saved result (or
+placing the grid back where it was) makes the session clean again; selecting units does not
+make it dirty.
 """
 
 from __future__ import annotations
@@ -108,6 +110,7 @@ class SessionFiles(QObject):
         self.path: Path | None = None  # the .bmiss file the work was last saved to or opened from
         self.recording_description: TabularDescription | None = None  # how a bare matrix was read
         self._saved: DecompositionResult | None = None  # the result as last saved or opened
+        self._saved_anatomy: tuple[str, GridPlacement] | None = None  # the MRI and placement, likewise
         self._fingerprints: dict[tuple[str, int, int], str] = {}
         self._dirty = False
         # injectable for tests: a modal box would block them
@@ -126,7 +129,12 @@ class SessionFiles(QObject):
         s = self._window.session
         if s.is_live or s.history is None:
             return False
-        return s.history.current is not self._saved
+        return s.history.current is not self._saved or self._anatomy_state() != self._saved_anatomy
+
+    def _anatomy_state(self) -> tuple[str, GridPlacement] | None:
+        """What a session saves of the MRI: its path and the grid's placement on it."""
+        anatomy = self._window.anatomy
+        return None if anatomy is None else (str(anatomy.source.resolve()), anatomy.placed.placement)
 
     def update_state(self) -> None:
         dirty = self._compute_dirty()
@@ -140,6 +148,7 @@ class SessionFiles(QObject):
         s = self._window.session
         self.path = path
         self._saved = s.history.current if s.history is not None else None
+        self._saved_anatomy = self._anatomy_state()
         self.update_state()
 
     def display_name(self) -> str:
@@ -301,14 +310,6 @@ class SessionFiles(QObject):
             w.config = config
         w.session.restore(loaded.recording, history, int(view.get("offset_samples", 0)),
                           tuple(int(i) for i in view.get("selected_units", [])), loaded.filtered)
-        if recovered:
-            original = view.get("session_path")
-            self.path = Path(original) if original else None
-            self._saved = None  # recovered work is unsaved until the user saves it
-            self.update_state()
-        else:
-            self.mark_saved(path)
-            w._remember_recent(path)
         mri = view.get("mri_path")
         placement = _placement(view.get("grid_placement"), path)
         if isinstance(mri, str) and (w.anatomy is None or str(w.anatomy.source.resolve()) != mri
@@ -317,6 +318,15 @@ class SessionFiles(QObject):
                 w.open_mri(mri, placement)
             else:
                 w.statusBar().showMessage(f"The session's MRI {mri} is missing; the 3D view shows the planar model", 10000)
+        # marked after the MRI: the session's own placement is not a change
+        if recovered:
+            original = view.get("session_path")
+            self.path = Path(original) if original else None
+            self._saved = None  # recovered work is unsaved until the user saves it
+            self.update_state()
+        else:
+            self.mark_saved(path)
+            w._remember_recent(path)
         w.live_redraw.flush()
         return True
 

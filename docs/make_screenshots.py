@@ -4,7 +4,8 @@
 
 Opens ``resources/demo_recording.npz``, decomposes it as a user would (Decompose with the
 default settings), saves the window while it runs and when it is done, in the light and the
-dark theme.
+dark theme; then the Grid placement dialog on the demo MRI, and the Batch dialog after a real
+batch of two short simulated recordings (in a temporary folder).
 """
 
 from __future__ import annotations
@@ -21,8 +22,12 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "xcb" if os.environ.get("DISPLAY") else "offscreen")
 
 from PySide6.QtCore import QEventLoop, QSettings, QTimer
+from PySide6.QtGui import QPainter, QPalette, QPixmap
 from PySide6.QtWidgets import QApplication
 
+from bmiss_engine import DecomposerConfig
+from bmiss_engine.io import write_npz
+from bmiss_engine.simulate import SimulationConfig, simulate_recording
 from bmiss_gui.main_window import MainWindow
 from bmiss_gui.theme import apply_theme
 
@@ -55,8 +60,10 @@ def main() -> int:
     window.grab().save(str(out / "welcome.png"))  # the first-run panel, before anything is open
     if not window.open_demo():  # the demo recording and the MRI of its limb
         return 1
+    window.docks["emg"].raise_()  # before a decomposition the channels are what there is to look at
     _wait(app, 0.5)
     window.grab().save(str(out / "opened.png"))
+    window.docks["rates"].raise_()  # where the units arrive while it runs
 
     done: list[object] = []
     window.runner.finished.connect(done.append)
@@ -102,10 +109,75 @@ def main() -> int:
         _wait(app, 0.8)
         view.plotter.render()
         window.docks["anatomy"].grab().save(str(out / "anatomy_3d.png"))
+        # floated once only: floating the VTK view a second time segfaulted here (Xvfb)
+        grid_placement(app, window, out)
         window.docks["anatomy"].setFloating(False)
+    else:
+        grid_placement(app, window, out)
+    _wait(app, 0.5)
+    batch(app, window, out)
+    window.files.ask_unsaved = lambda: "discard"  # the review edits are not worth a modal box
     window.close()
     print(f"wrote screenshots to {out}")
     return 0
+
+
+def grid_placement(app: QApplication, window: MainWindow, out: Path) -> None:
+    """View → Grid placement on the demo MRI, the grid turned onto the 8 mm fat region; under
+    it the 3D view (when floated, as for anatomy_3d.png) showing the grid there."""
+    dialog = window.grid_placement_dialog()
+    if dialog is None:
+        print("no MRI open: no grid placement screenshot")
+        return
+    dialog.angle.setValue(240.0)
+    dialog.wait()
+    _wait(app, 0.5)
+    shot = dialog.grab()
+    view, dock = window.views["anatomy"], window.docks["anatomy"]
+    if view.plotter is not None and dock.isFloating():
+        dock.resize(dialog.width(), 560)
+        _wait(app, 0.8)
+        view.plotter.render()
+        _wait(app, 0.3)
+        scene = dock.grab()
+        # the dialog above the 3D view, on the window's background
+        shot = QPixmap(max(scene.width(), dialog.width()), dialog.height() + scene.height())
+        shot.fill(window.palette().color(QPalette.ColorRole.Window))
+        painter = QPainter(shot)
+        painter.drawPixmap(0, 0, dialog.grab())
+        painter.drawPixmap(0, dialog.height(), scene)
+        painter.end()
+    shot.save(str(out / "grid_placement.png"))
+    dialog.reject()  # the placement it started from, again
+    _wait(app, 0.3)
+
+
+def batch(app: QApplication, window: MainWindow, out: Path) -> None:
+    """File → Batch decompose… after a real run over two short simulated recordings."""
+    study = Path(tempfile.mkdtemp(prefix="bmiss-")) / "study"
+    study.mkdir()
+    for seed, name in enumerate(("sub-01_ramp.npz", "sub-02_ramp.npz")):
+        rec, _ = simulate_recording(SimulationConfig(n_units=8, duration_s=6.0, ramp_s=1.5, grid_shape=(8, 8),
+                                                     missing_corner=False, seed=seed))
+        write_npz(rec, study / name)
+    window.config = DecomposerConfig(n_iterations=20, batch_size=8, extension_factor=8, device="cpu")
+    window.actions["batch"].trigger()
+    dialog = window.batch
+    assert dialog is not None
+    dialog.add_inputs([study])
+    dialog.set_output(study.parent / "results")
+    dialog.workers.setValue(1)
+    if not dialog.start():
+        print(f"the batch did not start: {dialog.status.text()}")
+        return
+    end = time.perf_counter() + 600
+    while dialog.runner.is_running and time.perf_counter() < end:
+        _wait(app, 0.2)
+    dialog.table.selectRow(0)
+    _wait(app, 0.5)
+    dialog.grab().save(str(out / "batch.png"))
+    print(f"batch: {dialog.status.text()}")
+    dialog.close()
 
 
 if __name__ == "__main__":

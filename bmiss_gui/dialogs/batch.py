@@ -42,7 +42,7 @@ from bmiss_engine.batch.summary import SUMMARY_CSV
 from bmiss_gui.batch_runner import BatchRequest, BatchRunner
 from bmiss_gui.dialogs.decompose import DecomposeSettings
 
-COLUMNS = ("Recording", "Status", "Units", "Wall s", "Error")
+COLUMNS = ("Recording", "Status", "Units", "Wall time (s)", "Error")
 # export format → check box label (the result .npz is always written: reruns check it)
 _FORMATS = (
     ("csv", "Discharges CSV"),
@@ -77,6 +77,8 @@ class BatchDialog(QDialog):
         self.inputs = QListWidget()
         self.inputs.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.inputs.setToolTip("Folders (walked whole; a BIDS dataset by its layout) and files to decompose")
+        # a few lines: folders are walked whole, so the list stays short; the table gets the room
+        self.inputs.setMaximumHeight(5 * self.inputs.fontMetrics().lineSpacing() + 12)
         self.add_folder_button = QPushButton("Add folder…")
         self.add_files_button = QPushButton("Add files…")
         self.remove_button = QPushButton("Remove")
@@ -110,6 +112,7 @@ class BatchDialog(QDialog):
             formats_row.addWidget(box)
         formats_row.addStretch(1)
         files_form = QFormLayout()
+        files_form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
         files_form.addRow("Recordings", input_row)
         files_form.addRow("Output folder", output_row)
         files_form.addRow("Workers", self.workers)
@@ -129,6 +132,8 @@ class BatchDialog(QDialog):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
+        for col in (1, 2, 3):  # status, units, wall time: as wide as their header or longest entry
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
         self.table.itemSelectionChanged.connect(self._sync_buttons)
         self.table.cellDoubleClicked.connect(self._open_row)
         self.progress_bar = QProgressBar()

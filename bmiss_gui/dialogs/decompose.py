@@ -33,6 +33,13 @@ _METHODS = (
 )
 
 
+def equal_widths(*widgets: QWidget) -> None:
+    """Give ``widgets`` (a form's spin boxes) the width of the widest, so the column is even."""
+    width = max(w.sizeHint().width() for w in widgets)
+    for w in widgets:
+        w.setMinimumWidth(width)
+
+
 class DecomposeSettings(QWidget):
     """The settings form, shared by the Decompose and the Batch dialogs: edits a
     :class:`DecomposerConfig`; ``config()`` returns the chosen one. ``duration_s``: the
@@ -80,6 +87,9 @@ class DecomposeSettings(QWidget):
 
         form = QFormLayout(self)
         form.setContentsMargins(0, 0, 0, 0)
+        # a spin box as wide as the dialog reads badly; the method's combo box fits its names
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
+        equal_widths(self.iterations, self.restarts, self.sil, self.extension, self.device)
         form.addRow("Method", self.method)
         form.addRow("Iterations", self.iterations)
         form.addRow("Restarts (BMISS)", self.restarts)

@@ -5,25 +5,36 @@ Each change re-places the grid with the engine (:func:`bmiss_engine.anatomy.plac
 tenths of a second on a real volume) off the GUI thread, and the dialog reports the skin and
 fat under the grid; ``placed_changed`` hands every new placement to the window, which redraws
 the 3D view and gives the layers to the forward model. Cancel hands back the placement the
-dialog started from; OK keeps the last one that fitted on the limb.
+dialog started from; OK keeps the last one that fitted on the limb. "Save placement next to the
+MRI" writes the placement shown as ``grid_placement.json`` beside the MRI, where opening that
+MRI again (in any session) finds it.
 """
 
 from __future__ import annotations
 
+import errno
+from collections.abc import Callable
+from pathlib import Path
+
 from PySide6.QtCore import QTimer, Signal, Slot
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QDoubleSpinBox,
     QFormLayout,
+    QHBoxLayout,
     QLabel,
+    QMessageBox,
+    QPushButton,
     QVBoxLayout,
     QWidget,
 )
 
 from bmiss_engine.anatomy import GridPlacement, PlacedGrid, place_grid
 from bmiss_gui.background import BackgroundTask
-from bmiss_gui.mri import LoadedAnatomy
+from bmiss_gui.dialogs.decompose import equal_widths
+from bmiss_gui.mri import LoadedAnatomy, placement_file_for, save_placement_beside
 
 # changes closer together than this are placed once (a held spin-box arrow)
 _SETTLE_MS = 60
@@ -41,6 +52,7 @@ class GridPlacementDialog(QDialog):
         self.setWindowTitle("Grid placement")
         self.setObjectName("grid_placement_dialog")
         self._label_map = anatomy.label_map
+        self.mri_path: Path = anatomy.source
         self.original: PlacedGrid = anatomy.placed
         self.placed: PlacedGrid = anatomy.placed
         start = anatomy.placed.placement
@@ -67,26 +79,44 @@ class GridPlacementDialog(QDialog):
             box.setKeyboardTracking(False)  # typed values count once complete, not per digit
             box.valueChanged.connect(self._schedule)
 
+        equal_widths(self.angle, self.axial, self.rotation)
         self.layers = QLabel()
         self.layers.setObjectName("layers")
         self.note = QLabel()
         self.note.setWordWrap(True)
         form = QFormLayout()
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
         form.addRow("Angle around the limb", self.angle)
         form.addRow("Position along the limb", self.axial)
         form.addRow("Rotation on the skin", self.rotation)
         form.addRow("Under the grid", self.layers)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
-                                   | QDialogButtonBox.StandardButton.Reset)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
-        self.reset_button = buttons.button(QDialogButtonBox.StandardButton.Reset)
-        self.reset_button.setText("Back to the start")
+        # the placement's own buttons on the left, apart from OK and Cancel on the right
+        self.reset_button = QPushButton("Back to the start")
         self.reset_button.clicked.connect(self.reset)
+        self.save_button = QPushButton("Save placement next to the MRI")
+        self.save_button.setObjectName("save_beside_mri")
+        self.save_button.setToolTip(f"Write this placement to {placement_file_for(self.mri_path)}: opening the MRI "
+                                    "again places the grid there (sessions keep their own placement)")
+        self.save_button.clicked.connect(self.save_beside_mri)
+        # injectable for tests: a modal box would block them
+        self.ask_overwrite: Callable[[Path], bool] = self._ask_overwrite
+        for button in (*buttons.buttons(), self.reset_button, self.save_button):
+            button.setIcon(QIcon())  # the style's stock icons (a broom for Reset) say less than the words
+            button.setAutoDefault(False)
+        buttons.button(QDialogButtonBox.StandardButton.Ok).setDefault(True)
+        button_row = QHBoxLayout()
+        button_row.addWidget(self.save_button)
+        button_row.addWidget(self.reset_button)
+        button_row.addStretch(1)
+        button_row.addWidget(buttons)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.note)
-        layout.addWidget(buttons)
+        layout.addStretch(1)
+        layout.addLayout(button_row)
 
         self._task = BackgroundTask(self)
         self._task.finished.connect(self._on_placed)
@@ -184,6 +214,36 @@ class GridPlacementDialog(QDialog):
         self.placed, self._failed = self.original, None
         self._show_layers(self.original)
         self.placed_changed.emit(self.original)
+
+    @Slot()
+    def save_beside_mri(self) -> Path | None:
+        """Write the placement shown (once placed) beside the MRI, asking before replacing a
+        file there. Returns the file written; None when the user declined or it failed."""
+        self.wait()
+        target = placement_file_for(self.mri_path)
+        if target.exists() and not self.ask_overwrite(target):
+            return None
+        try:
+            written = save_placement_beside(self.mri_path, self.placed.placement)
+        except OSError as exc:
+            if isinstance(exc, PermissionError) or exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+                message = (f"The folder {target.parent} is read-only, so the placement cannot be saved next to "
+                           "the MRI. Save the session instead (File → Save session): it keeps the placement.")
+            else:
+                message = f"{target}: {exc.strerror or exc}"
+            QMessageBox.critical(self, "Cannot save the placement", message)
+            return None
+        self.note.setText(f"Saved to {written}")
+        self.note.setStyleSheet("")
+        return written
+
+    def _ask_overwrite(self, target: Path) -> bool:
+        box = QMessageBox.StandardButton
+        answer = QMessageBox.question(
+            self, "Replace the saved placement?",
+            f"{target.name} already exists in {target.parent}. Replace it with this placement?",
+            box.Yes | box.No, box.No)
+        return answer == box.Yes
 
     def accept(self) -> None:
         self.wait()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import QLabel, QSizePolicy, QWidget
 
 from bmiss_gui.session import Session
@@ -36,10 +38,37 @@ def style_plot(widget: pg.PlotWidget | pg.GraphicsLayoutWidget, plots: list[pg.P
         plot.showGrid(x=False, y=False)
 
 
-def caption_label(text: str = "") -> QLabel:
+class CaptionLabel(QLabel):
     """A one-line caption whose text may change often: its width never pushes the dock
-    layout around (a changing minimum width would re-layout and repaint the whole window)."""
-    label = QLabel(text)
-    label.setObjectName("hint")
-    label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-    return label
+    layout around (a changing minimum width would re-layout and repaint the whole window).
+    Text wider than the dock ends in "…" and shows whole as the tooltip; :meth:`text` is
+    the whole text."""
+
+    def __init__(self, text: str = "") -> None:
+        super().__init__()
+        self._full = ""
+        self.setObjectName("hint")
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.setText(text)
+
+    def setText(self, text: str) -> None:
+        self._full = text
+        self.setToolTip(text)
+        self._elide()
+
+    def text(self) -> str:
+        return self._full
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._elide()
+
+    def _elide(self) -> None:
+        width = self.contentsRect().width()
+        shown = self.fontMetrics().elidedText(self._full, Qt.TextElideMode.ElideRight, width) if width > 0 else self._full
+        super().setText(shown)
+
+
+def caption_label(text: str = "") -> QLabel:
+    """A :class:`CaptionLabel`."""
+    return CaptionLabel(text)

@@ -60,6 +60,10 @@ class RmsMapView(SinglePlotView):
         self.colour_bar.setLevels((lo, hi if hi > lo else lo + 1))
         self.plot.setXRange(-0.5, rec.grid.n_columns - 0.5, padding=0.02)
         self.plot.setYRange(-0.5, rec.grid.n_rows - 0.5, padding=0.02)
+        # ticks on the grid's rows and columns only: the margin the locked aspect leaves is blank
+        for axis, n in (("bottom", rec.grid.n_columns), ("left", rec.grid.n_rows)):
+            step = -(-n // 8)  # at most 8 labels
+            self.plot.getAxis(axis).setTicks([[(i, str(i)) for i in range(0, n, step)]])
         bad = list(rec.grid.bad_channels)
         rc = rec.grid.channel_rc[bad] if bad else np.zeros((0, 2))
         self.bad_marks.setData(rc[:, 1], rc[:, 0])

@@ -137,7 +137,7 @@ class UnitsTableView(QTableView):
         metrics = self.fontMetrics()
         bold = header.fontMetrics()
         for col, sample in enumerate(("■ 000", "0000", "00.0", "0.00", "0.000", "00.0", "00.0", "0.00", "accepted")):
-            header.resizeSection(col, max(metrics.horizontalAdvance(sample), bold.horizontalAdvance(COLUMNS[col])) + 22)
+            header.resizeSection(col, max(metrics.horizontalAdvance(sample), bold.horizontalAdvance(COLUMNS[col])) + 16)
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self._syncing = False
         self.selectionModel().selectionChanged.connect(self._on_selection)

@@ -1,7 +1,8 @@
 """View → Grid placement on the demo MRI: turning the grid around the limb moves it over the
 phantom's regions of 2, 4 and 8 mm fat (resources/make_demo.py: centred at 0°, 120° and 240°),
 and the forward model's layers and the 3D scene follow; Cancel restores the placement it
-started from; a saved session brings the placement back."""
+started from; a saved session brings the placement back; a new placement is unsaved work;
+the placement can be saved next to the MRI."""
 
 from __future__ import annotations
 
@@ -9,12 +10,17 @@ from tests.gui.conftest import require_gui
 
 require_gui()
 
+import errno
+import json
+import os
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from bmiss_engine.anatomy import demo_anatomy_paths
+from bmiss_engine.anatomy import GridPlacement, demo_anatomy_paths, load_grid_placement
+from bmiss_engine.io import load_session
 
 
 @pytest.fixture
@@ -101,3 +107,103 @@ def test_a_grid_off_the_limb_is_reported_and_the_last_placement_stays(qtbot, on_
     dialog.angle.setValue(240.0)
     qtbot.waitUntil(lambda: window.anatomy.placed.placement.angle_deg == 240.0, timeout=20_000)
     assert dialog.note.text() == ""
+
+
+def test_a_new_placement_is_unsaved_work_until_saved_or_put_back(qtbot, on_mri, small_result, tmp_path: Path) -> None:
+    window = on_mri
+    window.session.begin_decomposition(None)
+    window.session.finish_decomposition(small_result)
+    session = tmp_path / "placed.bmiss"
+    assert window.files.save_to(session)
+    assert not window.files.dirty and not window.isWindowModified()
+
+    dialog = _dialog(window)
+    dialog.angle.setValue(0.0)
+    qtbot.waitUntil(lambda: window.anatomy.placed.placement.angle_deg == 0.0, timeout=20_000)
+    assert window.files.dirty and window.isWindowModified()
+    dialog.reject()  # Cancel: back where it was saved, nothing unsaved
+    assert not window.files.dirty and not window.isWindowModified()
+
+    dialog = _dialog(window)
+    dialog.angle.setValue(240.0)
+    dialog.accept()
+    assert window.anatomy.placed.placement.angle_deg == 240.0
+    assert window.files.dirty
+    asked: list[str] = []
+    window.files.ask_unsaved = lambda: asked.append("asked") or "cancel"
+    assert not window.close()  # closing asks, like after an edit; Cancel keeps the window
+    assert asked == ["asked"] and window.isVisible()
+
+    window.files.ask_unsaved = lambda: "discard"
+    assert window.files.save_to(session)
+    assert not window.files.dirty
+    assert load_session(session).view_state["grid_placement"]["angle_deg"] == 240.0
+
+
+@pytest.fixture
+def own_mri(window, small_recording_file: Path, tmp_path: Path) -> Path:
+    """The demo label map alone in a folder of its own (no placement beside it yet), opened."""
+    folder = tmp_path / "mri"
+    folder.mkdir()
+    mri = folder / "labels.nii.gz"
+    shutil.copy(demo_anatomy_paths().labels, mri)
+    assert window.open_file(small_recording_file)
+    assert window.open_mri(mri)
+    assert window.anatomy.placed.placement == GridPlacement()  # the default: none saved
+    return mri
+
+
+def test_the_placement_is_saved_next_to_the_mri_and_found_there(qtbot, window, own_mri: Path) -> None:
+    saved = own_mri.parent / "grid_placement.json"
+    dialog = _dialog(window)
+    dialog.angle.setValue(240.0)
+    dialog.axial.setValue(-10.0)
+    assert dialog.save_button.text() == "Save placement next to the MRI"
+    asked: list[Path] = []
+    dialog.ask_overwrite = lambda path: asked.append(path) or False
+    assert dialog.save_beside_mri() == saved  # waits for the placement the boxes show
+    assert asked == []  # nothing to replace yet
+    assert json.loads(saved.read_text()) == {"angle_deg": 240.0, "axial_mm": -10.0, "rotation_deg": 0.0}
+    assert load_grid_placement(saved) == window.anatomy.placed.placement
+    assert str(saved) in dialog.note.text()
+    assert sorted(p.name for p in own_mri.parent.iterdir()) == ["grid_placement.json", "labels.nii.gz"]
+
+    dialog.angle.setValue(0.0)
+    assert dialog.save_beside_mri() is None  # asked, and the answer was No
+    assert asked == [saved]
+    assert json.loads(saved.read_text())["angle_deg"] == 240.0
+    dialog.ask_overwrite = lambda path: True
+    assert dialog.save_beside_mri() == saved
+    assert json.loads(saved.read_text())["angle_deg"] == 0.0
+    dialog.accept()
+
+    # the MRI opened again (another session, the same grid) is placed where it was saved
+    window.anatomy = None
+    assert window.open_mri(own_mri)
+    assert window.anatomy.placed.placement == GridPlacement(0.0, -10.0, 0.0)
+    assert window.anatomy.placed.mean_fat_mm == pytest.approx(2.0, abs=0.4)
+
+
+def test_a_read_only_folder_is_said_plainly(qtbot, window, own_mri: Path, errors, monkeypatch) -> None:
+    folder = own_mri.parent
+    folder.chmod(0o555)
+    try:
+        if os.access(folder, os.W_OK):  # root writes anyway: the folder refuses as a read-only one would
+            import bmiss_gui.mri
+
+            def refuse(*_args: object, **_kwargs: object) -> None:
+                raise PermissionError(errno.EACCES, "Permission denied", str(folder))
+
+            monkeypatch.setattr(bmiss_gui.mri.tempfile, "NamedTemporaryFile", refuse)
+        dialog = _dialog(window)
+        dialog.angle.setValue(240.0)
+        assert dialog.save_beside_mri() is None
+    finally:
+        folder.chmod(0o755)
+    assert len(errors) == 1
+    title, message = errors[0]
+    assert title == "Cannot save the placement"
+    assert f"The folder {folder} is read-only" in message and "File → Save session" in message
+    assert sorted(p.name for p in folder.iterdir()) == ["labels.nii.gz"]  # nothing written, no temporary left
+    dialog.accept()
+    assert window.anatomy.placed.placement.angle_deg == 240.0  # the placement itself still applies

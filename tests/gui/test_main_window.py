@@ -217,3 +217,49 @@ def test_toolbar_actions_have_icons_and_text(window) -> None:
     for action in actions:
         assert not action.icon().isNull(), action.objectName()
         assert action.iconText()
+
+
+def test_every_units_column_fits_the_default_layout(qtbot, window, small_recording_file: Path) -> None:
+    """The review status (the last column) shows without scrolling the Motor units table."""
+    assert window.open_file(small_recording_file)
+    window.reset_layout()
+    qtbot.waitExposed(window)
+    table = window.views["units"]
+    header = table.horizontalHeader()
+    columns = sum(header.sectionSize(c) for c in range(header.count()))
+    assert header.count() == 9 and header.model().headerData(8, Qt.Orientation.Horizontal) == "Status"
+    assert columns <= table.viewport().width(), (columns, table.viewport().width())
+    assert not table.horizontalScrollBar().isVisible()
+
+
+def test_a_caption_too_long_for_its_dock_ends_in_an_ellipsis(qtbot) -> None:
+    from bmiss_gui.views.plotting import caption_label
+
+    text = "Unit 12: 275 discharges averaged, ±51 samples; largest 243 µV"
+    label = caption_label(text)
+    qtbot.addWidget(label)
+    label.resize(120, 20)
+    label.show()
+    qtbot.waitExposed(label)
+    shown = super(type(label), label).text()  # what QLabel draws
+    assert shown.endswith("…") and len(shown) < len(text) and text.startswith(shown[:-1])
+    assert label.text() == text and label.toolTip() == text
+    label.resize(label.fontMetrics().horizontalAdvance(text) + 20, 20)
+    qtbot.waitUntil(lambda: super(type(label), label).text() == text)
+
+
+def test_dark_theme_draws_the_dark_toolbar_glyphs_light(window) -> None:
+    def lightness(action_id: str) -> float:
+        image = window.actions[action_id].icon().pixmap(24).toImage()
+        colours = [image.pixelColor(x, y) for y in range(image.height()) for x in range(image.width())]
+        opaque = [c for c in colours if c.alpha() > 128]
+        return sum(c.lightness() for c in opaque) / len(opaque)
+
+    window.actions["theme_light"].trigger()
+    light = {a: lightness(a) for a in ("decompose", "undo", "accept")}
+    assert light["decompose"] < 110 and light["undo"] < 110
+    window.actions["theme_dark"].trigger()
+    assert lightness("decompose") > 180 and lightness("undo") > 180  # on the dark toolbar
+    assert lightness("accept") == pytest.approx(light["accept"])  # a coloured icon stays as it is
+    window.actions["theme_light"].trigger()
+    assert lightness("decompose") == pytest.approx(light["decompose"])
