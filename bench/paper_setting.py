@@ -1,7 +1,7 @@
 """The BMISS paper's setting on our analytic simulator: 100 motor units, 320 channels, 10 s at
 2048 Hz, 20 and 10 dB SNR (Farina, Halatsis, Pereira, Mamidanna, arXiv 2510.17822).
 
-usage: PYTHONPATH=. .venv/bin/python bench/paper_setting.py [--snr 20 10] [--fit-units 24]
+usage: PYTHONPATH=. .venv/bin/python bench/paper_setting.py [--snr 20 10] [--iterations 150] [--fit-units 24]
        [--bmiss-restarts 1] [--threads 2] [--device cpu]
 
 Grid: the planar equivalent of the paper's 10×32 grid around the limb: 10 rows along the
@@ -58,7 +58,7 @@ def run_snr(snr_db: float, args: argparse.Namespace, device: torch.device) -> tu
     rows: list[list[str]] = []
 
     # the baseline, with the cumulative count after each batch
-    cfg = DecomposerConfig(device=args.device)
+    cfg = DecomposerConfig(device=args.device, n_iterations=args.iterations)
     gen = Decomposer(cfg).iterate(rec)
     t0 = time.perf_counter()
     last_batch = -1
@@ -131,6 +131,7 @@ def main() -> None:
     ap.add_argument("--units", type=int, default=100)
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--snr", type=float, nargs="+", default=[20.0, 10.0])
+    ap.add_argument("--iterations", type=int, default=150, help="the baseline's separation vectors")
     ap.add_argument("--fit-units", type=int, default=24)
     ap.add_argument("--bmiss-restarts", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
@@ -157,7 +158,8 @@ Simulation seed {args.seed}: analytic MUAPs (skin 1 mm, fat 2 mm), units 1–12 
 recruitment thresholds up to 0.8 of a 0.9 peak excitation (1 s ramp), ISI CoV 0.15. Machine:
 {machine()}, {args.threads} torch thread(s). Command: `PYTHONPATH=. .venv/bin/python
 bench/paper_setting.py --units {args.units} --seconds {args.seconds:g} --snr {' '.join(f'{s:g}' for s in args.snr)}
---fit-units {args.fit_units} --bmiss-restarts {args.bmiss_restarts} --threads {args.threads} --device {args.device}`.
+--iterations {args.iterations} --fit-units {args.fit_units}
+--bmiss-restarts {args.bmiss_restarts} --threads {args.threads} --device {args.device}`.
 """,
     )
     print(table)

@@ -63,6 +63,7 @@ _FRAGMENT_SHARE = 0.5
 _POLISH_FIXED_POINT_ITER = 5
 # units this clean skip the second look (on MyoGen D_15dB those it helped had SIL 0.93–0.95)
 _CLEAN_SIL = 0.95
+_SAME_UNIT_ROA = 0.5
 _MAX_ISI_S = 0.4  # longer intervals are pauses (as in MotorUnit.cov_isi)
 # a source this clean is a motor unit, accepted or not: later vectors stay orthogonal to it
 _EXPLAINED_SIL = 0.8
@@ -399,7 +400,9 @@ class Decomposer:
                     continue  # a clean source has nothing of the others in it to lose
                 restore(z, peel)
                 w, (det,) = self._second_look(z, filters[j][:, None], fs)
-                if self._acceptable(det) and det.cov_isi < units[j].cov_isi:
+                # the same unit, cleaner: not a neighbour the fixed-point steps drifted to
+                same = rate_of_agreement(units[j].discharge_samples, det.discharge_samples, fs) >= _SAME_UNIT_ROA
+                if same and self._acceptable(det) and det.cov_isi < units[j].cov_isi:
                     det, lag = _aligned(det, x, half_window)
                     units[j] = _make_unit(units[j].unit_id, det, fs, lag)
                     filters[j] = w[:, 0].clone()

@@ -38,15 +38,20 @@ def muap_onset_offset(
 ) -> int:
     """Offset (samples) from the discharges to the onset of their MUAP: the first sample of
     the run of spike-triggered-average energy at or above ``fraction`` of its peak that holds
-    the peak. The motor neuron fires at the MUAP's start; its energy peaks later, by as
-    long as the action potentials take to reach the electrodes that see them best."""
+    the peak, energy counted above the window's median (the background of other units and
+    noise). The motor neuron fires at the MUAP's start; its energy peaks later, by as long as
+    the action potentials take to reach the electrodes that see them best. 0 (the discharges
+    stay) when the energy does not fall below the fraction before the peak within the window."""
     energy = _sta_energy(x, discharge_samples, half_window)
     if energy is None:
         return 0
+    # above the background: other units' MUAPs and the noise average into every window
+    energy = energy - energy.median()
     peak = int(torch.argmax(energy).item())
     below = (energy[: peak + 1] < fraction * energy[peak]).nonzero()
-    onset = int(below[-1].item()) + 1 if below.numel() else 0
-    return onset - half_window
+    if below.numel() == 0:
+        return 0  # no start within the window: an onset cannot be told, the peak stays
+    return int(below[-1].item()) + 1 - half_window
 
 
 def shift_train(pulse_train: NDArray[np.float32], shift: int) -> NDArray[np.float32]:
