@@ -40,7 +40,8 @@ class SimulationConfig:
 
     muap_generator: "line_source" (:class:`LineSourceGenerator`, the default) or "analytic"
     (:class:`AnalyticGenerator` with the default anatomy); a ``generator`` passed to
-    :func:`simulate_recording` overrides it.
+    :func:`simulate_recording` overrides it. muscle_width_mm: units spread medio-laterally over
+    the grid's width or this, whichever is narrower.
     """
 
     n_units: int = 20
@@ -59,6 +60,7 @@ class SimulationConfig:
     isi_cov: float = 0.15
     fibre_range: tuple[float, float] = (60.0, 900.0)
     depth_range_mm: tuple[float, float] = (2.0, 8.0)
+    muscle_width_mm: float = 80.0
     missing_corner: bool = True
     muap_generator: Literal["line_source", "analytic"] = "line_source"
     seed: int = 0
@@ -166,7 +168,10 @@ def motor_unit_pool(cfg: SimulationConfig, rng: np.random.Generator) -> tuple[ND
     thresholds = cfg.max_threshold * np.exp(np.log(cfg.recruitment_range) * i) / cfg.recruitment_range
     lo, hi = cfg.fibre_range
     n_fibres = lo * (hi / lo) ** i
-    span_ml = (cfg.grid_shape[1] - 1) * cfg.ied_mm
+    # units lie in one muscle under the grid: a grid wider than the muscle (a 32-column grid
+    # around the forearm) sees units only over the muscle's width, as the forward model's
+    # medio-lateral bound (±40 mm) assumes
+    span_ml = min((cfg.grid_shape[1] - 1) * cfg.ied_mm, cfg.muscle_width_mm)
     span_z = (cfg.grid_shape[0] - 1) * cfg.ied_mm
     props = MotorUnitProperties(
         depth_mm=rng.uniform(*cfg.depth_range_mm, cfg.n_units),

@@ -74,3 +74,17 @@ def test_propagation_delay_matches_conduction_velocity() -> None:
     # rows 4 and 10 are 6 × 8 mm = 48 mm apart: 12 ms at 4 m/s
     delay_s = (np.argmax(np.abs(sd[10])) - np.argmax(np.abs(sd[4]))) / fs
     assert delay_s == pytest.approx(0.012, rel=0.05)
+
+
+def test_units_of_a_grid_wider_than_the_muscle_stay_over_the_muscle() -> None:
+    from bmiss_engine.forward import MotorUnitParameters
+
+    rec, truth = simulate_recording(SimulationConfig(
+        n_units=60, duration_s=1.0, grid_shape=(4, 32), ied_mm=5.0, missing_corner=False,
+        muap_generator="analytic", seed=4,
+    ))
+    ml = np.asarray(truth.theta_physical["ml_mm"])
+    assert np.abs(ml).max() <= 40.0  # within the forward model's bound, so θ can be fitted
+    assert np.abs(ml).max() > 30.0  # and spread over the muscle, not bunched at the centre
+    bound = MotorUnitParameters.BOUNDS["ml_mm"]
+    assert bound.low <= ml.min() and ml.max() <= bound.high
