@@ -79,7 +79,7 @@ def test_propagation_delay_matches_conduction_velocity() -> None:
 def test_units_of_a_grid_wider_than_the_muscle_stay_over_the_muscle() -> None:
     from bmiss_engine.forward import MotorUnitParameters
 
-    rec, truth = simulate_recording(SimulationConfig(
+    _, truth = simulate_recording(SimulationConfig(
         n_units=60, duration_s=1.0, grid_shape=(4, 32), ied_mm=5.0, missing_corner=False,
         muap_generator="analytic", seed=4,
     ))
