@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Signal, Slot
 
 from bmiss_engine import BmissError, DecomposerConfig
+from bmiss_gui.thread_owner import ThreadOwner
 
 log = logging.getLogger(__name__)
 
@@ -77,84 +78,24 @@ class BatchWorker(QObject):
             self.done.emit()
 
 
-class BatchRunner(QObject):
+class BatchRunner(ThreadOwner):
     """GUI-thread owner of one batch at a time (thread + worker)."""
 
     progress = Signal(object)
-    finished = Signal(object)
-    failed = Signal(str)
-    running_changed = Signal(bool)
-
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._thread: QThread | None = None
-        self._worker: BatchWorker | None = None
-
-    @property
-    def is_running(self) -> bool:
-        return self._thread is not None
 
     @property
     def cancelling(self) -> bool:
-        return self._worker is not None and self._worker.cancel_requested
+        return self._worker is not None and bool(self._worker.cancel_requested)
 
     def start(self, request: BatchRequest) -> None:
         if self.is_running:
             raise RuntimeError("a batch is already running")
-        thread = QThread()
-        thread.setObjectName("bmiss-batch")
         worker = BatchWorker(request)
-        worker.moveToThread(thread)
-        thread.started.connect(worker.run)
-        # bound methods of this GUI-thread object: Qt queues these calls into the GUI thread
+        # a bound method of this GUI-thread object: Qt queues the calls into the GUI thread
         worker.progress.connect(self._on_progress)
-        worker.finished.connect(self._on_finished)
-        worker.failed.connect(self._on_failed)
-        worker.done.connect(self._on_done)
-        self._thread, self._worker = thread, worker
-        thread.start()
-        self.running_changed.emit(True)
-
-    def cancel(self) -> None:
-        """Ask the run to stop (it does at its next snapshot, within a fraction of a second)."""
-        if self._worker is not None:
-            self._worker.cancel_requested = True
-
-    def shutdown(self) -> None:
-        """Cancel and wait for the thread to end (a QThread must not be destroyed while it runs)."""
-        if self._thread is None:
-            return
-        self.cancel()
-        self._thread.quit()
-        self._thread.wait()
-        self._release()
+        self._launch(worker, "bmiss-batch")
 
     @Slot(object)
     def _on_progress(self, snapshot: object) -> None:
         if self._thread is not None:
             self.progress.emit(snapshot)
-
-    @Slot(object)
-    def _on_finished(self, summary: object) -> None:
-        self.finished.emit(summary)
-
-    @Slot(str)
-    def _on_failed(self, message: str) -> None:
-        self.failed.emit(message)
-
-    @Slot()
-    def _on_done(self) -> None:
-        if self._thread is not None:
-            self._thread.quit()
-            self._thread.wait()
-            self._release()
-
-    def _release(self) -> None:
-        thread, worker = self._thread, self._worker
-        self._thread = self._worker = None
-        if worker is not None:
-            worker.deleteLater()
-        if thread is not None:
-            thread.deleteLater()
-        self.running_changed.emit(False)
-

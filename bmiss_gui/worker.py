@@ -14,10 +14,11 @@ import math
 import os
 import time
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Signal, Slot
 
 from bmiss_engine import BmissError, DecomposerConfig, IterationState, Recording
 from bmiss_engine.device import cpu_threads, set_cpu_threads
+from bmiss_gui.thread_owner import ThreadOwner
 
 log = logging.getLogger(__name__)
 
@@ -92,23 +93,11 @@ class DecompositionWorker(QObject):
             self.done.emit()
 
 
-class DecompositionRunner(QObject):
+class DecompositionRunner(ThreadOwner):
     """GUI-thread owner of one decomposition at a time (thread + worker)."""
 
     snapshot = Signal(object)
-    finished = Signal(object)
     cancelled = Signal(object)
-    failed = Signal(str)
-    running_changed = Signal(bool)
-
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._thread: QThread | None = None
-        self._worker: DecompositionWorker | None = None
-
-    @property
-    def is_running(self) -> bool:
-        return self._thread is not None
 
     def start(self, config: DecomposerConfig, recording: Recording) -> None:
         if self.is_running:
@@ -122,34 +111,11 @@ class DecompositionRunner(QObject):
         # wrappers: about a quarter of a second here) while holding the GIL, and would freeze
         # the window mid-run; objects alive now are long-lived, so the collector may skip them
         gc.freeze()
-        thread = QThread()
-        thread.setObjectName("bmiss-decomposition")
         worker = DecompositionWorker(config, recording)
-        worker.moveToThread(thread)
-        thread.started.connect(worker.run)
         # bound methods of this GUI-thread object: Qt queues these calls into the GUI thread
         worker.snapshot.connect(self._on_snapshot)
-        worker.finished.connect(self._on_finished)
         worker.cancelled.connect(self._on_cancelled)
-        worker.failed.connect(self._on_failed)
-        worker.done.connect(self._on_done)
-        self._thread, self._worker = thread, worker
-        thread.start()
-        self.running_changed.emit(True)
-
-    def cancel(self) -> None:
-        if self._worker is not None:
-            self._worker.cancel_requested = True
-
-    def shutdown(self) -> None:
-        """Cancel and wait for the thread to end (on window close: a QThread must not be
-        destroyed while it runs)."""
-        if self._thread is None:
-            return
-        self.cancel()
-        self._thread.quit()
-        self._thread.wait()
-        self._release()
+        self._launch(worker, "bmiss-decomposition")
 
     @Slot(object)
     def _on_snapshot(self, state: IterationState) -> None:
@@ -157,29 +123,5 @@ class DecompositionRunner(QObject):
             self.snapshot.emit(state)
 
     @Slot(object)
-    def _on_finished(self, result: object) -> None:
-        self.finished.emit(result)
-
-    @Slot(object)
     def _on_cancelled(self, state: object) -> None:
         self.cancelled.emit(state)
-
-    @Slot(str)
-    def _on_failed(self, message: str) -> None:
-        self.failed.emit(message)
-
-    @Slot()
-    def _on_done(self) -> None:
-        if self._thread is not None:
-            self._thread.quit()
-            self._thread.wait()
-            self._release()
-
-    def _release(self) -> None:
-        thread, worker = self._thread, self._worker
-        self._thread = self._worker = None
-        if worker is not None:
-            worker.deleteLater()
-        if thread is not None:
-            thread.deleteLater()
-        self.running_changed.emit(False)
