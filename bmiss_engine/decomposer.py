@@ -44,7 +44,6 @@ from bmiss_engine.separation.diversity import duplicate_columns, top_peak_sample
 from bmiss_engine.separation.duplicates import matched_count, rate_of_agreement, shared_fraction
 from bmiss_engine.separation.fastica import contrast_by_name, fixed_point
 from bmiss_engine.separation.peel import Peel, peel_off, restore
-from bmiss_engine.separation.quality import cov_isi
 from bmiss_engine.separation.spikes import SpikeDetection, detect_discharges, meets_acceptance, refine_by_cov
 from bmiss_engine.separation.whitening import (
     apply_extended_filters,
@@ -64,7 +63,6 @@ _POLISH_FIXED_POINT_ITER = 5
 # units this clean skip the second look (on MyoGen D_15dB those it helped had SIL 0.93–0.95)
 _CLEAN_SIL = 0.95
 _SAME_UNIT_ROA = 0.5
-_MAX_ISI_S = 0.4  # longer intervals are pauses (as in MotorUnit.cov_isi)
 # a source this clean is a motor unit, accepted or not: later vectors stay orthogonal to it
 _EXPLAINED_SIL = 0.8
 
@@ -392,6 +390,8 @@ class Decomposer:
         """
         cfg = self.config
         device = z.device
+        yield IterationState(iteration, cfg.n_iterations, tuple(units), float("nan"), "finishing",
+                             time.perf_counter() - t0, "second look at the units found")
 
         def refine_units() -> None:
             for j in range(len(units)):
@@ -585,8 +585,8 @@ def _completes(unit: MotorUnit, samples: NDArray[np.int64]) -> bool:
     _, lag = matched_count(unit.discharge_samples, samples, round(0.010 * fs), tol)
     merged = np.sort(np.concatenate([unit.discharge_samples, samples + lag]))
     merged = merged[np.concatenate([[True], np.diff(merged) > tol])]
-    max_isi = round(_MAX_ISI_S * fs)
-    return cov_isi(merged, max_isi) < cov_isi(unit.discharge_samples, max_isi)
+    # MotorUnit.cov_isi, so pauses between contractions are left out by the same rule
+    return unit.replace(discharge_samples=merged).cov_isi < unit.cov_isi
 
 
 def _make_unit(unit_id: int, det: SpikeDetection, fs: float, lag: int) -> MotorUnit:
@@ -608,12 +608,7 @@ def _marked(unit: MotorUnit, x: torch.Tensor, half_window: int, marking: str) ->
     peel-off and duplicate tests need them) moved to the MUAP onset when ``marking`` says so."""
     if marking != "onset":
         return unit
-    lag = muap_onset_offset(x, unit.discharge_samples, half_window)
-    if lag == 0:
-        return unit
-    d = unit.discharge_samples + lag
-    return unit.replace(discharge_samples=d[(d >= 0) & (d < x.shape[1])], pulse_train=shift_train(unit.pulse_train, lag),
-                        source_lag_samples=unit.source_lag_samples + lag)
+    return _shifted(unit, muap_onset_offset(x, unit.discharge_samples, half_window), x.shape[1])
 
 
 def _model_marked(unit: MotorUnit, model_samples: NDArray[np.int64], n_samples: int) -> MotorUnit:
@@ -621,7 +616,11 @@ def _model_marked(unit: MotorUnit, model_samples: NDArray[np.int64], n_samples: 
     model's discharge instants ``model_samples``), its pulse train with them."""
     fs = unit.sampling_rate_hz
     _, lag = matched_count(unit.discharge_samples, model_samples, round(0.05 * fs), 0)
-    shift = -lag  # matched_count's lag moves model_samples onto the unit's discharges
+    return _shifted(unit, -lag, n_samples)  # matched_count's lag moves model_samples onto the unit's
+
+
+def _shifted(unit: MotorUnit, shift: int, n_samples: int) -> MotorUnit:
+    """The unit with its discharges and pulse train moved by ``shift`` samples, as one."""
     if shift == 0:
         return unit
     d = unit.discharge_samples + shift
