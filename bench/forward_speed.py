@@ -30,10 +30,11 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--batch", type=int, default=64, help="units rendered in one pass")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    n_units = 64
+    n_units = args.batch
     unit = torch.rand(n_units, 8, generator=torch.Generator().manual_seed(0))
     drawn = MotorUnitParameters.from_unit_interval(unit).as_dict()
     drawn["depth_mm"] = torch.linspace(0.5, 10.0, n_units)
@@ -71,7 +72,8 @@ def main() -> None:
         f"{load:.1f} when measured. Command: `.venv/bin/python bench/forward_speed.py "
         f"--threads {args.threads} --device {args.device}`. float32, default SpectralGrid."
     )
-    print(write_table(f"forward_speed_{args.device}.md", "Analytic forward model, 64 units × 64 channels × 30 ms at 2048 Hz",
+    name = f"forward_speed_{args.device}{'' if n_units == 64 else f'_{n_units}'}.md"
+    print(write_table(name, f"Analytic forward model, {n_units} units × 64 channels × 30 ms at 2048 Hz",
                       ["fat mm", "filter", "output", "forward s (best of 5)", "forward + backward s"], rows, notes))
 
 

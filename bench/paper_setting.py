@@ -137,6 +137,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--tag", default="", help="suffix of the results file (several runs on one device)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -146,8 +147,9 @@ def main() -> None:
         r, n = run_snr(snr, args, device)
         rows += r
         notes += n
+    tag = f" --tag {args.tag}" if args.tag else ""
     table = write_table(
-        f"paper_setting_{args.device}.md",
+        f"paper_setting_{args.device.split(':')[0]}{args.tag}.md",
         f"Paper setting: {args.units} analytic units, 10×32 grid (320 channels, 5 mm), {args.seconds:g} s, "
         f"2048 Hz ({args.device})",
         ["SNR dB", "method", "step", "elapsed s", "units reported", "true units identified"],
@@ -159,7 +161,7 @@ recruitment thresholds up to 0.8 of a 0.9 peak excitation (1 s ramp), ISI CoV 0.
 {machine()}, {args.threads} torch thread(s). Command: `PYTHONPATH=. .venv/bin/python
 bench/paper_setting.py --units {args.units} --seconds {args.seconds:g} --snr {' '.join(f'{s:g}' for s in args.snr)}
 --iterations {args.iterations} --fit-units {args.fit_units}
---bmiss-restarts {args.bmiss_restarts} --threads {args.threads} --device {args.device}`.
+--bmiss-restarts {args.bmiss_restarts} --threads {args.threads} --device {args.device}{tag}`.
 """,
     )
     print(table)

@@ -94,10 +94,11 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--units", type=int, default=128, help="held-out units per case")
+    ap.add_argument("--batch", type=int, default=64, help="units rendered in one pass")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    n_units = 64
+    n_units = args.batch
     drawn = MotorUnitParameters.from_unit_interval(torch.rand(n_units, 8, generator=torch.Generator().manual_seed(0)))
     values = drawn.as_dict()
     values["depth_mm"] = torch.linspace(0.5, 10.0, n_units)
@@ -159,7 +160,8 @@ def main() -> None:
     speed = write_table(
         f"surrogate_{args.device}.md", "Neural surrogate vs analytic forward model: throughput",
         ["fat mm", "filter", "model", "forward s (best of 5)", "MUAPs/s", "forward + backward s", "MUAPs/s (fwd+bwd)"],
-        speed_rows, f"64 units × 64 channels × 35 ms at 2048 Hz; load average {os.getloadavg()[0]:.1f} at the end (timings "
+        speed_rows,
+        f"{n_units} units × 64 channels × 35 ms at 2048 Hz; load average {os.getloadavg()[0]:.1f} at the end (timings "
         "on a shared machine vary: compare the models within one row group).",
     )
     error = write_table(

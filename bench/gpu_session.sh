@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The CUDA checks of one device lease, in one call: forward-model throughput (analytic and
+# surrogate), the paper setting's per-restart cost, and the engine tests that reach the
+# device. Each step has its own time limit, so one failure leaves the others' figures.
+#
+# usage (on the GPU machine, repository root): OUT=/some/dir bash bench/gpu_session.sh [paper args...]
+set -u
+export PYTHONUNBUFFERED=1 PYTHONPATH=.
+OUT=${OUT:-/tmp/gpu_out}
+PY=${PY:-python3}
+# DEVICE=cpu runs the same steps here (a dry run of the script)
+mkdir -p "$OUT"
+log=$OUT/log.txt
+step() {
+    local limit=$1
+    shift
+    echo "=== $* (limit ${limit} s) at $(date +%T)" >>"$log"
+    timeout "$limit" "$@" >>"$log" 2>&1
+    echo "=== rc $? at $(date +%T)" >>"$log"
+}
+{
+    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
+    $PY -c "import torch, numpy, scipy; print('torch', torch.__version__, torch.cuda.get_device_name(), 'numpy', numpy.__version__, 'scipy', scipy.__version__)"
+    nproc
+} >>"$log" 2>&1
+step "${FORWARD_S:-45}" $PY bench/forward_speed.py --device "${DEVICE:-cuda}" --threads 8 --batch "${BATCH:-1024}"
+step "${SURROGATE_S:-45}" $PY bench/surrogate.py --device "${DEVICE:-cuda}" --threads 8 --units 32 --batch "${BATCH:-1024}"
+step "${PAPER_S:-170}" $PY bench/paper_setting.py --device "${DEVICE:-cuda}" --threads 8 "$@"
+step "${TESTS_S:-70}" $PY -m pytest -q -x -p no:cacheprovider tests/engine/test_decomposer.py tests/engine/test_inversion.py \
+    tests/engine/test_surrogate.py tests/engine/test_forward_analytic.py
+cp bench/results/*cuda*.md "$OUT"/ 2>/dev/null
