@@ -62,6 +62,9 @@ class DecomposerConfig:
     units' mixture) are tried again; candidates that are a unit's fragment or the discharges it
     misses are not new units (bench/sweep.py: D_15dB 21 → 22, D_10dB 18 → 19 of 34, no
     dataset loses a unit or gains an unmatched one).
+    hybrid_restarts: (hybrid) BMISS restarts on the residual once the baseline's units are
+    peeled off: the inversion looks for the units the baseline missed, and a candidate that
+    repeats a baseline unit is not a new unit (0: the baseline's units and their θ only).
     forward_model: the inversion's forward model (bmiss and hybrid), "analytic" or "surrogate"
     (the neural surrogate of the analytic model: faster; fibre angle 0 and textbook
     conductivities only, as this configuration's anatomy is).
@@ -100,6 +103,7 @@ class DecomposerConfig:
     discharge_marking: str = "onset"
     polish: bool = True
     forward_model: str = "analytic"
+    hybrid_restarts: int = 0
 
     def __post_init__(self) -> None:
         if self.method not in ("fastica", "bmiss", "hybrid"):
@@ -116,7 +120,9 @@ class DecomposerConfig:
             value = getattr(self, name)
             if not low <= value <= high:
                 raise ConfigError(f"{name} = {value:g} is outside [{low:g}, {high:g}] mm")
-        if self.method == "bmiss":
+        if self.hybrid_restarts < 0:
+            raise ConfigError(f"hybrid_restarts must be 0 or more, got {self.hybrid_restarts}")
+        if self.method == "bmiss" or (self.method == "hybrid" and self.hybrid_restarts):
             try:
                 self.inversion_config()
             except ValueError as exc:

@@ -303,25 +303,54 @@ class Decomposer:
                                      wall_base + time.perf_counter() - t0,
                                      f"estimated depth, innervation zone and conduction velocity of {len(fitted)}/{n} units",
                                      None, _templates(tuple(fitted)), tuple(f.theta_physical for f in fitted))
+            names = MotorUnitParameters.field_names()
+            units = tuple(
+                (_model_marked(u, f.detection.discharge_samples, recording.n_samples) if cfg.discharge_marking == "model"
+                 else u).replace(theta=dict(f.theta_physical),
+                                 theta_sd={k: float(sd) for k, sd in zip(names, f.theta_sd_unit, strict=True)})
+                for u, f in zip(base.units, fitted, strict=True)
+            )
+            fit_s = time.perf_counter() - t0
+            found: tuple[InvertedUnit, ...] = ()
+            if cfg.hybrid_restarts:
+                # the units the baseline missed: BMISS restarts on what its units leave behind
+                residual_search = ThetaSearch(
+                    dataclasses.replace(cfg.inversion_config(), n_restarts=cfg.hybrid_restarts),
+                    anatomy=cfg.anatomy(), device=device,
+                )
+                gen_bmiss = residual_search.iterate(emg, sub_grid, recording.sampling_rate_hz,
+                                                    known=[f.detection.discharge_samples for f in fitted])
+                while True:
+                    try:
+                        progress = next(gen_bmiss)
+                    except StopIteration as stop:
+                        found = stop.value
+                        break
+                    extra = tuple(_inverted_unit(n + i, u, recording.sampling_rate_hz)
+                                  for i, u in enumerate(progress.units))
+                    best_sil = float(progress.candidate_sil.max()) if progress.candidate_sil.size else float("nan")
+                    yield IterationState(
+                        n, n, units + extra, best_sil, "finishing", wall_base + time.perf_counter() - t0,
+                        f"residual restart {progress.restart + 1}/{cfg.hybrid_restarts}: "
+                        f"{len(extra)} units beyond the baseline's {n}",
+                        None, _templates(tuple(fitted) + progress.units),
+                        tuple(f.theta_physical for f in fitted) + tuple(u.theta_physical for u in progress.units),
+                    )
         finally:
             del emg
             release_device_memory(device)
-        names = MotorUnitParameters.field_names()
-        units = tuple(
-            (_model_marked(u, f.detection.discharge_samples, recording.n_samples) if cfg.discharge_marking == "model"
-             else u).replace(theta=dict(f.theta_physical),
-                             theta_sd={k: float(sd) for k, sd in zip(names, f.theta_sd_unit, strict=True)})
-            for u, f in zip(base.units, fitted, strict=True)
-        )
-        fit_s = time.perf_counter() - t0
-        wall_s = wall_base + fit_s
+        units = units + tuple(_inverted_unit(n + i, u, recording.sampling_rate_hz) for i, u in enumerate(found))
+        every = tuple(fitted) + found
+        wall_s = wall_base + time.perf_counter() - t0
         result = dataclasses.replace(
             base, units=units, config=cfg.as_dict(),
             provenance={**base.provenance, "wall_time_s": wall_s, "theta_fit_s": fit_s,
-                        "theta_residual": [float(f.waveform_residual) for f in fitted]},
+                        "residual_search_s": wall_s - wall_base - fit_s, "residual_units": len(found),
+                        "theta_residual": [float(f.waveform_residual) for f in every]},
         )
-        yield IterationState(n, n, units, float("nan"), "done", wall_s, f"{n} units in {wall_s:.1f} s",
-                             None, _templates(tuple(fitted)), tuple(f.theta_physical for f in fitted))
+        yield IterationState(len(units), len(units), units, float("nan"), "done", wall_s,
+                             f"{len(units)} units in {wall_s:.1f} s", None, _templates(every),
+                             tuple(f.theta_physical for f in every))
         return result
 
     def _inversion_channels(self, recording: Recording) -> tuple[int, ...]:

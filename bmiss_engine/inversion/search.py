@@ -23,7 +23,7 @@ normalised units.
 from __future__ import annotations
 
 import logging
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -321,19 +321,29 @@ class ThetaSearch:
 
     # -- the whole search -----------------------------------------------------------------
     def iterate(
-        self, emg_v: torch.Tensor, grid: ElectrodeGrid, fs: float
+        self, emg_v: torch.Tensor, grid: ElectrodeGrid, fs: float, known: Sequence[NDArray[np.int64]] = ()
     ) -> Generator[InversionProgress, None, tuple[InvertedUnit, ...]]:
         """Run the restarts on EMG (n_channels, n_samples) in volts (channels as ``grid``);
-        yields after each restart, returns the pooled units."""
+        yields after each restart, returns the pooled units.
+
+        ``known``: discharge instants (samples, the model's discharge clock) of units found
+        already, e.g. by the baseline: they are peeled off before the first restart, so the
+        search runs on the residual, and a candidate that repeats one of them is not a new
+        unit. They are not among the units returned."""
         cfg = self.config
         x = emg_v.to(self.device, torch.float32)
         x = x - x.mean(dim=1, keepdim=True)
         scale = float(x.pow(2).mean().sqrt().clamp_min(1e-30))
         x = x / scale  # unit RMS: float32 covariance well inside range; the MVDR source is scale-free
         factor = cfg.extension_factor or max(1, round(cfg.target_rows / x.shape[0]))
+        onset = self.model.onset(fs)
+        known_entries = [_PoolEntry(np.full(len(SEARCHED_FIELDS), 0.5), _detection_of(np.asarray(d, dtype=np.int64),
+                                                                                     x.shape[1]), float("nan"), -1)
+                         for d in known]
+        if known_entries:
+            x, _ = _peeled(x, [e.detection.discharge_samples for e in known_entries], onset, self.model.n_samples(fs), fs)
         estimator = MvdrEstimator.fit(x, factor, cfg.rel_floor)
         loaded = MvdrEstimator.fit(x, factor, cfg.search_rel_floor)
-        onset = self.model.onset(fs)
         pool: list[_PoolEntry] = []
         for restart in range(cfg.n_restarts):
             # probe and ascent on the loaded estimator (wide basins), then a few steps on the
@@ -358,11 +368,11 @@ class ThetaSearch:
                 if det.sil < min(cfg.refine_sil, cfg.sil_threshold) or det.discharge_samples.size < cfg.min_discharges:
                     continue
                 entry = _PoolEntry(theta[j].detach().cpu().numpy().astype(np.float64), det, float(value[j]), restart)
-                slot = self._duplicate_slot(det, pool + promising, fs)
+                slot = self._duplicate_slot(det, known_entries + pool + promising, fs)
                 if slot is None:
                     promising.append(entry)
-                else:
-                    (pool + promising)[slot].n_converged += 1
+                elif slot >= len(known_entries):
+                    (pool + promising)[slot - len(known_entries)].n_converged += 1
             if promising and cfg.refine_steps > 0:
                 # half-converged candidates too: the STA fit pulls θ into the unit's basin, and
                 # the source at the refined θ is detected again
@@ -370,7 +380,8 @@ class ThetaSearch:
                 self._redetect(promising, estimator, grid, fs)
             new: list[_PoolEntry] = []
             for entry in promising:
-                if self._acceptable(entry.detection) and self._duplicate_slot(entry.detection, pool + new, fs) is None:
+                if (self._acceptable(entry.detection)
+                        and self._duplicate_slot(entry.detection, known_entries + pool + new, fs) is None):
                     new.append(entry)
             pool.extend(new)
             log.info("restart %d: %d candidates, %d new units, %d in the pool", restart, theta.shape[0], len(new),
