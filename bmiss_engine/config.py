@@ -47,7 +47,9 @@ class DecomposerConfig:
     window_s: decompose only this (start, stop) part; device: "auto", "cpu", "cuda".
     inversion_restarts, inversion_probe, inversion_candidates, inversion_steps: the BMISS
     inversion's restarts, Latin-hypercube probe size, candidates ascended per restart and Adam
-    steps (``method="bmiss"`` only; there extension_factor None means n_channels·R ≈ 320).
+    steps (``method="bmiss"`` only); inversion_target_rows: with extension_factor None, the
+    inversion extends to n_channels·R ≈ this (bench/oracle.py: the MVDR of a unit's true MUAP
+    reaches more units as R grows).
     skin_mm, fat_mm: the layers above the muscle under the grid, for the forward model of the
     bmiss and hybrid methods (from the subject's MRI where there is one);
     theta_fit_max_lag_s: (hybrid) how far a baseline discharge may sit from the modelled
@@ -104,6 +106,7 @@ class DecomposerConfig:
     polish: bool = True
     forward_model: str = "analytic"
     hybrid_restarts: int = 0
+    inversion_target_rows: int = 320
 
     def __post_init__(self) -> None:
         if self.method not in ("fastica", "bmiss", "hybrid"):
@@ -173,6 +176,7 @@ class DecomposerConfig:
 
         return InversionConfig(
             extension_factor=self.extension_factor,
+            target_rows=self.inversion_target_rows,
             n_restarts=self.inversion_restarts,
             n_probe=self.inversion_probe,
             n_candidates=self.inversion_candidates,
