@@ -1,7 +1,7 @@
 """How many true units a linear separation filter can reach at all, per extension factor R.
 
 usage: PYTHONPATH=. .venv/bin/python bench/oracle.py [--r 1 3 6 10] [--only NAME-SUBSTRING ...]
-       [--paper] [--threads 2] [--device cpu]
+       [--paper] [--snr 20 10] [--threads 2] [--device cpu] [--tag NAME]
 
 For every recording with ground truth, each true unit's MUAP is estimated by the
 spike-triggered average of the raw EMG at its true discharges (on the paper setting's
@@ -80,6 +80,7 @@ def main() -> None:
     ap.add_argument("--snr", type=float, nargs="+", default=[20.0, 10.0], help="SNRs of the paper setting")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--tag", default="", help="suffix of the results file")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -121,8 +122,10 @@ def main() -> None:
             counts = oracle_counts(rec.emg_v[good], trains, rec.sampling_rate_hz, args.r, device)
             report(name, len(good), len(trains), counts, time.perf_counter() - t)
     paper = "--paper --snr " + " ".join(f"{s:g}" for s in args.snr) + " " if args.paper else ""
+    only = "" if args.only is None else "--only " + " ".join(f"'{o}'" for o in args.only) + " "
+    tag = f" --tag {args.tag}" if args.tag else ""
     text = write_table(
-        f"oracle_{args.device.split(':')[0]}.md",
+        f"oracle_{args.device.split(':')[0]}{args.tag}.md",
         "Linear separation's ceiling: true units an MVDR filter of the true MUAP identifies, per extension factor R",
         ["recording", "channels", "MUAP"] + [f"R = {r}" for r in args.r] + ["wall s"],
         rows,
@@ -131,7 +134,7 @@ def main() -> None:
 extended column (eigenvalue floor 1e-6 of the largest), its discharges detected as the inversion
 detects them, scored with RoA ≥ 0.8 at ±1 ms. Machine: {machine()}, {args.threads} torch thread(s),
 device {args.device}. Command: `PYTHONPATH=. .venv/bin/python bench/oracle.py --r {' '.join(map(str, args.r))}
-{paper}--threads {args.threads} --device {args.device}`.
+{paper}{only}--threads {args.threads} --device {args.device}{tag}`.
 """,
     )
     print(text)

@@ -399,9 +399,11 @@ class ThetaSearch:
             )
         return tuple(self._unit(e, grid, fs, emg_v) for e in pool)
 
-    def run(self, emg_v: torch.Tensor, grid: ElectrodeGrid, fs: float) -> tuple[InvertedUnit, ...]:
-        """All restarts; the pooled units."""
-        gen = self.iterate(emg_v, grid, fs)
+    def run(
+        self, emg_v: torch.Tensor, grid: ElectrodeGrid, fs: float, known: Sequence[NDArray[np.int64]] = ()
+    ) -> tuple[InvertedUnit, ...]:
+        """All restarts (``known`` as :meth:`iterate`); the pooled units."""
+        gen = self.iterate(emg_v, grid, fs, known)
         while True:
             try:
                 next(gen)

@@ -116,3 +116,36 @@ def test_model_marking_puts_discharges_at_the_motor_neuron_firing(recording_and_
     assert sum(model_lags) < sum(onset_lags)
     with pytest.raises(ConfigError, match="model"):
         DecomposerConfig(method="fastica", discharge_marking="model")
+
+
+def test_hybrid_residual_restarts_add_units_beyond_the_baseline(recording_and_truth) -> None:
+    rec, truth = recording_and_truth
+    fs = rec.sampling_rate_hz
+    # a baseline cut short (2 separation vectors, no second look) finds 1 of the 4 units
+    short = {**SMALL, "n_iterations": 2, "batch_size": 2, "polish": False}
+    cfg = DecomposerConfig(method="hybrid", hybrid_restarts=2, inversion_probe=96, inversion_candidates=4,
+                           inversion_steps=25, **short)
+    gen = Decomposer(cfg).iterate(rec)
+    states = []
+    while True:
+        try:
+            states.append(next(gen))
+        except StopIteration as stop:
+            result = stop.value
+            break
+    baseline = Decomposer(DecomposerConfig(method="fastica", **short)).run(rec)
+    n = baseline.n_units
+    # the baseline's units come first, unchanged; what the residual search adds follows
+    for h, b in zip(result.units[:n], baseline.units, strict=True):
+        assert np.array_equal(h.discharge_samples, b.discharge_samples)
+    residual = [s for s in states if s.message.startswith("residual restart")]
+    assert [s.message.split(":")[0] for s in residual] == ["residual restart 1/2", "residual restart 2/2"]
+    assert result.provenance["residual_units"] == result.n_units - n
+    before = match_units(truth.discharge_samples, [u.discharge_samples for u in baseline.units], fs).n_identified
+    after = match_units(truth.discharge_samples, [u.discharge_samples for u in result.units], fs).n_identified
+    # every unit the residual search adds is a true unit the baseline did not have
+    assert after >= before + 1 and after - before == result.n_units - n
+    for extra in result.units[n:]:
+        assert extra.theta is not None and extra.separation_filter is None
+        assert extra.unit_id >= n
+    assert states[-1].templates_v is not None and states[-1].templates_v.shape[0] == result.n_units

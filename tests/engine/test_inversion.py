@@ -128,3 +128,26 @@ def test_laplace_sd_flags_the_loose_field(noiseless_unit, inverted) -> None:
     assert loosest == max(searched, key=lambda n: sd[n])
     assert sd[loosest] > 10 * max(sd["depth_mm"], sd["ml_mm"], sd["iz_mm"])
     assert max(sd["depth_mm"], sd["ml_mm"], sd["iz_mm"]) < 0.01
+
+
+def test_search_on_the_residual_of_known_units_finds_the_rest_only() -> None:
+    """Known units (here the true trains of two of three) are peeled off before the first
+    restart and never reported: the search finds the third."""
+    rec, truth = simulate_recording(SimulationConfig(
+        n_units=3, duration_s=3.0, grid_shape=(8, 4), missing_corner=False, snr_db=40.0, ramp_s=0.3,
+        peak_excitation=0.8, depth_range_mm=(2.0, 6.0), muap_generator="analytic", seed=4,
+    ))
+    fs = rec.sampling_rate_hz
+    cfg = InversionConfig(n_restarts=2, n_probe=96, n_candidates=4, n_steps=25, fine_steps=5, extension_factor=10,
+                          refine_steps=60, refine_starts=2)
+    emg = torch.as_tensor(np.array(rec.emg_v))
+    # the unit left to find: the largest MUAP, which a plain search finds first
+    hidden = int(np.argmax((truth.muaps_v**2).sum(axis=(1, 2))))
+    known = [truth.discharge_samples[k] for k in range(3) if k != hidden]
+    found = ThetaSearch(cfg).run(emg, rec.grid, fs, known=known)
+    assert found, "nothing found on the residual"
+    for unit in found:
+        for train in known:
+            assert rate_of_agreement(train, unit.detection.discharge_samples, fs, max_lag_s=0.03) <= 0.3
+    best = max(rate_of_agreement(truth.discharge_samples[hidden], u.detection.discharge_samples, fs) for u in found)
+    assert best >= 0.9
