@@ -57,10 +57,13 @@ class DecomposeSettings(QWidget):
             self.method.model().item(index).setEnabled(available)  # type: ignore[attr-defined]
         self.method.setCurrentIndex(max(0, self.method.findData(initial.method)))
 
+        # one box, two settings: the bmiss method's restarts, and the hybrid's restarts on the
+        # baseline's residual; each method keeps its own value while the user switches
+        self._restart_values = {"bmiss": initial.inversion_restarts, "hybrid": initial.hybrid_restarts}
+        self._restarts_for = "bmiss"
         self.restarts = QSpinBox()
-        self.restarts.setRange(1, 200)
+        self.restarts.setRange(0, 200)
         self.restarts.setValue(initial.inversion_restarts)
-        self.restarts.setToolTip("BMISS: searches of the model's parameter space; each may add units")
 
         self.iterations = QSpinBox()
         self.iterations.setRange(1, 5000)
@@ -92,7 +95,7 @@ class DecomposeSettings(QWidget):
         equal_widths(self.iterations, self.restarts, self.sil, self.extension, self.device)
         form.addRow("Method", self.method)
         form.addRow("Iterations", self.iterations)
-        form.addRow("Restarts (BMISS)", self.restarts)
+        form.addRow("Restarts (BMISS, hybrid)", self.restarts)
         form.addRow("SIL threshold", self.sil)
         form.addRow("Extension factor", self.extension)
         form.addRow("Device", self.device)
@@ -125,9 +128,17 @@ class DecomposeSettings(QWidget):
         self._sync_method()
 
     def _sync_method(self) -> None:
-        bmiss = self.method.currentData() == "bmiss"
-        self.restarts.setEnabled(bmiss)
-        self.iterations.setEnabled(not bmiss)
+        method = self.method.currentData()
+        self._restart_values[self._restarts_for] = self.restarts.value()
+        if method in self._restart_values:
+            self._restarts_for = method
+            self.restarts.setMinimum(1 if method == "bmiss" else 0)
+            self.restarts.setValue(self._restart_values[method])
+        self.restarts.setToolTip(
+            "Hybrid: BMISS searches on what the baseline's units leave behind, for the units it missed (0: none)"
+            if method == "hybrid" else "BMISS: searches of the model's parameter space; each may add units")
+        self.restarts.setEnabled(method in ("bmiss", "hybrid"))
+        self.iterations.setEnabled(method != "bmiss")
 
     def _sync_window(self, on: bool) -> None:
         self.start.setEnabled(on)
@@ -141,7 +152,8 @@ class DecomposeSettings(QWidget):
         values.update(
             method=self.method.currentData(),
             n_iterations=self.iterations.value(),
-            inversion_restarts=self.restarts.value(),
+            inversion_restarts=self.restarts.value() if self._restarts_for == "bmiss" else self._restart_values["bmiss"],
+            hybrid_restarts=self.restarts.value() if self._restarts_for == "hybrid" else self._restart_values["hybrid"],
             sil_threshold=round(self.sil.value(), 3),
             extension_factor=self.extension.value() or None,
             device=self.device.currentData(),

@@ -102,14 +102,23 @@ def test_decompose_dialog_offers_the_three_methods_and_builds_the_config(window,
     assert "experimental" in dialog.method.itemText(2)
     assert "depth" in dialog.method.itemData(1, Qt.ItemDataRole.ToolTipRole).lower()
     assert not dialog.restarts.isEnabled()
-    dialog.method.setCurrentIndex(1)  # hybrid: FastICA's iterations, then the θ fit
-    assert dialog.iterations.isEnabled() and not dialog.restarts.isEnabled()
-    assert dialog.config().method == "hybrid"
+    dialog.method.setCurrentIndex(1)  # hybrid: FastICA's iterations, the θ fit, then restarts on the residual
+    assert dialog.iterations.isEnabled() and dialog.restarts.isEnabled()
+    assert dialog.restarts.value() == DecomposerConfig().hybrid_restarts
+    assert "leave behind" in dialog.restarts.toolTip()
+    dialog.restarts.setValue(5)
+    hybrid = dialog.config()
+    assert (hybrid.method, hybrid.hybrid_restarts, hybrid.inversion_restarts) == (
+        "hybrid", 5, DecomposerConfig().inversion_restarts)
     dialog.method.setCurrentIndex(2)
     assert dialog.restarts.isEnabled() and not dialog.iterations.isEnabled()
+    assert dialog.restarts.value() == DecomposerConfig().inversion_restarts  # the bmiss method's own value
     dialog.restarts.setValue(3)
     bmiss = dialog.config()
-    assert (bmiss.method, bmiss.inversion_restarts) == ("bmiss", 3)
+    assert (bmiss.method, bmiss.inversion_restarts, bmiss.hybrid_restarts) == ("bmiss", 3, 5)
+    dialog.method.setCurrentIndex(1)
+    assert dialog.restarts.value() == 5  # each method keeps its own
+    dialog.method.setCurrentIndex(2)
     dialog.method.setCurrentIndex(0)
     dialog.iterations.setValue(40)
     dialog.sil.setValue(0.85)
