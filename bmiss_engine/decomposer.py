@@ -40,6 +40,7 @@ from bmiss_engine.recording import Recording
 from bmiss_engine.results import DecompositionResult, MotorUnit, SeparationModel
 from bmiss_engine.separation import preprocess
 from bmiss_engine.separation.alignment import muap_onset_offset, muap_peak_offset, shift_train
+from bmiss_engine.separation.ckc import spike_train_filters
 from bmiss_engine.separation.diversity import duplicate_columns, top_peak_samples
 from bmiss_engine.separation.duplicates import matched_count, rate_of_agreement, shared_fraction
 from bmiss_engine.separation.fastica import contrast_by_name, fixed_point
@@ -55,6 +56,9 @@ from bmiss_engine.separation.whitening import (
 log = logging.getLogger(__name__)
 
 _MIN_DURATION_S = 1.0
+# how far after a discharge the CKC filter of an inverted unit may look for its MUAP: a MUAP
+# lasts up to ~30 ms from the discharge instant (propagation to the fibre ends)
+_CKC_MAX_LAG_S = 0.03
 # a candidate sharing more than this fraction of its discharges with a unit is part of it
 _FRAGMENT_SHARE = 0.5
 # fixed-point steps of the second look: each is one pass of one vector over z (cheap next to
@@ -243,9 +247,15 @@ class Decomposer:
                     _templates(progress.units), tuple(u.theta_physical for u in progress.units),
                 )
             final = tuple(_inverted_unit(i, u, fs) for i, u in enumerate(found))
+            model = SeparationModel(channels, cfg.extension_factor or extension_factor_for(len(channels)), cfg.band_hz,
+                                    cfg.notch_hz, fs)
+            if final:
+                yield IterationState(total, total, final, float("nan"), "finishing", time.perf_counter() - t0,
+                                     "separation filters of the units found")
+                final = self._with_filters(recording, final, 0, model, device)
             wall_s = time.perf_counter() - t0
             result = DecompositionResult(
-                units=final, sampling_rate_hz=fs, n_samples=recording.n_samples, model=None, config=cfg.as_dict(),
+                units=final, sampling_rate_hz=fs, n_samples=recording.n_samples, model=model, config=cfg.as_dict(),
                 provenance={"source": recording.source, "device": describe_device(device), "wall_time_s": wall_s,
                             "channels": list(channels), "restarts": total, "engine": _engine_version()},
             )
@@ -336,10 +346,13 @@ class Decomposer:
                         None, _templates(tuple(fitted) + progress.units),
                         tuple(f.theta_physical for f in fitted) + tuple(u.theta_physical for u in progress.units),
                     )
+            units = units + tuple(_inverted_unit(n + i, u, recording.sampling_rate_hz) for i, u in enumerate(found))
+            if found and base.model is not None:
+                # so that transform() applies to the units the residual search added too
+                units = self._with_filters(recording, units, n, base.model, device)
         finally:
             del emg
             release_device_memory(device)
-        units = units + tuple(_inverted_unit(n + i, u, recording.sampling_rate_hz) for i, u in enumerate(found))
         every = tuple(fitted) + found
         wall_s = wall_base + time.perf_counter() - t0
         result = dataclasses.replace(
@@ -352,6 +365,25 @@ class Decomposer:
                              f"{len(units)} units in {wall_s:.1f} s", None, _templates(every),
                              tuple(f.theta_physical for f in every))
         return result
+
+    def _with_filters(self, recording: Recording, units: tuple[MotorUnit, ...], start: int, model: SeparationModel,
+                      device: torch.device) -> tuple[MotorUnit, ...]:
+        """``units`` with a separation filter for each of ``units[start:]`` (units found by the
+        inversion have none): the CKC filter of its discharges (:mod:`.separation.ckc`) on
+        ``model``'s preprocessing and extension, so :meth:`transform` applies to it."""
+        fs = recording.sampling_rate_hz
+        x = _preprocessed(recording, model.channels, model.band_hz, model.notch_hz, device)
+        whitening = fit_whitening(x, model.extension_factor)
+        z = whiten(x, model.extension_factor, whitening)
+        w, lags = spike_train_filters(z, [u.discharge_samples for u in units[start:]],
+                                      round(_CKC_MAX_LAG_S * fs) + model.extension_factor)
+        extended = (whitening.matrix @ w).T.cpu().numpy().astype(np.float32)
+        del z, x
+        # the filter's source peaks ``lag`` after the discharge; transform() moves detections back
+        return units[:start] + tuple(
+            u.replace(separation_filter=f, source_lag_samples=-int(lag)) if np.any(f) else u
+            for u, f, lag in zip(units[start:], extended, lags, strict=True)
+        )
 
     def _inversion_channels(self, recording: Recording) -> tuple[int, ...]:
         cfg = self.config

@@ -7,6 +7,7 @@ import pytest
 
 from bmiss_engine import ConfigError, Decomposer, DecomposerConfig
 from bmiss_engine.metrics import match_units
+from bmiss_engine.separation.duplicates import rate_of_agreement
 from bmiss_engine.simulate import SimulationConfig, simulate_recording
 from tests.engine._single_thread import single_torch_thread  # noqa: F401
 
@@ -146,6 +147,11 @@ def test_hybrid_residual_restarts_add_units_beyond_the_baseline(recording_and_tr
     # every unit the residual search adds is a true unit the baseline did not have
     assert after >= before + 1 and after - before == result.n_units - n
     for extra in result.units[n:]:
-        assert extra.theta is not None and extra.separation_filter is None
-        assert extra.unit_id >= n
+        assert extra.theta is not None and extra.unit_id >= n
+        assert extra.separation_filter is not None  # the CKC filter of its discharges
+    # transform() re-detects every unit, those of the residual search too
+    applied = Decomposer(DecomposerConfig(device="cpu")).transform(result, rec)
+    assert applied.n_units == result.n_units
+    for before, again in zip(result.units, applied.units, strict=True):
+        assert rate_of_agreement(before.discharge_samples, again.discharge_samples, fs, max_lag_s=0.002) >= 0.9
     assert states[-1].templates_v is not None and states[-1].templates_v.shape[0] == result.n_units

@@ -9,6 +9,7 @@ import pytest
 from bmiss_engine import Decomposer, DecomposerConfig
 from bmiss_engine.forward import MotorUnitParameters
 from bmiss_engine.metrics import match_units
+from bmiss_engine.separation.duplicates import rate_of_agreement
 from bmiss_engine.simulate import SimulationConfig, simulate_recording
 from tests.engine._single_thread import single_torch_thread  # noqa: F401
 
@@ -64,3 +65,18 @@ def test_bmiss_states_follow_the_generator_protocol(bmiss_run) -> None:
         assert last.templates_v is not None
         assert last.templates_v.shape[:2] == (result.n_units, rec.n_channels)
         assert np.all(np.ptp(last.templates_v, axis=2).max(axis=1) > 0)
+
+
+def test_bmiss_units_carry_separation_filters_that_transform_applies(bmiss_run) -> None:
+    """The inversion gives discharges and θ but no separation vector; each unit gets the CKC
+    filter of its discharges, so transform() re-detects it on the same grid."""
+    rec, _, _, result = bmiss_run
+    assert result.n_units >= 2 and result.model is not None
+    assert all(u.separation_filter is not None for u in result.units)
+    assert result.model.extension_factor == 12  # the configuration's extension
+    applied = Decomposer(DecomposerConfig(device="cpu")).transform(result, rec)
+    assert applied.n_units == result.n_units
+    for before, after in zip(result.units, applied.units, strict=True):
+        # at the same instants, not only after a best lag
+        assert rate_of_agreement(before.discharge_samples, after.discharge_samples, rec.sampling_rate_hz,
+                                 max_lag_s=0.002) >= 0.9
