@@ -11,7 +11,8 @@ from bmiss_engine.separation.duplicates import rate_of_agreement
 from bmiss_engine.simulate import SimulationConfig, simulate_recording
 from tests.engine._single_thread import single_torch_thread  # noqa: F401
 
-SMALL = dict(n_iterations=32, batch_size=8, extension_factor=8, device="cpu")
+# the θ fit of the baseline's units only; the residual restarts have their own test
+SMALL = dict(n_iterations=32, batch_size=8, extension_factor=8, device="cpu", hybrid_restarts=0)
 
 
 @pytest.fixture(scope="module")
@@ -124,6 +125,7 @@ def test_hybrid_residual_restarts_add_units_beyond_the_baseline(recording_and_tr
     fs = rec.sampling_rate_hz
     # a baseline cut short (2 separation vectors, no second look) finds 1 of the 4 units
     short = {**SMALL, "n_iterations": 2, "batch_size": 2, "polish": False}
+    del short["hybrid_restarts"]
     cfg = DecomposerConfig(method="hybrid", hybrid_restarts=2, inversion_probe=96, inversion_candidates=4,
                            inversion_steps=25, **short)
     gen = Decomposer(cfg).iterate(rec)
@@ -155,3 +157,15 @@ def test_hybrid_residual_restarts_add_units_beyond_the_baseline(recording_and_tr
     for before, again in zip(result.units, applied.units, strict=True):
         assert rate_of_agreement(before.discharge_samples, again.discharge_samples, fs, max_lag_s=0.002) >= 0.9
     assert states[-1].templates_v is not None and states[-1].templates_v.shape[0] == result.n_units
+
+
+def test_a_residual_unit_must_fire_as_a_motor_unit_does() -> None:
+    from bmiss_engine.decomposer import _fires_steadily
+
+    fs = 2048.0
+    rng = np.random.default_rng(0)
+    steady = np.cumsum(rng.normal(0.1, 0.015, 150) * fs).astype(np.int64)  # 10 Hz, CoV 0.15
+    sparse = np.cumsum(rng.uniform(0.2, 1.2, 19) * fs).astype(np.int64)  # the false D_15dB unit's 2 Hz
+    assert _fires_steadily(steady, fs)
+    assert not _fires_steadily(sparse, fs)
+    assert not _fires_steadily(steady[:1], fs)

@@ -108,7 +108,7 @@ def test_hybrid_decomposition_places_its_units_in_3d(window, small_recording_fil
     assert window.open_file(small_recording_file)
     qtbot.waitUntil(lambda: window.session.recording is not None, timeout=20000)
     view = window.views["anatomy"]
-    config = dataclasses.replace(SMALL_CONFIG, method="hybrid", inversion_probe=128)
+    config = dataclasses.replace(SMALL_CONFIG, method="hybrid", inversion_probe=128, hybrid_restarts=0)
     with qtbot.waitSignal(window.runner.finished, timeout=240_000) as finished:
         window.decompose(config)
     result = finished.args[0]
