@@ -9,6 +9,7 @@ import pytest
 from bmiss_engine import ConfigError, Decomposer, DecomposerConfig, DecompositionError
 from bmiss_engine.metrics import match_units
 from bmiss_engine.recording import ElectrodeGrid, Recording
+from tests.engine.generators import states_and_result
 
 
 def _score(result, truth, fs):
@@ -31,13 +32,7 @@ def test_baseline_identifies_most_units_of_the_20_unit_simulation(sim20) -> None
 def test_iterate_yields_growing_snapshots_and_returns_the_result(sim_short) -> None:
     rec, _truth = sim_short
     gen = Decomposer(DecomposerConfig(n_iterations=48)).iterate(rec)
-    states = []
-    while True:
-        try:
-            states.append(next(gen))
-        except StopIteration as stop:
-            result = stop.value
-            break
+    states, result = states_and_result(gen)
     assert states[0].phase == "preparing" and states[-1].phase == "done"
     iterations = [s.iteration for s in states]
     assert iterations == sorted(iterations) and max(iterations) <= 48
@@ -109,13 +104,7 @@ def test_unit_ids_of_the_result_are_those_seen_live(sim_short, monkeypatch) -> N
     rec, _truth = sim_short
     for marking in ("peak", "onset"):
         gen = Decomposer(DecomposerConfig(n_iterations=48, discharge_marking=marking)).iterate(rec)
-        states = []
-        while True:
-            try:
-                states.append(next(gen))
-            except StopIteration as stop:
-                result = stop.value
-                break
+        states, result = states_and_result(gen)
         live = {u.unit_id: u for u in states[-2].units}  # the "finishing" snapshot: all units found
         assert states[-2].phase == "finishing" and len(live) >= 3
         assert [u.unit_id for u in result.units] == sorted(live)[1:]

@@ -10,6 +10,7 @@ from bmiss_engine.metrics import match_units
 from bmiss_engine.separation.duplicates import rate_of_agreement
 from bmiss_engine.simulate import SimulationConfig, simulate_recording
 from tests.engine._single_thread import single_torch_thread  # noqa: F401
+from tests.engine.generators import states_and_result
 
 # the θ fit of the baseline's units only; the residual restarts have their own test
 SMALL = dict(n_iterations=32, batch_size=8, extension_factor=8, device="cpu", hybrid_restarts=0)
@@ -26,13 +27,7 @@ def recording_and_truth():
 @pytest.fixture(scope="module")
 def hybrid_run(recording_and_truth):
     rec, _ = recording_and_truth
-    gen = Decomposer(DecomposerConfig(method="hybrid", **SMALL)).iterate(rec)
-    states = []
-    while True:
-        try:
-            states.append(next(gen))
-        except StopIteration as stop:
-            return states, stop.value
+    return states_and_result(Decomposer(DecomposerConfig(method="hybrid", **SMALL)).iterate(rec))
 
 
 def test_hybrid_keeps_the_baseline_discharges(recording_and_truth, hybrid_run) -> None:
@@ -129,13 +124,7 @@ def test_hybrid_residual_restarts_add_units_beyond_the_baseline(recording_and_tr
     cfg = DecomposerConfig(method="hybrid", hybrid_restarts=2, inversion_probe=96, inversion_candidates=4,
                            inversion_steps=25, **short)
     gen = Decomposer(cfg).iterate(rec)
-    states = []
-    while True:
-        try:
-            states.append(next(gen))
-        except StopIteration as stop:
-            result = stop.value
-            break
+    states, result = states_and_result(gen)
     baseline = Decomposer(DecomposerConfig(method="fastica", **short)).run(rec)
     n = baseline.n_units
     # the baseline's units come first, unchanged; what the residual search adds follows

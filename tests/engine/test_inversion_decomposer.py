@@ -12,6 +12,7 @@ from bmiss_engine.metrics import match_units
 from bmiss_engine.separation.duplicates import rate_of_agreement
 from bmiss_engine.simulate import SimulationConfig, simulate_recording
 from tests.engine._single_thread import single_torch_thread  # noqa: F401
+from tests.engine.generators import states_and_result
 
 N_UNITS = 3
 
@@ -27,13 +28,8 @@ def bmiss_run():
         method="bmiss", device="cpu", inversion_restarts=2, inversion_probe=192, inversion_candidates=4,
         inversion_steps=25, extension_factor=12,
     ))
-    gen = decomposer.iterate(rec)
-    states = []
-    while True:
-        try:
-            states.append(next(gen))
-        except StopIteration as stop:
-            return rec, truth, states, stop.value
+    states, result = states_and_result(decomposer.iterate(rec))
+    return rec, truth, states, result
 
 
 def test_bmiss_finds_most_units_with_their_theta(bmiss_run) -> None:
