@@ -341,7 +341,9 @@ class Decomposer:
                                   for i, u in enumerate(progress.units))
                     best_sil = float(progress.candidate_sil.max()) if progress.candidate_sil.size else float("nan")
                     yield IterationState(
-                        n, n, units + extra, best_sil, "finishing", wall_base + time.perf_counter() - t0,
+                        # the progress bar follows the restarts
+                        progress.restart + 1, cfg.hybrid_restarts, units + extra, best_sil, "finishing",
+                        wall_base + time.perf_counter() - t0,
                         f"residual restart {progress.restart + 1}/{cfg.hybrid_restarts}: "
                         f"{len(extra)} units beyond the baseline's {n}",
                         None, _templates(tuple(fitted) + progress.units),

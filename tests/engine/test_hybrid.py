@@ -132,6 +132,7 @@ def test_hybrid_residual_restarts_add_units_beyond_the_baseline(recording_and_tr
         assert np.array_equal(h.discharge_samples, b.discharge_samples)
     residual = [s for s in states if s.message.startswith("residual restart")]
     assert [s.message.split(":")[0] for s in residual] == ["residual restart 1/2", "residual restart 2/2"]
+    assert [(s.iteration, s.total) for s in residual] == [(1, 2), (2, 2)]  # what the progress bar shows
     assert result.provenance["residual_units"] == result.n_units - n
     before = match_units(truth.discharge_samples, [u.discharge_samples for u in baseline.units], fs).n_identified
     after = match_units(truth.discharge_samples, [u.discharge_samples for u in result.units], fs).n_identified
