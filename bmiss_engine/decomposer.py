@@ -337,8 +337,7 @@ class Decomposer:
                     except StopIteration as stop:
                         found = stop.value
                         break
-                    extra = tuple(_inverted_unit(n + i, u, recording.sampling_rate_hz)
-                                  for i, u in enumerate(progress.units))
+                    shown, extra = _reportable(progress.units, n, cfg.sil_threshold, recording.sampling_rate_hz)
                     best_sil = float(progress.candidate_sil.max()) if progress.candidate_sil.size else float("nan")
                     yield IterationState(
                         # the progress bar follows the restarts
@@ -346,20 +345,14 @@ class Decomposer:
                         wall_base + time.perf_counter() - t0,
                         f"residual restart {progress.restart + 1}/{cfg.hybrid_restarts}: "
                         f"{len(extra)} units beyond the baseline's {n}",
-                        None, _templates(tuple(fitted) + progress.units),
-                        tuple(f.theta_physical for f in fitted) + tuple(u.theta_physical for u in progress.units),
+                        None, _templates(tuple(fitted) + shown),
+                        tuple(f.theta_physical for f in fitted) + tuple(u.theta_physical for u in shown),
                     )
-            # a residual unit is reported by the baseline's standard: its SIL as the table shows it
-            # (the search accepted it on the MVDR source; a detection moved onto the model's
-            # discharge clock can fall below: measured 0.44 on a 30-discharge false unit), and
-            # it must fire as a motor unit does (a false one on MyoGen D_15dB: 19 discharges over
-            # 13 s, median rate 2 Hz, which the CoV test, blind to ISIs over 0.4 s, let through)
-            reported = [_inverted_unit(n + i, u, recording.sampling_rate_hz) for i, u in enumerate(found)]
-            kept_found = [u for u, m in zip(found, reported, strict=True)
-                          if m.sil >= cfg.sil_threshold and _fires_steadily(m.discharge_samples, m.sampling_rate_hz)]
-            found = tuple(kept_found)
-            units = units + tuple(_inverted_unit(n + i, u, recording.sampling_rate_hz) for i, u in enumerate(found))
+            found, extra = _reportable(found, n, cfg.sil_threshold, recording.sampling_rate_hz)
+            units = units + extra
             if found and base.model is not None:
+                yield IterationState(cfg.hybrid_restarts, cfg.hybrid_restarts, units, float("nan"), "finishing",
+                                     wall_base + time.perf_counter() - t0, "separation filters of the units added")
                 # so that transform() applies to the units the residual search added too
                 units = self._with_filters(recording, units, n, base.model, device)
         finally:
@@ -648,6 +641,23 @@ def _extend_basis(basis: torch.Tensor | None, w: torch.Tensor) -> torch.Tensor:
         return basis if basis is not None else w[:, None] / w.norm()
     v = (v / norm)[:, None]
     return v if basis is None else torch.cat([basis, v], dim=1)
+
+
+def _reportable(
+    found: tuple[InvertedUnit, ...], first_id: int, sil_threshold: float, fs: float
+) -> tuple[tuple[InvertedUnit, ...], tuple[MotorUnit, ...]]:
+    """The residual search's units that meet the baseline's standard, and them as table units
+    numbered from ``first_id``.
+
+    The standard: the SIL the table shows (the search accepted the unit on its MVDR source; a
+    detection moved onto the model's discharge clock can fall below: measured 0.44 on a
+    30-discharge false unit), and firing as a motor unit does (a false one on MyoGen D_15dB: 19
+    discharges over 13 s, median rate 2 Hz, which the CoV test, blind to ISIs over 0.4 s, let
+    through)."""
+    pairs = [(u, _inverted_unit(0, u, fs)) for u in found]
+    kept = [(u, m) for u, m in pairs
+            if m.sil >= sil_threshold and _fires_steadily(m.discharge_samples, fs)]
+    return tuple(u for u, _ in kept), tuple(m.replace(unit_id=first_id + i) for i, (_, m) in enumerate(kept))
 
 
 def _fires_steadily(discharge_samples: NDArray[np.int64], fs: float) -> bool:
