@@ -35,6 +35,18 @@ from bmiss_engine.forward.surrogate import WEIGHTS_PATH, SurrogateForwardModel, 
 from bmiss_engine.recording import ElectrodeGrid
 
 
+def training_runs(meta: dict) -> str:  # type: ignore[type-arg]
+    """How the weights were made: the chain of bench/train_surrogate.py runs in their metadata."""
+    runs = []
+    while meta:
+        runs.append(f"{meta['steps']} steps in {meta['train_s']:.0f} s"
+                    + (f" (diff weight {meta['diff_weight']:g}, {meta.get('long_units', 0)} units on 16×4 grids)"
+                       if meta.get("diff_weight") else ""))
+        meta = meta.get("fine_tuned_from", {})
+    return ("trained by bench/train_surrogate.py (the commands in its docstring): "
+            + " then ".join(reversed(runs)) + " on one shared core")
+
+
 def timed(model: object, units: MotorUnitParameters, anatomy: AnatomyParameters, grid: ElectrodeGrid,
           device: torch.device) -> tuple[float, float]:
     """Best of 5 forward passes and one forward + backward, seconds."""
@@ -150,9 +162,7 @@ def main() -> None:
     notes = (
         f"All 8 cases at 2048 Hz together ({all_2048.size} MUAPs): median {np.median(all_2048):.4f}, "
         f"95th percentile {np.quantile(all_2048, 0.95):.4f}. Surrogate: MLP {meta['depth']}×{meta['width']} "
-        f"({n_params:,} parameters, {WEIGHTS_PATH.stat().st_size / 1e6:.2f} MB), trained with "
-        f"`bench/train_surrogate.py --seed {meta['seed']} --units {meta['units']} --steps {meta['steps']}` "
-        f"(training {meta['train_s']:.0f} s on one shared core; generating the data took about 210 s). "
+        f"({n_params:,} parameters, {WEIGHTS_PATH.stat().st_size / 1e6:.2f} MB), {training_runs(meta)}. "
         f"Machine: {machine()}, {args.threads} torch thread(s), device {args.device}, load average {load:.1f} when "
         f"measured. Command: `.venv/bin/python bench/surrogate.py --threads {args.threads} --device {args.device} "
         f"--units {args.units}`."
