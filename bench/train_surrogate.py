@@ -114,6 +114,17 @@ def along_pairs(rows: int) -> tuple[torch.Tensor, torch.Tensor]:
     return a, a + cols
 
 
+def fibre_differences(w: torch.Tensor, rows: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Single differentials along the fibres of waveforms ``w`` (n, 64, T) whose grids have
+    ``rows`` (n,) rows: per grid shape, (which units, their differences (n_r, n_pairs, T))."""
+    out = []
+    for r in rows.unique().tolist():  # sorted: the same order for any two tensors on the same rows
+        a, b = along_pairs(int(r))
+        part = rows == r
+        out.append((part, w[part][:, b] - w[part][:, a]))
+    return out
+
+
 def generate(n_units: int, seed: int, batch: int = 64, rows: int = GRID_SIDE) -> dict[str, torch.Tensor]:
     """Per-fibre monopolar waveforms (n, 64, NATIVE_SAMPLES) in µV on grids of ``rows`` rows
     along the fibres and 64/rows across, and their features."""
@@ -169,7 +180,8 @@ def predict(net: SurrogateNetwork, x: torch.Tensor, cv: torch.Tensor,
     return torch.exp(log_amp)[..., None] * shape, log_amp, shape
 
 
-def train(data: dict[str, torch.Tensor], args: argparse.Namespace) -> tuple[SurrogateNetwork, dict[str, float]]:
+def train(data: dict[str, torch.Tensor], args: argparse.Namespace,
+          init_state: dict[str, torch.Tensor] | None = None) -> tuple[SurrogateNetwork, dict[str, float]]:
     torch.manual_seed(args.seed)
     gen = torch.Generator().manual_seed(args.seed + 1)
     waves = data["waves"]
@@ -189,18 +201,16 @@ def train(data: dict[str, torch.Tensor], args: argparse.Namespace) -> tuple[Surr
     is_val[val_idx] = True
     train_idx = torch.nonzero(~is_val).ravel()
     net = SurrogateNetwork(width=args.width, depth=args.depth)
-    if args.init is not None:
-        net.load_state_dict(torch.load(args.init, weights_only=True)["state"])
+    if init_state is not None:
+        net.load_state_dict(init_state)
     else:
         with torch.no_grad():
             net.head.bias[0] = log_rms[train_idx][:, :N_TOP].mean()
             net.head.weight[1:] *= 3.0
     # energy of each unit's single differential along the fibre axis (the grid's first coordinate)
     diff_energy = torch.empty(n)
-    for r in rows.unique().tolist():
-        a, b = along_pairs(int(r))
-        part = rows == r
-        diff_energy[part] = (waves[part][:, b] - waves[part][:, a]).square().sum((1, 2))
+    for part, d in fibre_differences(waves, rows):
+        diff_energy[part] = d.square().sum((1, 2))
     opt = torch.optim.Adam(net.parameters(), lr=args.lr)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(s, args.steps) / args.steps)))
@@ -257,11 +267,8 @@ def differential_loss(net: SurrogateNetwork, u: torch.Tensor, waves: torch.Tenso
     miss = pred - waves[u]
     mono = torch.sqrt(miss.square().sum((1, 2)) / energy[u] + 1e-8)
     diff = torch.empty_like(mono)
-    for r in rows[u].unique().tolist():
-        a, b = along_pairs(int(r))
-        part = rows[u] == r
-        m = miss[part]
-        diff[part] = torch.sqrt((m[:, b] - m[:, a]).square().sum((1, 2)) / diff_energy[u][part] + 1e-8)
+    for part, d in fibre_differences(miss, rows[u]):
+        diff[part] = torch.sqrt(d.square().sum((1, 2)) / diff_energy[u][part] + 1e-8)
     return mono.clamp(max=1.0).mean() + weight * diff.clamp(max=1.0).mean()
 
 
@@ -275,11 +282,10 @@ def validate(net: SurrogateNetwork, waves: torch.Tensor, feats: torch.Tensor, cv
             pred, _, _ = predict(net, feats[i : i + 128], cv[i : i + 128], az[i : i + 128])
             y = waves[i : i + 128]
             errs.append(normalised_rmse(pred, y).numpy())
-            for r in rows[i : i + 128].unique().tolist():
-                a, b = along_pairs(int(r))
-                part = rows[i : i + 128] == r
-                diff_errs.append(normalised_rmse(pred[part][:, b] - pred[part][:, a],
-                                                 y[part][:, b] - y[part][:, a]).numpy())
+            chunk_rows = rows[i : i + 128]
+            for (_, dp), (_, dy) in zip(fibre_differences(pred, chunk_rows), fibre_differences(y, chunk_rows),
+                                        strict=True):
+                diff_errs.append(normalised_rmse(dp, dy).numpy())
     err = np.concatenate(errs)
     return float(np.median(err)), float(np.quantile(err, 0.95)), float(np.median(np.concatenate(diff_errs)))
 
@@ -351,7 +357,9 @@ def main() -> None:
     gen_s = round(time.perf_counter() - t0, 1) if generated else None  # None: read from the cache
     if args.generate_only:
         return
-    net, stats = train(data, args)
+    # read before training: --out may be the same file
+    init = torch.load(args.init, weights_only=True) if args.init is not None else None
+    net, stats = train(data, args, None if init is None else init["state"])
     metadata = {
         "width": args.width, "depth": args.depth, "seed": args.seed, "units": args.units, "steps": args.steps,
         "batch": args.batch, "lr": args.lr, "split_loss": args.split_loss,
@@ -365,9 +373,9 @@ def main() -> None:
         "val_diff_median": stats["val_diff_median"],
         "torch": torch.__version__,
     }
-    if args.init is not None:
+    if init is not None:
         # fine-tuned weights carry the run they started from
-        base = json.loads(torch.load(args.init, weights_only=True)["metadata"])
+        base = json.loads(init["metadata"])
         metadata["fine_tuned_from"] = {k: v for k, v in base.items() if k != "held_out"}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().clone() for k, v in net.state_dict().items()}
