@@ -1,6 +1,6 @@
 """One table of the application's actions: id, title, shortcut, and when each is enabled.
 
-Menus, shortcuts and tests all reach an action by its id (``window.actions["undo"]``), as phy
+Menus, shortcuts and tests all reach an action by its id (``window.action_by_name["undo"]``), as phy
 does, so a test drives exactly what a user's key press does.
 """
 

@@ -82,17 +82,23 @@ class MainWindow(QMainWindow):
         self.setDockNestingEnabled(True)
         self.resize(1440, 900)
 
-        self.views = {
+        # typed handles for the views the window talks to; ``views`` names every dock's widget
+        self.units_view = UnitsTableView(self.session)
+        self.pulse_train_view = PulseTrainView(self.session)
+        self.rates_view = DischargeRateView(self.session)
+        self.muap_view = MuapGridView(self.session)
+        self.anatomy_view = Anatomy3DView(self.session)
+        self.views: dict[str, QWidget] = {
             "emg": EmgView(self.session),
             "rms": RmsMapView(self.session),
-            "units": UnitsTableView(self.session),
-            "pulse_train": PulseTrainView(self.session),
-            "rates": DischargeRateView(self.session),
-            "muap": MuapGridView(self.session),
-            "anatomy": Anatomy3DView(self.session),
+            "units": self.units_view,
+            "pulse_train": self.pulse_train_view,
+            "rates": self.rates_view,
+            "muap": self.muap_view,
+            "anatomy": self.anatomy_view,
         }
         self.docks = self._make_docks()
-        self.actions = build_actions(self, {
+        self.action_by_name = build_actions(self, {
             "open": self.open_dialog, "open_mri": self.open_mri_dialog,
             "grid_placement": self.grid_placement_dialog, "export": self.export_dialog,
             "batch": self.batch_dialog, "quit": self.close,
@@ -112,13 +118,13 @@ class MainWindow(QMainWindow):
         self._default_state = self.saveState(_LAYOUT_VERSION)
         self._restore_layout()
 
-        v = self.views
         self.live_redraw = StaggeredRedraw([
-            LiveView(v["units"], v["units"].redraw), LiveView(v["pulse_train"], v["pulse_train"].redraw),
-            LiveView(v["muap"], v["muap"].redraw),
+            LiveView(self.units_view, self.units_view.redraw),
+            LiveView(self.pulse_train_view, self.pulse_train_view.redraw),
+            LiveView(self.muap_view, self.muap_view.redraw),
             # all units' rates: the costliest view to redraw, and twice a second is plenty
-            LiveView(v["rates"], v["rates"].redraw, min_interval_s=0.5),
-            LiveView(v["anatomy"], v["anatomy"].redraw, min_interval_s=0.5),
+            LiveView(self.rates_view, self.rates_view.redraw, min_interval_s=0.5),
+            LiveView(self.anatomy_view, self.anatomy_view.redraw, min_interval_s=0.5),
         ], self)
         self.session.live_changed.connect(self.live_redraw.request)
         self.session.recording_changed.connect(self._on_recording)
@@ -172,7 +178,7 @@ class MainWindow(QMainWindow):
         return docks
 
     def _make_menus(self) -> None:
-        a = self.actions
+        a = self.action_by_name
         file_menu = self.menuBar().addMenu("&File")
         file_menu.addAction(a["open"])
         file_menu.addAction(a["open_mri"])
@@ -186,8 +192,8 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         file_menu.addAction(a["quit"])
         edit_menu = self.menuBar().addMenu("&Edit")
-        for key in ("undo", "redo", None, "accept", "flag", "reject", None, "merge", "delete"):
-            edit_menu.addSeparator() if key is None else edit_menu.addAction(a[key])
+        for item in ("undo", "redo", None, "accept", "flag", "reject", None, "merge", "delete"):
+            edit_menu.addSeparator() if item is None else edit_menu.addAction(a[item])
         run_menu = self.menuBar().addMenu("&Decomposition")
         run_menu.addAction(a["decompose"])
         run_menu.addAction(a["cancel"])
@@ -209,8 +215,8 @@ class MainWindow(QMainWindow):
         toolbar.setObjectName("toolbar_main")
         toolbar.setMovable(False)
         toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        for key in ("open", "decompose", "export", None, "undo", "redo", None, "accept", "flag", "reject"):
-            toolbar.addSeparator() if key is None else toolbar.addAction(a[key])
+        for item in ("open", "decompose", "export", None, "undo", "redo", None, "accept", "flag", "reject"):
+            toolbar.addSeparator() if item is None else toolbar.addAction(a[item])
 
     def _make_status_bar(self) -> None:
         bar = self.statusBar()
@@ -283,13 +289,13 @@ class MainWindow(QMainWindow):
     def update_actions(self) -> None:
         c = self.conditions
         for spec in ACTIONS:
-            self.actions[spec.id].setEnabled(c[spec.enabled_when])
+            self.action_by_name[spec.id].setEnabled(c[spec.enabled_when])
         h = self.session.history
         # the menu names the edit; the toolbar keeps its short label
-        self.actions["undo"].setText(f"&Undo {h.undo_label}" if h and h.undo_label else "&Undo")
-        self.actions["redo"].setText(f"&Redo {h.redo_label}" if h and h.redo_label else "&Redo")
-        self.actions["undo"].setIconText("Undo")
-        self.actions["redo"].setIconText("Redo")
+        self.action_by_name["undo"].setText(f"&Undo {h.undo_label}" if h and h.undo_label else "&Undo")
+        self.action_by_name["redo"].setText(f"&Redo {h.redo_label}" if h and h.redo_label else "&Redo")
+        self.action_by_name["undo"].setIconText("Undo")
+        self.action_by_name["redo"].setIconText("Redo")
 
     # -- files ----------------------------------------------------------------------------
     @Slot()
@@ -313,7 +319,7 @@ class MainWindow(QMainWindow):
         value = self.settings.value("recent_files", [])
         if isinstance(value, str):  # QSettings returns a lone string for a one-item list
             return [value]
-        return [str(v) for v in (value or [])]
+        return [str(v) for v in value] if isinstance(value, (list, tuple)) else []
 
     def _fill_recent_menu(self) -> None:
         self.recent_menu.clear()
@@ -368,9 +374,9 @@ class MainWindow(QMainWindow):
             anatomy = None
             self.update_actions()
         if anatomy is not None:
-            self.views["anatomy"].set_scene(anatomy.scene())
+            self.anatomy_view.set_scene(anatomy.scene())
         else:
-            self.views["anatomy"].set_scene(planar_scene(rec.grid, self.config.skin_mm, self.config.fat_mm))
+            self.anatomy_view.set_scene(planar_scene(rec.grid, self.config.skin_mm, self.config.fat_mm))
 
     @Slot()
     def open_mri_dialog(self) -> None:
@@ -629,9 +635,9 @@ class MainWindow(QMainWindow):
         for view in self.views.values():
             if hasattr(view, "apply_theme"):
                 view.apply_theme(self.theme)
-        apply_icon_theme(self.actions, self.style(), self.theme.name == "dark", self.theme.text)
-        self.actions["theme_light"].setChecked(name == "light")
-        self.actions["theme_dark"].setChecked(name == "dark")
+        apply_icon_theme(self.action_by_name, self.style(), self.theme.name == "dark", self.theme.text)
+        self.action_by_name["theme_light"].setChecked(name == "light")
+        self.action_by_name["theme_dark"].setChecked(name == "dark")
         self.settings.setValue("theme", name)
 
     # -- help -----------------------------------------------------------------------------
@@ -668,7 +674,7 @@ class MainWindow(QMainWindow):
             self.batch.shutdown()
         self.autosave.clean_exit()
         self.save_layout()
-        self.views["anatomy"].close_plotter()  # the VTK window goes before its Qt widget
+        self.anatomy_view.close_plotter()  # the VTK window goes before its Qt widget
         super().closeEvent(event)
 
 

@@ -88,9 +88,9 @@ class SmokeTest(QObject):
             if not self.window.open_mri(demo_mri()):
                 self._fail(f"could not open the demo MRI {demo_mri()}")
                 return
-            scene = self.window.views["anatomy"].scene
+            scene = self.window.anatomy_view.scene
             self.report["mri_tissues"] = sorted(scene.surfaces) if scene is not None else []
-            self.report["view_3d"] = self.window.views["anatomy"].plotter is not None
+            self.report["view_3d"] = self.window.anatomy_view.plotter is not None
             self.report["mri_opened_s"] = round(time.perf_counter() - self._t0, 2)
         self._timeout.start(int(SMOKE_TIMEOUT_S * 1000))
         window_s = SMOKE_CONFIG.window_s

@@ -222,7 +222,7 @@ class Session(QObject):
         a, b = self._to_result_samples(t0_s, t1_s, u.sampling_rate_hz)
         gone = discharges_in_box(u, a, b, min(low, high), max(low, high))
         if gone.size:
-            self.apply(RemoveDischarges(u.unit_id, gone))
+            self.apply(RemoveDischarges(u.unit_id, tuple(int(g) for g in gone)))
         return int(gone.size)
 
     def add_discharge_in_range(self, t0_s: float, t1_s: float) -> int | None:

@@ -105,7 +105,8 @@ class GridPlacementDialog(QDialog):
         self.ask_overwrite: Callable[[Path], bool] = self._ask_overwrite
         for button in (*buttons.buttons(), self.reset_button, self.save_button):
             button.setIcon(QIcon())  # the style's stock icons (a broom for Reset) say less than the words
-            button.setAutoDefault(False)
+            if isinstance(button, QPushButton):
+                button.setAutoDefault(False)
         buttons.button(QDialogButtonBox.StandardButton.Ok).setDefault(True)
         button_row = QHBoxLayout()
         button_row.addWidget(self.save_button)

@@ -211,7 +211,9 @@ class Anatomy3DView(QWidget):
         assert scene is not None and p is not None
 
         def world(depth: float, iz: float) -> NDArray[np.float64]:
-            return np.asarray(scene.grid_to_world(np.array([depth]), np.array([0.0]), np.array([iz])), dtype=np.float64)[0]
+            point: NDArray[np.float64] = np.asarray(
+                scene.grid_to_world(np.array([depth]), np.array([0.0]), np.array([iz])), dtype=np.float64)[0]
+            return point
 
         origin = world(0.0, 0.0)
         outward = origin - world(20.0, 0.0)

@@ -20,7 +20,7 @@ from bmiss_gui.views.plotting import caption_label, style_plot
 MODES = ("pan", "remove", "add")
 
 
-class _EditViewBox(pg.ViewBox):
+class _EditViewBox(pg.ViewBox):  # type: ignore[misc]  # pyqtgraph ships no type hints
     """A ViewBox whose left-drag draws a box in the remove/add modes instead of panning."""
 
     box_drawn = Signal(str, QRectF)  # mode, rectangle in data coordinates

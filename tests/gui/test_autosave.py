@@ -36,11 +36,11 @@ _CRASHING_SESSION = textwrap.dedent("""
     ids = [u.unit_id for u in w.session.result.units]
     w.session.select((ids[0],))
     w.views["pulse_train"].edit_box("remove", 0.4, 1.6, -1e9, 1e9)
-    w.actions["accept"].trigger()
+    w.action_by_name["accept"].trigger()
     w.session.select((ids[1], ids[2]))
-    w.actions["reject"].trigger()
-    w.actions["flag"].trigger()
-    w.actions["undo"].trigger()  # a redo branch too
+    w.action_by_name["reject"].trigger()
+    w.action_by_name["flag"].trigger()
+    w.action_by_name["undo"].trigger()  # a redo branch too
     w.session.select((ids[2],))
     w.autosave.save_now(wait=True)
     assert w.autosave.saves == 1, w.autosave.last_error
@@ -91,10 +91,10 @@ def test_edits_survive_a_crash_and_are_restored_exactly(
     assert list(s.selected_ids) == expected["selected"]
     assert window.isWindowModified()  # recovered work is unsaved until saved
     # undo and redo walk the same states as before the crash
-    window.actions["redo"].trigger()
+    window.action_by_name["redo"].trigger()
     assert [u.status for u in s.result.units][2] == "flagged"
-    while window.actions["undo"].isEnabled():
-        window.actions["undo"].trigger()
+    while window.action_by_name["undo"].isEnabled():
+        window.action_by_name["undo"].trigger()
     assert units_of(s.result) == units_of(small_result)
     # the crashed window's file is gone; this window protects the work under its own name
     window.autosave.task.wait()
@@ -112,7 +112,7 @@ def test_an_edit_is_autosaved_soon_after_and_a_clean_close_removes_it(qtbot, rev
     w = reviewing
     qtbot.waitUntil(lambda: w.autosave.saves >= 1, timeout=10_000)  # the decomposition's result
     saves = w.autosave.saves
-    w.actions["accept"].trigger()
+    w.action_by_name["accept"].trigger()
     assert w.autosave.after_edit.isActive()
     qtbot.waitUntil(lambda: w.autosave.saves > saves, timeout=10_000)
     assert w.autosave.path.is_file() and w.autosave.path.with_suffix(".lock").is_file()
@@ -127,7 +127,7 @@ def test_the_timer_saves_every_interval_and_a_saved_session_needs_no_recovery(
     w.autosave.after_edit.setInterval(60_000)  # only the timer here
     w.autosave.set_interval(0.3)
     assert float(w.settings.value("autosave/interval_s")) == 0.3  # remembered for the next start
-    w.actions["accept"].trigger()
+    w.action_by_name["accept"].trigger()
     qtbot.waitUntil(lambda: w.autosave.saves >= 1, timeout=10_000)
     assert w.autosave.path.is_file()
     assert w.files.save_to(tmp_path / "saved.bmiss")

@@ -66,8 +66,8 @@ def scheduler():  # type: ignore[no-untyped-def]
 
 def _dialog(window, study: Path, out: Path, scheduler: str, **options: object):  # type: ignore[no-untyped-def]
     window.config = BATCH_CONFIG  # the dialog's settings start from the window's
-    assert window.actions["batch"].shortcut().toString() == "Ctrl+B"
-    window.actions["batch"].trigger()
+    assert window.action_by_name["batch"].shortcut().toString() == "Ctrl+B"
+    window.action_by_name["batch"].trigger()
     dialog = window.batch
     assert dialog is not None and dialog.isVisible()
     dialog.run_options = {"scheduler": scheduler, **options}

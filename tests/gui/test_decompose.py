@@ -32,10 +32,10 @@ def test_units_appear_live_and_the_event_loop_never_stalls(qtbot, window, small_
     timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
     timer.start()
     with qtbot.waitSignal(window.runner.finished, timeout=90_000) as finished:
-        assert window.actions["decompose"].isEnabled()
+        assert window.action_by_name["decompose"].isEnabled()
         window.decompose(SMALL_CONFIG)
         assert window.progress.isVisible() and window.cancel_button.isVisible()
-        assert not window.actions["decompose"].isEnabled()
+        assert not window.action_by_name["decompose"].isEnabled()
     timer.stop()
 
     result: DecompositionResult = finished.args[0]
@@ -61,7 +61,7 @@ def test_cancel_keeps_the_units_found_so_far(qtbot, window, small_recording_file
     window.decompose(config)
     qtbot.waitUntil(lambda: table.rowCount() >= 1, timeout=60_000)
     with qtbot.waitSignal(window.runner.cancelled, timeout=30_000) as cancelled:
-        window.actions["cancel"].trigger()
+        window.action_by_name["cancel"].trigger()
     state: IterationState = cancelled.args[0]
     assert state.iteration < config.n_iterations
     qtbot.waitUntil(lambda: not window.runner.is_running and window.live_redraw.idle, timeout=5000)
@@ -69,7 +69,7 @@ def test_cancel_keeps_the_units_found_so_far(qtbot, window, small_recording_file
     assert kept is not None and kept.n_units == len(state.units) >= 1
     assert table.rowCount() == kept.n_units
     assert window.session.can_edit  # the partial result can be reviewed and exported
-    assert window.actions["export"].isEnabled() and window.actions["decompose"].isEnabled()
+    assert window.action_by_name["export"].isEnabled() and window.action_by_name["decompose"].isEnabled()
 
 
 def test_worker_throttles_but_always_delivers_the_last_snapshot(qtbot, small_recording_file: Path) -> None:
@@ -114,8 +114,8 @@ def test_ctrl_d_opens_the_settings_and_starts_with_them(qtbot, window, small_rec
         return int(QDialog.DialogCode.Accepted)
 
     monkeypatch.setattr(DecomposeDialog, "exec", fill_and_accept)
-    assert window.actions["decompose"].shortcut().toString() == "Ctrl+D"
-    window.actions["decompose"].trigger()
+    assert window.action_by_name["decompose"].shortcut().toString() == "Ctrl+D"
+    window.action_by_name["decompose"].trigger()
     assert len(started) == 1
     assert (started[0].n_iterations, started[0].device, started[0].method) == (24, "cpu", "fastica")
 
@@ -128,7 +128,7 @@ def test_a_failing_decomposition_is_reported_and_the_app_stays_usable(
         window.decompose(dataclasses.replace(SMALL_CONFIG, window_s=(0.0, 0.5)))
     qtbot.waitUntil(lambda: not window.runner.is_running, timeout=5000)
     assert len(errors) == 1 and errors[0][0] == "The decomposition failed" and "at least 1 s" in errors[0][1]
-    assert window.session.result is None and window.actions["decompose"].isEnabled()
+    assert window.session.result is None and window.action_by_name["decompose"].isEnabled()
 
 
 def test_a_windowed_decomposition_lines_up_with_the_recording(

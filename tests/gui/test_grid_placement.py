@@ -26,17 +26,17 @@ from bmiss_engine.io import load_session
 @pytest.fixture
 def on_mri(window, small_recording_file: Path):  # type: ignore[no-untyped-def]
     """The small recording with the demo MRI (grid over the 4 mm fat region, at 120°)."""
-    assert not window.actions["grid_placement"].isEnabled()  # no MRI yet
+    assert not window.action_by_name["grid_placement"].isEnabled()  # no MRI yet
     assert window.open_file(small_recording_file)
     assert window.open_mri(demo_anatomy_paths().labels)
-    assert window.actions["grid_placement"].isEnabled()
+    assert window.action_by_name["grid_placement"].isEnabled()
     assert window.anatomy.placed.placement.angle_deg == 120.0
     return window
 
 
 def _dialog(window):  # type: ignore[no-untyped-def]
-    assert window.actions["grid_placement"].shortcut().toString() == "Ctrl+Shift+G"
-    window.actions["grid_placement"].trigger()
+    assert window.action_by_name["grid_placement"].shortcut().toString() == "Ctrl+Shift+G"
+    window.action_by_name["grid_placement"].trigger()
     dialog = window.placement_dialog
     assert dialog is not None and dialog.isVisible()
     return dialog

@@ -18,10 +18,10 @@ from PySide6.QtWidgets import QFileDialog
 
 def test_open_fills_the_views(window, small_recording_file: Path, monkeypatch) -> None:
     monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(lambda *a, **k: (str(small_recording_file), "")))
-    window.actions["open"].trigger()
+    window.action_by_name["open"].trigger()
     rec = window.session.recording
     assert rec is not None and rec.n_channels == 32
-    assert window.actions["decompose"].isEnabled()
+    assert window.action_by_name["decompose"].isEnabled()
     assert small_recording_file.name in window.windowTitle()
     assert "32 channels" in window.file_label.text()
     rms = window.views["rms"].rms_uv
@@ -53,7 +53,7 @@ def test_bad_files_show_the_problem_and_the_app_stays_usable(
     assert "Cannot open" in title and bad.name in text and "Traceback" not in text
     # what was open stays open and usable
     assert window.session.recording is not None and window.session.recording.n_channels == 32
-    assert window.actions["decompose"].isEnabled()
+    assert window.action_by_name["decompose"].isEnabled()
     assert window.open_file(small_recording_file) and len(errors) == 1
 
 
@@ -86,7 +86,7 @@ def test_layout_and_recent_files_are_remembered(qtbot, tmp_path: Path, small_rec
     assert second.docks["muap"].isFloating()
     assert not second.docks["rates"].isVisible()
     assert second.recent_files() == [str(small_recording_file.resolve())]
-    second.actions["reset_layout"].trigger()
+    second.action_by_name["reset_layout"].trigger()
     assert not second.docks["muap"].isFloating() and second.docks["rates"].isVisible()
 
 
@@ -259,16 +259,16 @@ def test_a_caption_too_long_for_its_dock_ends_in_an_ellipsis(qtbot) -> None:
 
 def test_dark_theme_draws_the_dark_toolbar_glyphs_light(window) -> None:
     def lightness(action_id: str) -> float:
-        image = window.actions[action_id].icon().pixmap(24).toImage()
+        image = window.action_by_name[action_id].icon().pixmap(24).toImage()
         colours = [image.pixelColor(x, y) for y in range(image.height()) for x in range(image.width())]
         opaque = [c for c in colours if c.alpha() > 128]
         return sum(c.lightness() for c in opaque) / len(opaque)
 
-    window.actions["theme_light"].trigger()
+    window.action_by_name["theme_light"].trigger()
     light = {a: lightness(a) for a in ("decompose", "undo", "accept")}
     assert light["decompose"] < 110 and light["undo"] < 110
-    window.actions["theme_dark"].trigger()
+    window.action_by_name["theme_dark"].trigger()
     assert lightness("decompose") > 180 and lightness("undo") > 180  # on the dark toolbar
     assert lightness("accept") == pytest.approx(light["accept"])  # a coloured icon stays as it is
-    window.actions["theme_light"].trigger()
+    window.action_by_name["theme_light"].trigger()
     assert lightness("decompose") == pytest.approx(light["decompose"])

@@ -17,7 +17,7 @@ from bmiss_engine.anatomy import demo_anatomy_paths
 
 def test_open_demo_mri_places_the_grid_and_sets_the_layers(window, small_recording_file: Path) -> None:
     assert window.open_file(small_recording_file)
-    assert window.actions["open_mri"].isEnabled()
+    assert window.action_by_name["open_mri"].isEnabled()
     paths = demo_anatomy_paths()
     assert window.open_mri(paths.labels)
     anatomy = window.anatomy
@@ -50,6 +50,6 @@ def test_a_bad_mri_is_reported_and_changes_nothing(window, small_recording_file:
 
 
 def test_mri_needs_a_recording(window, errors: list[tuple[str, str]]) -> None:
-    assert not window.actions["open_mri"].isEnabled()
+    assert not window.action_by_name["open_mri"].isEnabled()
     assert not window.open_mri(demo_anatomy_paths().labels)
     assert errors[-1][0] == "Open a recording first"

@@ -60,13 +60,13 @@ def test_box_removal_changes_the_unit_and_undo_restores_it_exactly(reviewing) ->
     # the table shows the figures of the edited discharges
     assert table.data(table.index(0, 1)) == str(edited.n_discharges)
     assert table.data(table.index(0, 4)) == f"{edited.sil:.3f}"
-    assert w.actions["undo"].isEnabled() and "Remove" in w.actions["undo"].text()
+    assert w.action_by_name["undo"].isEnabled() and "Remove" in w.action_by_name["undo"].text()
 
-    w.actions["undo"].trigger()
+    w.action_by_name["undo"].trigger()
     restored = w.session.selected_unit
     assert restored is unit  # the very same object: undo is exact, not recomputed
     assert table.data(table.index(0, 4)) == sil_cell_before
-    w.actions["redo"].trigger()
+    w.action_by_name["redo"].trigger()
     assert w.session.selected_unit is edited
 
 
@@ -80,8 +80,8 @@ def test_add_picks_the_largest_peak_in_the_dragged_range(reviewing) -> None:
     # a Ctrl+drag over ±30 ms around it: the removed discharge is the largest free peak there
     w.views["pulse_train"].edit_box("add", (gone - 0.03 * fs) / fs, (gone + 0.03 * fs) / fs, 0, 0)
     assert w.session.selected_unit.discharge_samples.tolist() == unit.discharge_samples.tolist()
-    w.actions["undo"].trigger()
-    w.actions["undo"].trigger()
+    w.action_by_name["undo"].trigger()
+    w.action_by_name["undo"].trigger()
     assert w.session.selected_unit is unit
 
 
@@ -114,7 +114,7 @@ def test_status_shortcuts_delete_and_merge(qtbot, reviewing) -> None:
     table_view = w.views["units"]
     table = table_view.units_model
     ids = [u.unit_id for u in w.session.result.units]
-    assert w.actions["reject"].shortcut().toString() == "R"
+    assert w.action_by_name["reject"].shortcut().toString() == "R"
     w.activateWindow()
     table_view.setFocus()
     w.session.select((ids[1],))
@@ -122,37 +122,37 @@ def test_status_shortcuts_delete_and_merge(qtbot, reviewing) -> None:
     assert w.session.result.unit(ids[1]).status == "rejected"
     assert table.data(table.index(1, COLUMNS.index("Status"))) == "rejected"
     w.session.select((ids[0],))
-    w.actions["flag"].trigger()
+    w.action_by_name["flag"].trigger()
     assert w.session.result.unit(ids[0]).status == "flagged"
-    w.actions["accept"].trigger()
+    w.action_by_name["accept"].trigger()
     assert w.session.result.unit(ids[0]).status == "accepted"
 
     a, c = w.session.result.unit(ids[0]), w.session.result.unit(ids[2])
     w.session.select((ids[0], ids[2]))
-    assert w.actions["merge"].isEnabled()
-    w.actions["merge"].trigger()
+    assert w.action_by_name["merge"].isEnabled()
+    w.action_by_name["merge"].trigger()
     assert ids[2] not in [u.unit_id for u in w.session.result.units]
     merged = w.session.result.unit(ids[0])
     assert set(merged.discharge_samples.tolist()) <= set(a.discharge_samples.tolist()) | set(c.discharge_samples.tolist())
     assert merged.n_discharges > max(a.n_discharges, c.n_discharges) - 1
     w.session.select((ids[1],))
-    w.actions["delete"].trigger()
+    w.action_by_name["delete"].trigger()
     assert [u.unit_id for u in w.session.result.units] == [ids[0], *ids[3:]]
     assert table.rowCount() == len(ids) - 2
     for _ in range(5):
-        w.actions["undo"].trigger()
+        w.action_by_name["undo"].trigger()
     assert [(u.unit_id, u.status) for u in w.session.result.units] == [(i, "accepted") for i in ids]
-    assert not w.actions["undo"].isEnabled()
+    assert not w.action_by_name["undo"].isEnabled()
 
 
 def test_export_writes_a_csv_that_reads_back_to_the_same_discharges(reviewing, tmp_path: Path, monkeypatch) -> None:
     w = reviewing
     rejected = w.session.result.units[0].unit_id
     w.session.select((rejected,))
-    w.actions["reject"].trigger()
+    w.action_by_name["reject"].trigger()
     out = tmp_path / "units.csv"
     monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(lambda *a, **k: (str(out), "CSV (*.csv)")))
-    w.actions["export"].trigger()
+    w.action_by_name["export"].trigger()
     with out.open() as fh:
         rows = list(csv.DictReader(fh))
     read: dict[int, list[int]] = {}
@@ -220,7 +220,7 @@ def test_pulse_train_plot_shows_the_unit_and_its_discharges(reviewing) -> None:
 
 def test_dark_theme_recolours_the_plots(reviewing) -> None:
     w = reviewing
-    w.actions["theme_dark"].trigger()
+    w.action_by_name["theme_dark"].trigger()
     img = w.views["pulse_train"].plot_widget.grab().toImage()
     assert _colour_pixels(img, QColor(w.theme.plot_background), tolerance=3) > img.width() * img.height() // 3
     assert w.settings.value("theme") == "dark"

@@ -56,12 +56,12 @@ def edited(window, small_recording_file: Path, small_result: DecompositionResult
     first, second, third = (u.unit_id for u in small_result.units[:3])
     w.session.select((first,))
     w.views["pulse_train"].edit_box("remove", 0.5, 1.5, -1e9, 1e9)
-    w.actions["accept"].trigger()
+    w.action_by_name["accept"].trigger()
     w.session.select((second, third))
-    w.actions["reject"].trigger()
+    w.action_by_name["reject"].trigger()
     w.session.select((third,))
-    w.actions["flag"].trigger()
-    w.actions["undo"].trigger()  # unit `third` back to rejected; the flag is on the redo branch
+    w.action_by_name["flag"].trigger()
+    w.action_by_name["undo"].trigger()  # unit `third` back to rejected; the flag is on the redo branch
     w.session.select((second,))
     return w
 
@@ -71,7 +71,7 @@ def test_saved_session_reopens_with_result_history_selection_and_settings(
 ) -> None:
     w = edited
     assert w.isWindowModified() and "[*]" in w.windowTitle()
-    assert w.actions["save_session"].isEnabled()
+    assert w.action_by_name["save_session"].isEnabled()
     history = w.session.history
     path = tmp_path / "study.bmiss"
     assert w.files.save_to(path)
@@ -88,15 +88,15 @@ def test_saved_session_reopens_with_result_history_selection_and_settings(
     assert not other.isWindowModified() and other.windowTitle().startswith("study.bmiss")
     assert s.history is not None and s.history.log == history.log and s.history.redo_log == history.redo_log
     # undo and redo walk the same states as in the window that saved
-    assert other.actions["redo"].isEnabled() and other.actions["redo"].text() == w.actions["redo"].text()
-    other.actions["redo"].trigger()
-    w.actions["redo"].trigger()
+    assert other.action_by_name["redo"].isEnabled() and other.action_by_name["redo"].text() == w.action_by_name["redo"].text()
+    other.action_by_name["redo"].trigger()
+    w.action_by_name["redo"].trigger()
     assert units_of(s.result) == units_of(w.session.result)
     assert other.isWindowModified()  # no longer the result saved
-    other.actions["undo"].trigger()
+    other.action_by_name["undo"].trigger()
     assert not other.isWindowModified()  # back to it
-    while other.actions["undo"].isEnabled():
-        other.actions["undo"].trigger()
+    while other.action_by_name["undo"].isEnabled():
+        other.action_by_name["undo"].trigger()
     assert units_of(s.result) == units_of(small_result)
     # the table shows the restored units
     table = other.views["units"].units_model
@@ -113,14 +113,14 @@ def test_save_as_and_ctrl_s_use_the_file_dialog_once(edited, tmp_path: Path, mon
         return str(tmp_path / "named"), "BMISS session (*.bmiss)"
 
     monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(get_save))
-    w.actions["save_session"].trigger()  # no file yet: asks where
+    w.action_by_name["save_session"].trigger()  # no file yet: asks where
     assert len(asked) == 1 and asked[0].endswith(".bmiss")
     assert (tmp_path / "named.bmiss").is_file() and not w.isWindowModified()
-    w.actions["accept"].trigger()
+    w.action_by_name["accept"].trigger()
     assert w.isWindowModified()
-    w.actions["save_session"].trigger()  # saves in place
+    w.action_by_name["save_session"].trigger()  # saves in place
     assert len(asked) == 1 and not w.isWindowModified()
-    w.actions["save_session_as"].trigger()
+    w.action_by_name["save_session_as"].trigger()
     assert len(asked) == 2
 
 
@@ -189,7 +189,7 @@ def test_title_names_the_recording_until_saved(window, small_recording_file: Pat
     assert window.open_file(small_recording_file)
     assert window.windowTitle() == f"{small_recording_file.name}[*] — BMISS"
     assert not window.isWindowModified()
-    assert not window.actions["save_session"].isEnabled()  # nothing to save before a result
+    assert not window.action_by_name["save_session"].isEnabled()  # nothing to save before a result
     assert window.session.filtered_emg() is not None  # band-passed while the file was read
 
 

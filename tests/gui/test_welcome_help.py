@@ -32,7 +32,7 @@ def test_welcome_shows_until_a_recording_is_open(window, qtbot) -> None:
     assert Path(rec.source).resolve() == demo_recording().resolve()
     assert rec.n_channels == 64
     assert not panel.isVisible()
-    assert window.actions["decompose"].isEnabled()
+    assert window.action_by_name["decompose"].isEnabled()
     assert window.recent_files() == [str(demo_recording().resolve())]
 
 
@@ -93,7 +93,7 @@ def test_sil_tip_follows_the_threshold() -> None:
 
 
 def test_about_names_version_device_and_citation(window) -> None:
-    window.actions["about"].trigger()
+    window.action_by_name["about"].trigger()
     text = window.about_dialog.text()
     assert window.about_dialog.isVisible()
     assert __version__ in text
@@ -106,7 +106,7 @@ def test_about_names_version_device_and_citation(window) -> None:
 
 
 def test_user_guide_opens_with_its_headings_and_screenshots(window) -> None:
-    window.actions["user_guide"].trigger()
+    window.action_by_name["user_guide"].trigger()
     dialog = window.user_guide_dialog
     assert dialog.isVisible() and dialog.loaded
     assert dialog.path == user_guide()

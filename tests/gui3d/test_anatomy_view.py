@@ -145,7 +145,7 @@ def test_grid_placement_moves_the_drawn_grid(window, small_recording_file, qtbot
     qtbot.wait(300)  # the window's layout settles first (a resized view renders other pixels)
     before_centre, before_image = drawn_centre(), image()
     assert np.allclose(before_centre, window.anatomy.placed.electrode_world_mm.mean(axis=0), atol=3.0)
-    window.actions["grid_placement"].trigger()
+    window.action_by_name["grid_placement"].trigger()
     dialog = window.placement_dialog
     dialog.angle.setValue(240.0)
     qtbot.waitUntil(lambda: window.anatomy.placed.placement.angle_deg == 240.0, timeout=20_000)
