@@ -3,7 +3,7 @@
 usage: .venv/bin/python bench/train_surrogate.py [--seed 0] [--units 24000] [--steps 4000]
                                                  [--threads 1] [--cache FILE] [--out FILE]
 
-The shipped weights come from three runs, each starting from the one before (``--out``
+The shipped weights come from four runs, each starting from the one before (``--out``
 defaults to the shipped file, which ``--init`` reads before it is overwritten):
 
     .venv/bin/python bench/train_surrogate.py --seed 0                       # data 3.5 min, 36 min
@@ -11,12 +11,17 @@ defaults to the shipped file, which ``--init`` reads before it is overwritten):
         --diff-weight 1 --long-units 12000 --steps 3000 --lr 5e-4 --batch 64   # data 2 min, 26 min
     .venv/bin/python bench/train_surrogate.py --init resources/surrogate/surrogate.pt \
         --diff-weight 2 --long-units 12000 --steps 2000 --lr 3e-4 --batch 64   # 16 min
+    .venv/bin/python bench/train_surrogate.py --init resources/surrogate/surrogate.pt \
+        --diff-weight 2 --long-units 12000 --thin-fat-units 8000 --steps 2000 --lr 3e-4 \
+        --batch 64                                                             # data 1 min, 14 min
 
 (times on one shared core). The first learns the monopolar MUAPs; the fine-tuning runs add a
 loss on the single differential along the fibres and grids twice as long along them (16×4),
 because the first run's single-differential error was 6–8 % (median, held out): differences
 of neighbouring channels keep only the part of the error that changes between them, and the
 13×5 8 mm held-out grid reaches farther along the fibres (±48 mm) than any 8×8 training grid.
+The last adds units over thin fat (0.5–2.5 mm, a small share of the uniform 0.5–20 mm draw),
+where the single differential on the 8×8 4 mm grid was the worst held-out case (5.3 %).
 
 1. Data: ``--units`` motor units with θ uniform in the bounds (normalised space, the fibre
    count on its log scale) and skin and fat uniform in theirs, rendered by the analytic model
@@ -37,7 +42,7 @@ of neighbouring channels keep only the part of the error that changes between th
    along the fibres (each per unit, capped at 1); ``--long-units`` adds units on 16×4 grids
    (seed + 1000, cached separately). The metadata keep the run each one started from.
 3. Held-out error: fresh θ (another seed) on a 13×5 8 mm and an 8×8 4 mm grid, monopolar and
-   single differential, two anatomies, at 2048 Hz, against the analytic model with its default
+   single differential, three anatomies (skin/fat 1/2, 2/8, 1/0.5 mm), at 2048 Hz, against the analytic model with its default
    spectral grid: per-MUAP ||surrogate − analytic||_F / ||analytic||_F, median and 95th
    percentile. Weights and metadata go to resources/surrogate/.
 """
@@ -74,6 +79,7 @@ from bmiss_engine.recording import ElectrodeGrid
 
 REPO = Path(__file__).resolve().parents[1]
 GRID_SIDE = 8
+THIN_FAT_MM = (0.5, 2.5)  # the fine grids over thin fat were the worst held-out case (single differential)
 # the training targets' time axis: t_k = (k − NATIVE_ONSET) / NATIVE_RATE_HZ
 NATIVE_RATE_HZ = 4096.0
 NATIVE_ONSET = 24
@@ -81,12 +87,15 @@ NATIVE_SAMPLES = 152
 N_TOP, N_RANDOM = 16, 8
 
 
-def draw_units(n: int, gen: torch.Generator) -> tuple[MotorUnitParameters, torch.Tensor, torch.Tensor]:
-    """θ uniform in the normalised bounds; skin and fat uniform in theirs (float64)."""
+def draw_units(n: int, gen: torch.Generator,
+               fat_mm: tuple[float, float] | None = None) -> tuple[MotorUnitParameters, torch.Tensor, torch.Tensor]:
+    """θ uniform in the normalised bounds; skin uniform in its bounds, fat in its bounds or in
+    ``fat_mm`` (float64)."""
     units = MotorUnitParameters.from_unit_interval(torch.rand(n, 8, generator=gen, dtype=torch.float64))
     sb, fb = AnatomyParameters.BOUNDS["skin_mm"], AnatomyParameters.BOUNDS["fat_mm"]
     skin = sb.from_unit(torch.rand(n, generator=gen, dtype=torch.float64))
-    fat = fb.from_unit(torch.rand(n, generator=gen, dtype=torch.float64))
+    u = torch.rand(n, generator=gen, dtype=torch.float64)
+    fat = fb.from_unit(u) if fat_mm is None else fat_mm[0] + (fat_mm[1] - fat_mm[0]) * u
     return units, skin, fat
 
 
@@ -125,11 +134,12 @@ def fibre_differences(w: torch.Tensor, rows: torch.Tensor) -> list[tuple[torch.T
     return out
 
 
-def generate(n_units: int, seed: int, batch: int = 64, rows: int = GRID_SIDE) -> dict[str, torch.Tensor]:
+def generate(n_units: int, seed: int, batch: int = 64, rows: int = GRID_SIDE,
+             fat_mm: tuple[float, float] | None = None) -> dict[str, torch.Tensor]:
     """Per-fibre monopolar waveforms (n, 64, NATIVE_SAMPLES) in µV on grids of ``rows`` rows
-    along the fibres and 64/rows across, and their features."""
+    along the fibres and 64/rows across (fat in ``fat_mm`` when given), and their features."""
     gen = torch.Generator().manual_seed(seed)
-    units, skin, fat = draw_units(n_units, gen)
+    units, skin, fat = draw_units(n_units, gen, fat_mm)
     ied = 4.0 + 6.0 * torch.rand(math.ceil(n_units / batch), generator=gen, dtype=torch.float64)
     closest = units.depth_mm - torch.minimum(units.territory_radius_mm, units.depth_mm) + skin + fat
     order = torch.argsort(closest)
@@ -296,7 +306,8 @@ def held_out(model: SurrogateForwardModel | None, seed: int, n_units: int = 64,
     rows = []
     gen = torch.Generator().manual_seed(seed)
     grids = {"13×5 8 mm": ElectrodeGrid.full(13, 5, 8.0), "8×8 4 mm": ElectrodeGrid.full(8, 8, 4.0)}
-    for skin, fat in ((1.0, 2.0), (2.0, 8.0)):
+    # thin fat last: the draws of the first two anatomies stay those of earlier runs
+    for skin, fat in ((1.0, 2.0), (2.0, 8.0), (1.0, 0.5)):
         anatomy = AnatomyParameters.default(skin_mm=skin, fat_mm=fat, dtype=torch.float32)
         for gname, grid in grids.items():
             units = MotorUnitParameters.from_unit_interval(torch.rand(n_units, 8, generator=gen))
@@ -341,6 +352,9 @@ def main() -> None:
     ap.add_argument("--split-loss", action="store_true")
     ap.add_argument("--long-units", type=int, default=0,
                     help="add this many units on 16×4 grids (16 rows along the fibres; seed + 1000)")
+    ap.add_argument("--thin-fat-units", type=int, default=0,
+                    help=f"add this many units over thin fat, {THIN_FAT_MM[0]:g}–{THIN_FAT_MM[1]:g} mm, on 8×8 grids "
+                         "(seed + 2000)")
     ap.add_argument("--init", type=Path, default=None, help="start from these weights (fine-tuning)")
     ap.add_argument("--diff-weight", type=float, default=0.0,
                     help="> 0: every channel, plus this weight times a single-differential loss")
@@ -354,6 +368,12 @@ def main() -> None:
         extra, made = cached_data(long_cache, lambda: generate(args.long_units, args.seed + 1000, rows=16))
         data = {k: torch.cat([data[k], extra[k]]) for k in data}
         generated = generated or made
+    if args.thin_fat_units:
+        thin_cache = cache.with_name(f"surrogate_data_s{args.seed + 2000}_n{args.thin_fat_units}_thinfat.pt")
+        extra, made = cached_data(thin_cache, lambda: generate(args.thin_fat_units, args.seed + 2000,
+                                                               fat_mm=THIN_FAT_MM))
+        data = {k: torch.cat([data[k], extra[k]]) for k in data}
+        generated = generated or made
     gen_s = round(time.perf_counter() - t0, 1) if generated else None  # None: read from the cache
     if args.generate_only:
         return
@@ -364,11 +384,13 @@ def main() -> None:
         "width": args.width, "depth": args.depth, "seed": args.seed, "units": args.units, "steps": args.steps,
         "batch": args.batch, "lr": args.lr, "split_loss": args.split_loss,
         "init": None if args.init is None else args.init.name, "diff_weight": args.diff_weight,
-        "long_units": args.long_units,
+        "long_units": args.long_units, "thin_fat_units": args.thin_fat_units,
         "training_data": "analytic model, SpectralGrid(tolerance=1e-3), monopolar, 8×8 grids of 4–10 mm, "
                          "fibre angle 0, default conductivities, θ, skin, fat uniform in their bounds"
                          + (f"; plus {args.long_units} units (seed {args.seed + 1000}) on 16×4 grids"
-                            if args.long_units else ""),
+                            if args.long_units else "")
+                         + (f"; plus {args.thin_fat_units} units (seed {args.seed + 2000}) over fat "
+                            f"{THIN_FAT_MM[0]:g}–{THIN_FAT_MM[1]:g} mm" if args.thin_fat_units else ""),
         "train_s": round(stats["train_s"], 1), "val_median": stats["val_median"], "val_p95": stats["val_p95"],
         "val_diff_median": stats["val_diff_median"],
         "torch": torch.__version__,
