@@ -2,6 +2,8 @@
 
 usage: .venv/bin/python bench/train_surrogate.py [--seed 0] [--units 24000] [--steps 4000]
                                                  [--threads 1] [--cache FILE] [--out FILE]
+                                                 [--init FILE] [--diff-weight W]
+                                                 [--long-units N] [--thin-fat-units N]
 
 The shipped weights come from four runs, each starting from the one before (``--out``
 defaults to the shipped file, which ``--init`` reads before it is overwritten):
@@ -369,7 +371,8 @@ def main() -> None:
         data = {k: torch.cat([data[k], extra[k]]) for k in data}
         generated = generated or made
     if args.thin_fat_units:
-        thin_cache = cache.with_name(f"surrogate_data_s{args.seed + 2000}_n{args.thin_fat_units}_thinfat.pt")
+        thin_cache = cache.with_name(f"surrogate_data_s{args.seed + 2000}_n{args.thin_fat_units}"
+                                     f"_fat{THIN_FAT_MM[0]:g}-{THIN_FAT_MM[1]:g}.pt")
         extra, made = cached_data(thin_cache, lambda: generate(args.thin_fat_units, args.seed + 2000,
                                                                fat_mm=THIN_FAT_MM))
         data = {k: torch.cat([data[k], extra[k]]) for k in data}

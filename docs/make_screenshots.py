@@ -88,19 +88,19 @@ def main() -> int:
     # a review in progress: the cleanest unit selected, one unit flagged, one rejected
     units = sorted(result.units, key=lambda u: -u.sil)
     window.session.select((units[-1].unit_id,))
-    window.actions["reject"].trigger()
+    window.action_by_name["reject"].trigger()
     window.session.select((units[-2].unit_id,))
-    window.actions["flag"].trigger()
+    window.action_by_name["flag"].trigger()
     window.session.select((units[0].unit_id,))
     _wait(app, 0.5)
     window.grab().save(str(out / "main_window.png"))
-    window.actions["theme_dark"].trigger()
+    window.action_by_name["theme_dark"].trigger()
     _wait(app, 0.5)
     window.grab().save(str(out / "main_window_dark.png"))
     window.docks["emg"].raise_()
     _wait(app, 0.3)
     window.grab().save(str(out / "emg_dark.png"))
-    window.actions["theme_light"].trigger()
+    window.action_by_name["theme_light"].trigger()
     view = window.views["anatomy"]
     if view.plotter is not None:
         # the 3D view on its own, larger: the limb, the grid on its skin, the units inside
@@ -161,7 +161,7 @@ def batch(app: QApplication, window: MainWindow, out: Path) -> None:
                                                      missing_corner=False, seed=seed))
         write_npz(rec, study / name)
     window.config = DecomposerConfig(n_iterations=20, batch_size=8, extension_factor=8, device="cpu")
-    window.actions["batch"].trigger()
+    window.action_by_name["batch"].trigger()
     dialog = window.batch
     assert dialog is not None
     dialog.add_inputs([study])

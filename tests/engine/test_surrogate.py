@@ -7,8 +7,9 @@ seeds unseen in training, shipped weights; measured values in brackets):
   held-out set), 2048 Hz: median ≤ 5 % [1.7 %], 95th percentile ≤ 15 % [9.2 %];
 * the same, single differential, against its own norm: median ≤ 5 % [3.8 %], 95th
   percentile ≤ 25 % [17 %]. The weights were fine-tuned with a loss on the single
-  differential (bench/train_surrogate.py); it is harder on finer grids over thin fat (8×8
-  4 mm, fat 0.5–2 mm: median 6–7 %), which no bound here covers;
+  differential (bench/train_surrogate.py), the last run with extra units over thin fat;
+* 8×8 4 mm, single differential, skin 1 mm, fat 0.5 mm (the hardest case: fine spacing over
+  thin fat), 256 units: median ≤ 5 % [4.5 %; 5.0 % before the thin-fat fine-tuning];
 * 13×5 8 mm, monopolar, 2000 Hz (training saw 4096 Hz only; the profiles are read at any
   instant): median ≤ 5 % [1.5 %];
 * 8×8 4 mm, double differential: the filter is applied exactly (as the analytic model), so
