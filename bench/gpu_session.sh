@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The CUDA checks of one device lease, in one call: forward-model throughput (analytic and
-# surrogate), the paper setting's per-restart cost, and the engine tests that reach the
-# device. Each step has its own time limit, so one failure leaves the others' figures.
+# surrogate), the paper setting's per-restart cost, the engine tests that reach the device,
+# and the sparse-decoder oracle. Each step has its own time limit, so one failure leaves the others' figures.
 #
 # usage (on the GPU machine, repository root): OUT=/some/dir bash bench/gpu_session.sh [paper args...]
 set -u
@@ -28,4 +28,10 @@ step "${SURROGATE_S:-45}" $PY bench/surrogate.py --device "${DEVICE:-cuda}" --th
 step "${PAPER_S:-170}" $PY bench/paper_setting.py --device "${DEVICE:-cuda}" --threads 8 "$@"
 step "${TESTS_S:-70}" $PY -m pytest -q -x -p no:cacheprovider tests/engine/test_decomposer.py tests/engine/test_inversion.py \
     tests/engine/test_surrogate.py tests/engine/test_forward_analytic.py
+# the joint decoder with perfect and θ-perturbed templates: 25 min per run on the 2-core CPU,
+# seconds here, so more iterations and more θ errors (SPARSE_S=0 skips it)
+if [ "${SPARSE_S:-150}" -gt 0 ]; then
+    step "${SPARSE_S:-150}" $PY bench/oracle.py --sparse --snr 20 10 --theta-noise 0.0025 0.005 0.01 \
+        --iterations 3000 --threads 8 --device "${DEVICE:-cuda}"
+fi
 cp bench/results/*cuda*.md "$OUT"/ 2>/dev/null
