@@ -32,6 +32,6 @@ step "${TESTS_S:-70}" $PY -m pytest -q -x -p no:cacheprovider tests/engine/test_
 # seconds here, so more iterations and more θ errors (SPARSE_S=0 skips it)
 if [ "${SPARSE_S:-150}" -gt 0 ]; then
     step "${SPARSE_S:-150}" $PY bench/oracle.py --sparse --snr 20 10 --theta-noise 0.0025 0.005 0.01 \
-        --iterations 3000 --threads 8 --device "${DEVICE:-cuda}"
+        --iterations 1500 --reweight-rounds 2 --threads 8 --device "${DEVICE:-cuda}"
 fi
 cp bench/results/*cuda*.md "$OUT"/ 2>/dev/null
