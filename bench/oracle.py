@@ -172,8 +172,9 @@ def sparse_deconvolution_count(emg_v: np.ndarray, trains: list[np.ndarray], muap
                                thresholds: tuple[float, ...] = (0.3, 0.5), refractory_s: float = 0.02,
                                report_every: int = 300, reweight_rounds: int = 0,
                                reweight_eps: float = 0.2) -> list[tuple[int, float, int, int]]:
-    """Identified true units by convex sparse deconvolution with the exact MUAPs (n_units,
-    n_channels, L) of every unit, all at once: a joint decoder with perfect templates.
+    """Identified true units by convex sparse deconvolution with given MUAPs (n_units,
+    n_channels, L) of every unit, all at once: with the exact MUAPs, a joint decoder with
+    perfect templates.
 
     Solves min_a ½‖x − Σ_k d_k ∗ a_k‖² + λ Σ_k,t a_k(t), a ≥ 0, with the atoms d_k = M_k / ‖M_k‖
     (so one λ = ``kappa`` × noise SD suits every unit) by FISTA with adaptive restart, in the
@@ -276,13 +277,10 @@ def perturbed_muaps(theta_unit: np.ndarray, grid: ElectrodeGrid, fs: float, sd: 
 
 def paper_recording(snr_db: float) -> tuple[Recording, SimulationTruth]:
     """The paper setting's simulation (bench/paper_setting.py): 100 analytic units, 10×32 grid."""
-    from bmiss_engine.simulate import SimulationConfig, simulate_recording
+    from bench.paper_setting import paper_config
+    from bmiss_engine.simulate import simulate_recording
 
-    return simulate_recording(SimulationConfig(
-        n_units=100, duration_s=10.0, grid_shape=(10, 32), ied_mm=5.0, missing_corner=False, snr_db=snr_db,
-        ramp_s=1.0, peak_excitation=0.9, max_threshold=0.8, depth_range_mm=(1.0, 12.0),
-        muap_generator="analytic", seed=1,
-    ))
+    return simulate_recording(paper_config(snr_db))
 
 
 def sparse_main(args: argparse.Namespace) -> None:

@@ -61,12 +61,17 @@ def _theta_rmse(units, report, truth) -> tuple[list[float], list[float]]:  # typ
     return rmse_all, rmse_id
 
 
-def run_snr(snr_db: float, args: argparse.Namespace) -> tuple[list[list[str]], list[str]]:
-    sim = SimulationConfig(
-        n_units=args.units, duration_s=args.seconds, grid_shape=(10, 32), ied_mm=5.0, missing_corner=False,
+def paper_config(snr_db: float, n_units: int = 100, duration_s: float = 10.0, seed: int = 1) -> SimulationConfig:
+    """The paper's setting on our analytic simulator: a 10×32 grid at 5 mm, every unit recruited."""
+    return SimulationConfig(
+        n_units=n_units, duration_s=duration_s, grid_shape=(10, 32), ied_mm=5.0, missing_corner=False,
         snr_db=snr_db, ramp_s=1.0, peak_excitation=0.9, max_threshold=0.8, depth_range_mm=(1.0, 12.0),
-        muap_generator="analytic", seed=args.seed,
+        muap_generator="analytic", seed=seed,
     )
+
+
+def run_snr(snr_db: float, args: argparse.Namespace) -> tuple[list[list[str]], list[str]]:
+    sim = paper_config(snr_db, args.units, args.seconds, args.seed)
     t = time.perf_counter()
     rec, truth = simulate_recording(sim)
     fs = rec.sampling_rate_hz
