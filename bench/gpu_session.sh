@@ -11,9 +11,10 @@ PY=${PY:-python3}
 # DEVICE=cpu runs the same steps here (a dry run of the script)
 mkdir -p "$OUT"
 log=$OUT/log.txt
-step() {
+step() {  # step LIMIT_S COMMAND...: a limit of 0 skips the step
     local limit=$1
     shift
+    [ "$limit" -gt 0 ] || return 0
     echo "=== $* (limit ${limit} s) at $(date +%T)" >>"$log"
     timeout "$limit" "$@" >>"$log" 2>&1
     echo "=== rc $? at $(date +%T)" >>"$log"
@@ -28,10 +29,14 @@ step "${SURROGATE_S:-45}" $PY bench/surrogate.py --device "${DEVICE:-cuda}" --th
 step "${PAPER_S:-170}" $PY bench/paper_setting.py --device "${DEVICE:-cuda}" --threads 8 "$@"
 step "${TESTS_S:-70}" $PY -m pytest -q -x -p no:cacheprovider tests/engine/test_decomposer.py tests/engine/test_inversion.py \
     tests/engine/test_surrogate.py tests/engine/test_forward_analytic.py
+# the exact-MUAP MVDR ceiling of the paper setting at larger extension factors (ORACLE_R="16 24";
+# the eigendecomposition of a 320·R covariance is minutes on the 2-core CPU)
+if [ -n "${ORACLE_R:-}" ]; then
+    step "${ORACLE_S:-120}" $PY bench/oracle.py --r $ORACLE_R --paper --snr 20 --only paper-only --no-matching \
+        --threads 8 --device "${DEVICE:-cuda}" --tag "_r${ORACLE_R// /_}"
+fi
 # the joint decoder with perfect and θ-perturbed templates: 25 min per run on the 2-core CPU,
 # seconds here, so more iterations and more θ errors (SPARSE_S=0 skips it)
-if [ "${SPARSE_S:-150}" -gt 0 ]; then
-    step "${SPARSE_S:-150}" $PY bench/oracle.py --sparse --snr 20 10 --theta-noise 0.0025 0.005 0.01 \
+step "${SPARSE_S:-150}" $PY bench/oracle.py --sparse --snr 20 10 --theta-noise 0.0025 0.005 0.01 \
         --iterations 1500 --reweight-rounds 2 --threads 8 --device "${DEVICE:-cuda}"
-fi
 cp bench/results/*cuda*.md "$OUT"/ 2>/dev/null

@@ -339,6 +339,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--tag", default="", help="suffix of the results file")
+    ap.add_argument("--no-matching", action="store_true", help="skip greedy template matching on the paper setting")
     ap.add_argument("--sparse", action="store_true",
                     help="only the paper setting's joint sparse decoder (writes oracle_sparse_<device>.md)")
     ap.add_argument("--theta-noise", type=float, nargs="*", default=[0.005],
@@ -372,6 +373,8 @@ def main() -> None:
             random_sils.append([f"paper setting {snr:g} dB", *sil])
             report(f"paper setting {snr:g} dB (analytic, 100 units)", rec.n_channels, 100, counts,
                    time.perf_counter() - t)
+            if args.no_matching:
+                continue
             t = time.perf_counter()
             n_id, n_placed = template_matching_count(rec.emg_v, list(truth.discharge_samples), truth.muaps_v,
                                                      truth.muap_onset, rec.sampling_rate_hz)
@@ -407,7 +410,7 @@ def main() -> None:
 extended column (eigenvalue floor 1e-6 of the largest), its discharges detected as the inversion
 detects them, scored with RoA ≥ 0.8 at ±1 ms. Machine: {machine()}, {args.threads} torch thread(s),
 device {args.device}. Command: `PYTHONPATH=. .venv/bin/python bench/oracle.py --r {' '.join(map(str, args.r))}
-{paper}{only}--threads {args.threads} --device {args.device}{tag}`.
+{paper}{only}{'--no-matching ' if args.no_matching else ''}--threads {args.threads} --device {args.device}{tag}`.
 """ + ("""
 Non-linear decoding with perfect templates (`template_matching_count`: greedy matching pursuit of
 every unit's exact MUAP, all 100 at once, amplitude 1, 20 ms refractory; independent of R):
