@@ -32,7 +32,7 @@ step "${TESTS_S:-70}" $PY -m pytest -q -x -p no:cacheprovider tests/engine/test_
 # the exact-MUAP MVDR ceiling of the paper setting at larger extension factors (ORACLE_R="16 24";
 # the eigendecomposition of a 320·R covariance is minutes on the 2-core CPU)
 if [ -n "${ORACLE_R:-}" ]; then
-    step "${ORACLE_S:-120}" $PY bench/oracle.py --r $ORACLE_R --paper --snr 20 --only paper-only --no-matching \
+    step "${ORACLE_S:-120}" $PY bench/oracle.py --r $ORACLE_R --paper --snr 20 --only --no-matching \
         --threads 8 --device "${DEVICE:-cuda}" --tag "_r${ORACLE_R// /_}"
 fi
 # the joint decoder with perfect and θ-perturbed templates: 25 min per run on the 2-core CPU,

@@ -87,7 +87,7 @@ def run_snr(snr_db: float, args: argparse.Namespace) -> tuple[list[list[str]], l
     # the hybrid method: the baseline (its states are the baseline's own, batch by batch), θ of
     # every baseline unit, then BMISS restarts on the residual
     cfg = DecomposerConfig(method="hybrid", device=args.device, n_iterations=args.iterations,
-                           hybrid_restarts=args.hybrid_restarts, inversion_target_rows=args.inversion_rows)
+                           hybrid_restarts=args.hybrid_restarts, inversion_target_rows=args.inversion_rows or None)
     gen = Decomposer(cfg).iterate(rec)
     baseline_done = False
     last_batch = 0
@@ -127,7 +127,7 @@ def run_snr(snr_db: float, args: argparse.Namespace) -> tuple[list[list[str]], l
     # pure BMISS, restart by restart
     if args.bmiss_restarts:
         bcfg = DecomposerConfig(method="bmiss", device=args.device, inversion_restarts=args.bmiss_restarts,
-                                inversion_target_rows=args.inversion_rows)
+                                inversion_target_rows=args.inversion_rows or None)
         gen = Decomposer(bcfg).iterate(rec)
         while True:
             try:
@@ -151,7 +151,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--snr", type=float, nargs="+", default=[20.0, 10.0])
     ap.add_argument("--iterations", type=int, default=150, help="the baseline's separation vectors")
-    ap.add_argument("--inversion-rows", type=int, default=320, help="n_channels·R of the inversion")
+    ap.add_argument("--inversion-rows", type=int, default=0,
+                    help="n_channels·R of the inversion (0: the engine's default, R = 10)")
     ap.add_argument("--hybrid-restarts", type=int, default=10, help="the hybrid's BMISS restarts on the residual")
     ap.add_argument("--bmiss-restarts", type=int, default=10)
     ap.add_argument("--threads", type=int, default=2)
@@ -167,6 +168,7 @@ def main() -> None:
         rows += r
         notes += n
     tag = f" --tag {args.tag}" if args.tag else ""
+    rows_arg = f" --inversion-rows {args.inversion_rows}" if args.inversion_rows else ""
     table = write_table(
         f"paper_setting_{args.device.split(':')[0]}{args.tag}.md",
         f"Paper setting: {args.units} analytic units, 10×32 grid (320 channels, 5 mm), {args.seconds:g} s, "
@@ -179,7 +181,7 @@ Simulation seed {args.seed}: analytic MUAPs (skin 1 mm, fat 2 mm), units 1–12 
 recruitment thresholds up to 0.8 of a 0.9 peak excitation (1 s ramp), ISI CoV 0.15. Machine:
 {machine()}, {args.threads} torch thread(s). Command: `PYTHONPATH=. .venv/bin/python
 bench/paper_setting.py --units {args.units} --seconds {args.seconds:g} --snr {' '.join(f'{s:g}' for s in args.snr)}
---iterations {args.iterations} --hybrid-restarts {args.hybrid_restarts} --inversion-rows {args.inversion_rows}
+--iterations {args.iterations} --hybrid-restarts {args.hybrid_restarts}{rows_arg}
 --bmiss-restarts {args.bmiss_restarts} --threads {args.threads} --device {args.device}{tag}`.
 """,
     )

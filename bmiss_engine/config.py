@@ -48,8 +48,9 @@ class DecomposerConfig:
     inversion_restarts, inversion_probe, inversion_candidates, inversion_steps: the BMISS
     inversion's restarts, Latin-hypercube probe size, candidates ascended per restart and Adam
     steps (``method="bmiss"`` only); inversion_target_rows: with extension_factor None, the
-    inversion extends to n_channels·R ≈ this (bench/oracle.py: the MVDR of a unit's true MUAP
-    reaches more units as R grows).
+    inversion extends to n_channels·R ≈ this; None (the default): R = 10 delays, fewer on a
+    recording too short for them (bench/oracle.py: the MVDR of a unit's true MUAP reaches more
+    units as R grows, up to about 10; see :func:`~bmiss_engine.inversion.search.inversion_extension_factor`).
     skin_mm, fat_mm: the layers above the muscle under the grid, for the forward model of the
     bmiss and hybrid methods (from the subject's MRI where there is one);
     theta_fit_max_lag_s: (hybrid) how far a baseline discharge may sit from the modelled
@@ -108,7 +109,7 @@ class DecomposerConfig:
     polish: bool = True
     forward_model: str = "analytic"
     hybrid_restarts: int = 4
-    inversion_target_rows: int = 320
+    inversion_target_rows: int | None = None
 
     def __post_init__(self) -> None:
         if self.method not in ("fastica", "bmiss", "hybrid"):

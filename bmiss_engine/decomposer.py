@@ -258,7 +258,9 @@ class Decomposer:
             result = DecompositionResult(
                 units=final, sampling_rate_hz=fs, n_samples=recording.n_samples, model=model, config=cfg.as_dict(),
                 provenance={"source": recording.source, "device": describe_device(device), "wall_time_s": wall_s,
-                            "channels": list(channels), "restarts": total, "engine": _engine_version()},
+                            "channels": list(channels), "restarts": total, "engine": _engine_version(),
+                            "inversion_extension_factor": cfg.inversion_config().extension_for(len(channels),
+                                                                                               recording.n_samples)},
             )
             yield IterationState(total, total, final, float("nan"), "done", wall_s,
                                  f"{len(final)} units in {wall_s:.1f} s", None, _templates(found),
@@ -364,6 +366,8 @@ class Decomposer:
             base, units=units, config=cfg.as_dict(),
             provenance={**base.provenance, "wall_time_s": wall_s, "theta_fit_s": fit_s,
                         "residual_search_s": wall_s - wall_base - fit_s, "residual_units": len(found),
+                        "inversion_extension_factor": cfg.inversion_config().extension_for(len(channels),
+                                                                                           recording.n_samples),
                         "theta_residual": [float(f.waveform_residual) for f in every]},
         )
         yield IterationState(len(units), len(units), units, float("nan"), "done", wall_s,

@@ -22,6 +22,7 @@ from bmiss_engine.inversion.search import (
     InversionProgress,
     InvertedUnit,
     ThetaSearch,
+    inversion_extension_factor,
 )
 
 __all__ = [
@@ -34,4 +35,5 @@ __all__ = [
     "ThetaSearch",
     "excess_kurtosis",
     "extended_columns",
+    "inversion_extension_factor",
 ]

@@ -16,6 +16,7 @@ from bmiss_engine.inversion import (
     ThetaSearch,
     excess_kurtosis,
     extended_columns,
+    inversion_extension_factor,
 )
 from bmiss_engine.inversion.search import _detection_at_discharges
 from bmiss_engine.recording import Recording
@@ -151,3 +152,16 @@ def test_search_on_the_residual_of_known_units_finds_the_rest_only() -> None:
             assert rate_of_agreement(train, unit.detection.discharge_samples, fs, max_lag_s=0.03) <= 0.3
     best = max(rate_of_agreement(truth.discharge_samples[hidden], u.detection.discharge_samples, fs) for u in found)
     assert best >= 0.9
+
+
+def test_inversion_extends_by_ten_delays_where_the_recording_supports_the_covariance() -> None:
+    # the paper setting (320 channels, 10 s at 2048 Hz) and a 64-channel 20 s recording: R = 10
+    assert inversion_extension_factor(320, 20480) == 10
+    assert inversion_extension_factor(64, 40960) == 10
+    # 3 s on 320 channels: 6144 samples support 6144 / 6 = 1024 rows, so R = 3, not 10
+    assert inversion_extension_factor(320, 6144) == 3
+    assert inversion_extension_factor(320, 100) == 1
+    # explicit settings win: a fixed R, or the older n_channels·R ≈ target_rows rule
+    assert InversionConfig(extension_factor=7).extension_for(320, 20480) == 7
+    assert InversionConfig(target_rows=320).extension_for(64, 40960) == 5
+    assert InversionConfig().extension_for(320, 20480) == 10
