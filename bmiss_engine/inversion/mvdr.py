@@ -17,6 +17,7 @@ scaled so that a perfect column of a unit with unit-amplitude discharges peaks a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -41,15 +42,30 @@ class MvdrEstimator:
     @classmethod
     def fit(cls, x: torch.Tensor, extension_factor: int, rel_floor: float = 1e-6) -> MvdrEstimator:
         """Fit on ``x`` (n_channels, n_samples), zero-mean rows, on its device and dtype."""
+        return cls.fit_floors(x, extension_factor, (rel_floor,))[0]
+
+    @classmethod
+    def fit_floors(cls, x: torch.Tensor, extension_factor: int,
+                   rel_floors: Sequence[float]) -> tuple[MvdrEstimator, ...]:
+        """One estimator per relative floor, sharing the covariance, its eigendecomposition and
+        the projection ``x̃ᵀ·V`` (n_samples, n_ext), which the floors only rescale column by
+        column: at 320 channels × R = 10 each of those costs as much as the rest of a fit."""
         cov = extended_covariance(x, extension_factor)
         eigenvalues, vectors = torch.linalg.eigh(cov.cpu())
+        del cov
         noise_level = float(eigenvalues[: eigenvalues.numel() // 2].mean())
-        floor = max(noise_level, rel_floor * float(eigenvalues[-1]), 1e-300)
-        n_floored = int((eigenvalues < floor).sum())
-        regularised = eigenvalues.clamp_min(floor)
-        root = (vectors / regularised.sqrt()).to(device=x.device, dtype=x.dtype)
-        z = whiten(x, extension_factor, Whitening(matrix=root, eigenvalues=regularised.to(x.dtype)))
-        return cls(root, z, extension_factor, floor, n_floored)
+        basis = vectors.to(device=x.device, dtype=x.dtype)
+        projected = whiten(x, extension_factor, Whitening(matrix=basis, eigenvalues=eigenvalues.to(x.dtype)))
+        out = []
+        for i, rel_floor in enumerate(rel_floors):
+            floor = max(noise_level, rel_floor * float(eigenvalues[-1]), 1e-300)
+            n_floored = int((eigenvalues < floor).sum())
+            regularised = eigenvalues.clamp_min(floor)
+            scale = regularised.rsqrt().to(device=x.device, dtype=x.dtype)
+            # the last floor rescales the projection in place: no second copy of it
+            z = projected.mul_(scale) if i == len(rel_floors) - 1 else projected * scale
+            out.append(cls(basis * scale, z, extension_factor, floor, n_floored))
+        return tuple(out)
 
     @property
     def n_samples(self) -> int:

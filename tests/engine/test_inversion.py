@@ -165,3 +165,29 @@ def test_inversion_extends_by_ten_delays_where_the_recording_supports_the_covari
     assert InversionConfig(extension_factor=7).extension_for(320, 20480) == 7
     assert InversionConfig(target_rows=320).extension_for(64, 40960) == 5
     assert InversionConfig().extension_for(320, 20480) == 10
+
+
+def test_estimators_sharing_one_fit_give_the_mvdr_source_of_each_floor() -> None:
+    """fit_floors shares the covariance and its eigenvectors between floors; each estimator
+    must still give b̃ᵀ·C_reg⁻¹·x̃ / (b̃ᵀ·C_reg⁻¹·b̃), C_reg with its own floor (numpy reference)."""
+    rng = np.random.default_rng(0)
+    factor = 3
+    x = torch.as_tensor(rng.standard_normal((6, 1500)) * np.linspace(0.2, 2.0, 6)[:, None], dtype=torch.float64)
+    x = x - x.mean(dim=1, keepdim=True)
+    column = torch.as_tensor(rng.standard_normal((1, 6 * factor)), dtype=torch.float64)
+    # the extended signal, rows c·R + r = channel c delayed by r (zeros before the start)
+    xn = x.numpy()
+    ext = np.zeros((6 * factor, xn.shape[1]))
+    for c in range(6):
+        for r in range(factor):
+            ext[c * factor + r, r:] = xn[c, : xn.shape[1] - r]
+    values, vectors = np.linalg.eigh(ext @ ext.T / xn.shape[1])
+    estimators = MvdrEstimator.fit_floors(x, factor, (1e-6, 0.3))
+    assert estimators[0].floor < estimators[1].floor
+    for estimator in estimators:
+        inverse = vectors @ np.diag(1 / np.maximum(values, estimator.floor)) @ vectors.T
+        b = column.numpy()[0]
+        expected = (b @ inverse @ ext) / (b @ inverse @ b)
+        np.testing.assert_allclose(estimator.sources(column).numpy()[0], expected, rtol=1e-6, atol=1e-9)
+    # the heavier floor changes the source: the test would not pass with one estimator for both
+    assert not np.allclose(estimators[0].sources(column).numpy(), estimators[1].sources(column).numpy())
