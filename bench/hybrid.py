@@ -46,6 +46,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--restarts", type=int, default=4, help="hybrid_restarts (0: θ of the baseline's units only)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     errors: dict[str, list[float]] = {f: [] for f in FIELDS}
@@ -59,7 +60,7 @@ def main() -> None:
         rec, truth = simulate_recording(sim)
         fs = rec.sampling_rate_hz
         t0 = time.perf_counter()
-        result = Decomposer(DecomposerConfig(method="hybrid", device=args.device)).run(rec)
+        result = Decomposer(DecomposerConfig(method="hybrid", device=args.device, hybrid_restarts=args.restarts)).run(rec)
         wall = time.perf_counter() - t0
         timings.append(f"seed {seed}: {result.n_units} units, {wall:.1f} s in all, of which θ fit "
                        f"{result.provenance['theta_fit_s']:.1f} s")
@@ -109,7 +110,8 @@ Per unit, true → estimated (± Laplace sd):
 """ + "\n".join("| " + " | ".join(r) + " |" for r in rows) + f"""
 
 Machine: {machine()}, {args.threads} torch thread(s). Command: `PYTHONPATH=. .venv/bin/python bench/hybrid.py
---units {args.units} --seconds {args.seconds:g} --seeds {' '.join(map(str, args.seeds))} --threads {args.threads}`.
+--units {args.units} --seconds {args.seconds:g} --seeds {' '.join(map(str, args.seeds))}
+--threads {args.threads} --restarts {args.restarts}`.
 The model used for the fit is the one that simulated the data (same anatomy): this measures the
 fit and the identifiability of θ from an STA, not model error; on real data the anatomy comes
 from the MRI or defaults (skin 1 mm, fat 2 mm).

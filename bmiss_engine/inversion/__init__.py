@@ -5,7 +5,6 @@
 * ``contrast``: excess kurtosis of standardised sources (optionally soft-clipped);
 * ``waveform``: θ refined against a unit's spike-triggered MUAP, fibre count from the gain,
   Laplace (Gauss–Newton) standard deviations;
-* ``peel``: peel-off of known units, their MUAPs fitted jointly by least squares;
 * ``search``: Latin-hypercube probe with data-driven starts, batched Adam ascent on a loaded
   then a fine MVDR, restarts, detection, refinement, pooling, peel-off (:class:`ThetaSearch`).
 

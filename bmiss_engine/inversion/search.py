@@ -37,7 +37,6 @@ from bmiss_engine.forward.surrogate import FORWARD_MODELS, ForwardModel, Surroga
 from bmiss_engine.inversion.columns import extended_columns
 from bmiss_engine.inversion.contrast import excess_kurtosis
 from bmiss_engine.inversion.mvdr import MvdrEstimator
-from bmiss_engine.inversion.peel import joint_peeled
 from bmiss_engine.inversion.waveform import fit_to_waveform, misfit_table
 from bmiss_engine.recording import ElectrodeGrid
 from bmiss_engine.separation import quality
@@ -371,10 +370,8 @@ class ThetaSearch:
         known_entries = [_PoolEntry(np.full(len(SEARCHED_FIELDS), 0.5), _detection_of(np.asarray(d, dtype=np.int64),
                                                                                      x.shape[1]), float("nan"), -1)
                          for d in known]
-        unpeeled = x
         if known_entries:
-            x, _ = joint_peeled(unpeeled, [e.detection.discharge_samples for e in known_entries], onset,
-                                self.model.n_samples(fs), fs)
+            x, _ = _peeled(x, [e.detection.discharge_samples for e in known_entries], onset, self.model.n_samples(fs), fs)
         estimator, loaded = MvdrEstimator.fit_floors(x, factor, (cfg.rel_floor, cfg.search_rel_floor))
         pool: list[_PoolEntry] = []
         for restart in range(cfg.n_restarts):
@@ -419,12 +416,9 @@ class ThetaSearch:
             log.info("restart %d: %d candidates, %d new units, %d in the pool", restart, theta.shape[0], len(new),
                      len(pool))
             if cfg.peel_off and new and restart + 1 < cfg.n_restarts:
-                # every unit known so far, fitted together on the recording as it came: each new
-                # unit's MUAP is fitted with the others', not averaged over what they left
-                every = known_entries + pool
-                x, completed = joint_peeled(unpeeled, [e.detection.discharge_samples for e in every], onset,
-                                            self.model.n_samples(fs), fs, scan_from=len(every) - len(new))
-                for e, discharges in zip(new, completed[len(completed) - len(new) :], strict=True):
+                x, completed = _peeled(x, [e.detection.discharge_samples for e in new], onset,
+                                       self.model.n_samples(fs), fs)
+                for e, discharges in zip(new, completed, strict=True):
                     e.detection = replace(e.detection, discharge_samples=discharges)
                 del estimator, loaded  # free their whitened signals before the new pair is built
                 estimator, loaded = MvdrEstimator.fit_floors(x, factor, (cfg.rel_floor, cfg.search_rel_floor))
@@ -635,3 +629,60 @@ def _spike_triggered_average(x: torch.Tensor, discharges: NDArray[np.int64], ons
         return torch.zeros(x.shape[0], n_muap, dtype=x.dtype, device=x.device)
     index = torch.as_tensor(starts, device=x.device)[:, None] + torch.arange(n_muap, device=x.device)[None, :]
     return x[:, index].mean(dim=1)
+
+
+def _peeled(
+    x: torch.Tensor, trains: list[NDArray[np.int64]], onset: int, n_muap: int, fs: float
+) -> tuple[torch.Tensor, list[NDArray[np.int64]]]:
+    """x (n_channels, n_samples) less each unit's spike-triggered MUAP at each of its
+    discharges, and the discharges used.
+
+    A discharge the detection missed would leave a lone MUAP behind, a spike the kurtosis
+    contrast then chases; so after a first subtraction the residual is scanned with the unit's
+    MUAP as a matched filter, and windows that match it (gain 0.5–1.5, correlation ≥ 0.8, not
+    within 20 ms of a known discharge) are added as discharges and peeled too. Windows are cut
+    at the recording's edges for the same reason."""
+    out = x.clone()
+    completed = []
+    for discharges in trains:
+        average = _spike_triggered_average(out, discharges, onset, n_muap)
+        residual = _subtract(out, discharges, average, onset)
+        found = _matched_discharges(residual, average, onset, discharges, round(0.02 * fs))
+        merged = np.union1d(discharges, found).astype(np.int64)
+        out = _subtract(out, merged, average, onset) if found.size else residual
+        completed.append(merged)
+    return out, completed
+
+
+def _subtract(x: torch.Tensor, discharges: NDArray[np.int64], muap: torch.Tensor, onset: int) -> torch.Tensor:
+    """x (n_channels, n_samples) less ``muap`` (n_channels, n_muap) at each discharge."""
+    out = x.clone()
+    n = x.shape[1]
+    starts = np.asarray(discharges, dtype=np.int64) - onset
+    for offset in range(muap.shape[1]):
+        shifted = starts + offset
+        idx = torch.as_tensor(shifted[(shifted >= 0) & (shifted < n)], device=x.device)
+        out[:, idx] -= muap[:, offset : offset + 1]
+    return out
+
+
+def _matched_discharges(
+    residual: torch.Tensor, muap: torch.Tensor, onset: int, known: NDArray[np.int64], min_distance: int
+) -> NDArray[np.int64]:
+    """Discharge samples where ``muap`` (n_channels, n_muap) is left whole in ``residual``."""
+    energy = float((muap * muap).sum())
+    if energy <= 0:
+        return np.zeros(0, dtype=np.int64)
+    with torch.no_grad():
+        dot = torch.nn.functional.conv1d(residual[None], muap[None])[0, 0]  # window start s
+        window_energy = torch.nn.functional.conv1d(residual[None] ** 2, torch.ones_like(muap)[None])[0, 0]
+        gain = (dot / energy).cpu().numpy()
+        corr = (dot / (energy * window_energy.clamp_min(1e-30)).sqrt()).cpu().numpy()
+    candidates = np.flatnonzero((gain > 0.5) & (gain < 1.5) & (corr >= 0.8))
+    picked: list[int] = []
+    for start in candidates[np.argsort(-corr[candidates])]:
+        t = int(start) + onset
+        near_known = known.size and np.min(np.abs(known - t)) < min_distance
+        if not near_known and all(abs(t - p) >= min_distance for p in picked):
+            picked.append(t)
+    return np.asarray(sorted(picked), dtype=np.int64)
