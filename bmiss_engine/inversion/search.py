@@ -65,9 +65,11 @@ def inversion_extension_factor(n_channels: int, n_samples: int) -> int:
     extension (one-sample sources at 320 channels × R = 8 on 10 s), the inversion's filter is the
     MVDR of a column rendered from 8 parameters, so a longer extension only gives it more
     room to null the other units. bench/oracle.py, paper setting at 20 dB, the MVDR of each
-    unit's exact MUAP: 23, 31, 36, 43, 43, 44 of 100 at R = 1, 3, 6, 10, 16, 24; with R = 10
-    instead of 1 the hybrid's residual restarts (H100) add 5 units at 20 dB (33 → 38) and 9 at
-    10 dB (20 → 29), pure BMISS 27 and 28 in 10 restarts where R = 1 gave 22 in 20.
+    unit's exact MUAP: 23, 31, 36, 43, 43, 44 of 100 at R = 1, 3, 6, 10, 16, 24. On the H100 the
+    hybrid's residual restarts then add 5 units to the baseline at 20 dB (33 → 38) and 9 at 10 dB
+    (20 → 29), where at R = 1 they added 0 and 4; pure BMISS finds 27 and 28 in 10 restarts
+    where R = 1 gave 22 in 20. On 64 channels (R = 5 before) the count is unchanged (73 = 73 over
+    four recordings, bench/results/hybrid_extension_sweep_cpu.md).
     """
     by_length = n_samples // (SAMPLES_PER_ROW * max(1, n_channels))
     return max(1, min(INVERSION_DELAYS, by_length))
