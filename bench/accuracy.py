@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -24,26 +25,34 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 PEERS = ("fastica_cbss", "emgdecomp")
 
 
-def datasets() -> list[tuple[str, Path, Path, float]]:
-    """(name, recording, truth, duration_s)."""
+def datasets(only: Sequence[str] = ()) -> list[tuple[str, Path, Path, float]]:
+    """(name, recording, truth, duration_s), of the datasets whose name contains one of
+    ``only`` (all when empty). Those left out are not built: the simulation is not written and
+    the real recording not fetched."""
+
+    def wanted(name: str) -> bool:
+        return not only or any(s in name for s in only)
+
     out = []
     for name in ("A_20dB", "A_10dB", "D_15dB", "D_10dB"):
         group = name.split("_")[0]
         out.append((f"MyoGen {name}", SHARED_DATA / f"myogen_{name}.npz", SHARED_DATA / f"myogen_{group}_truth.npz", 20.0))
     sim = CACHE / "sim20" / "sim20.npz"
-    if not sim.exists():
-        from bmiss_engine.cli import main as bmiss
+    if wanted("own sim 20 MU 20 dB"):
+        if not sim.exists():
+            from bmiss_engine.cli import main as bmiss
 
-        sim.parent.mkdir(parents=True, exist_ok=True)
-        bmiss(["simulate", str(sim), "--units", "20", "--duration", "20", "--snr", "20", "--seed", "0"])
-    out.append(("own sim 20 MU 20 dB", sim, sim.with_name("sim20_truth.npz"), 20.0))
+            sim.parent.mkdir(parents=True, exist_ok=True)
+            bmiss(["simulate", str(sim), "--units", "20", "--duration", "20", "--snr", "20", "--seed", "0"])
+        out.append(("own sim 20 MU 20 dB", sim, sim.with_name("sim20_truth.npz"), 20.0))
     demo = REPO / "resources" / "demo_recording.npz"
     out.append(("demo (analytic MUAPs, phantom)", demo, demo.with_name("demo_recording_truth.npz"), 15.0))
-    from bench.realdata import real_recording
+    if wanted("real (openhdemg VL, 5 ref units)"):
+        from bench.realdata import real_recording
 
-    rec, truth = real_recording(CACHE / "realdata")
-    out.append(("real (openhdemg VL, 5 ref units)", rec, truth, 32.5))
-    return out
+        rec, truth = real_recording(CACHE / "realdata")
+        out.append(("real (openhdemg VL, 5 ref units)", rec, truth, 32.5))
+    return [d for d in out if wanted(d[0])]
 
 
 def main() -> None:

@@ -386,9 +386,7 @@ def main() -> None:
         from bench.accuracy import datasets
         from bmiss_engine.io.registry import open_recording
 
-        for name, rec_path, truth_path, _ in datasets():
-            if args.only and not any(s in name for s in args.only):
-                continue
+        for name, rec_path, truth_path, _ in datasets(args.only or ()):
             rec = open_recording(rec_path)
             good = [int(c) for c in rec.grid.good_channels]
             with np.load(truth_path) as data:

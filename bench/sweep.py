@@ -44,7 +44,7 @@ def main() -> None:
     ap.add_argument("--only", default="", help="comma-separated substrings of dataset names")
     args = ap.parse_args()
     only = [s for s in args.only.split(",") if s]
-    sets = [d for d in datasets() if not only or any(s in d[0] for s in only)]
+    sets = datasets(only)
     out = Path(tempfile.mkdtemp())
     for text in args.configs:
         cfg = DecomposerConfig.from_dict({"device": "cpu", **json.loads(text)})
