@@ -45,6 +45,7 @@ from bmiss_engine.separation.diversity import duplicate_columns, top_peak_sample
 from bmiss_engine.separation.duplicates import matched_count, rate_of_agreement, shared_fraction
 from bmiss_engine.separation.fastica import contrast_by_name, fixed_point
 from bmiss_engine.separation.peel import Peel, peel_off, restore
+from bmiss_engine.separation.quality import fires_steadily
 from bmiss_engine.separation.spikes import SpikeDetection, detect_discharges, meets_acceptance, refine_by_cov
 from bmiss_engine.separation.whitening import (
     apply_extended_filters,
@@ -59,7 +60,6 @@ _MIN_DURATION_S = 1.0
 # how far after a discharge the CKC filter of an inverted unit may look for its MUAP: a MUAP
 # lasts up to ~30 ms from the discharge instant (propagation to the fibre ends)
 _CKC_MAX_LAG_S = 0.03
-_STEADY_ISI_S = 0.4
 # a candidate sharing more than this fraction of its discharges with a unit is part of it
 _FRAGMENT_SHARE = 0.5
 # fixed-point steps of the second look: each is one pass of one vector over z (cheap next to
@@ -146,7 +146,7 @@ class Decomposer:
                 added = 0
                 for j, det in enumerate(detections):
                     iteration += 1
-                    if self._acceptable(det):
+                    if self._acceptable(det, fs):
                         det, lag = _aligned(det, prepared.x, half_window)
                         slot = self._duplicate_slot(det, units, fs)
                         if slot is None:
@@ -472,7 +472,7 @@ class Decomposer:
                 w, (det,) = self._second_look(z, filters[j][:, None], fs)
                 # the same unit, cleaner: not a neighbour the fixed-point steps drifted to
                 same = rate_of_agreement(units[j].discharge_samples, det.discharge_samples, fs) >= _SAME_UNIT_ROA
-                if same and self._acceptable(det) and det.cov_isi < units[j].cov_isi:
+                if same and self._acceptable(det, fs) and det.cov_isi < units[j].cov_isi:
                     det, lag = _aligned(det, x, half_window)
                     units[j] = _make_unit(units[j].unit_id, det, fs, lag)
                     filters[j] = w[:, 0].clone()
@@ -488,7 +488,7 @@ class Decomposer:
         else:
             retried_w, retried = z.new_zeros((z.shape[1], 0)), []
         for j, det in enumerate(retried):
-            if not self._acceptable(det) or self._duplicate_slot(det, units, fs) is not None:
+            if not self._acceptable(det, fs) or self._duplicate_slot(det, units, fs) is not None:
                 continue
             if any(shared_fraction(u.discharge_samples, det.discharge_samples, fs) > _FRAGMENT_SHARE
                    or _completes(u, det.discharge_samples) for u in units):
@@ -566,9 +566,9 @@ class Decomposer:
                 w[:, j] = z[t]
         return w
 
-    def _acceptable(self, det: SpikeDetection) -> bool:
+    def _acceptable(self, det: SpikeDetection, fs: float) -> bool:
         cfg = self.config
-        return meets_acceptance(det, cfg.sil_threshold, cfg.min_discharges, cfg.max_cov_isi)
+        return meets_acceptance(det, cfg.sil_threshold, cfg.min_discharges, cfg.max_cov_isi, fs)
 
     def _duplicate_slot(self, det: SpikeDetection, units: list[MotorUnit], fs: float) -> int | None:
         for i, u in enumerate(units):
@@ -660,15 +660,8 @@ def _reportable(
     through)."""
     pairs = [(u, _inverted_unit(0, u, fs)) for u in found]
     kept = [(u, m) for u, m in pairs
-            if m.sil >= sil_threshold and _fires_steadily(m.discharge_samples, fs)]
+            if m.sil >= sil_threshold and fires_steadily(m.discharge_samples, fs)]
     return tuple(u for u, _ in kept), tuple(m.replace(unit_id=first_id + i) for i, (_, m) in enumerate(kept))
-
-
-def _fires_steadily(discharge_samples: NDArray[np.int64], fs: float) -> bool:
-    """Whether most inter-discharge intervals are within the 0.4 s that ISI statistics
-    count (:func:`.quality.cov_isi`): a motor unit fires at ≥ 5 Hz once recruited."""
-    isi_s = np.diff(np.sort(discharge_samples)).astype(np.float64) / fs
-    return isi_s.size > 0 and float(np.mean(isi_s < _STEADY_ISI_S)) >= 0.5
 
 
 def _completes(unit: MotorUnit, samples: NDArray[np.int64]) -> bool:

@@ -411,7 +411,7 @@ class ThetaSearch:
                 self._redetect(promising, estimator, grid, fs)
             new: list[_PoolEntry] = []
             for entry in promising:
-                if (self._acceptable(entry.detection)
+                if (self._acceptable(entry.detection, fs)
                         and self._duplicate_slot(entry.detection, known_entries + pool + new, fs) is None):
                     new.append(entry)
             pool.extend(new)
@@ -443,9 +443,9 @@ class ThetaSearch:
                 return units
 
     # -- steps ----------------------------------------------------------------------------
-    def _acceptable(self, det: SpikeDetection) -> bool:
+    def _acceptable(self, det: SpikeDetection, fs: float) -> bool:
         cfg = self.config
-        return meets_acceptance(det, cfg.sil_threshold, cfg.min_discharges, cfg.max_cov_isi)
+        return meets_acceptance(det, cfg.sil_threshold, cfg.min_discharges, cfg.max_cov_isi, fs)
 
     def _duplicate_slot(self, det: SpikeDetection, pool: list[_PoolEntry], fs: float) -> int | None:
         max_lag_s = self.model.duration_s  # a wrong θ can misplace the MVDR window by up to a MUAP

@@ -27,13 +27,17 @@ class SpikeDetection:
 
 
 def meets_acceptance(
-    det: SpikeDetection, sil_threshold: float, min_discharges: int, max_cov_isi: float | None
+    det: SpikeDetection, sil_threshold: float, min_discharges: int, max_cov_isi: float | None,
+    sampling_rate_hz: float,
 ) -> bool:
     """Whether a detection is accepted as a motor unit: SIL, number of discharges and (when
-    set) CoV of ISI within the limits. One rule for every decomposition method."""
+    set) CoV of ISI within the limits, and firing steadily (:func:`quality.fires_steadily`).
+    One rule for every decomposition method."""
     if det.sil < sil_threshold or det.discharge_samples.size < min_discharges:
         return False
-    return max_cov_isi is None or det.cov_isi <= max_cov_isi
+    if max_cov_isi is not None and det.cov_isi > max_cov_isi:
+        return False
+    return quality.fires_steadily(det.discharge_samples, sampling_rate_hz)
 
 
 def pulse_train_from_source(source: NDArray[np.floating]) -> NDArray[np.float32]:

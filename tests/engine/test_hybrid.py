@@ -149,8 +149,8 @@ def test_hybrid_residual_restarts_add_units_beyond_the_baseline(recording_and_tr
     assert states[-1].templates_v is not None and states[-1].templates_v.shape[0] == result.n_units
 
 
-def test_a_residual_unit_must_fire_as_a_motor_unit_does() -> None:
-    from bmiss_engine.decomposer import _fires_steadily
+def test_a_unit_must_fire_as_a_motor_unit_does() -> None:
+    from bmiss_engine.separation.quality import fires_steadily as _fires_steadily
 
     fs = 2048.0
     rng = np.random.default_rng(0)
