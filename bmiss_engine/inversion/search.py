@@ -513,15 +513,9 @@ class ThetaSearch:
 
         sampler = qmc.LatinHypercube(d=len(SEARCHED_FIELDS), seed=cfg.seed + 1)
         probe = torch.as_tensor(sampler.random(cfg.n_probe), dtype=torch.float32, device=self.device)
-        if probe_starts_only:
-            with torch.no_grad():
-                misfit = torch.cat([
-                    misfit_table(render(probe[i : i + cfg.probe_batch]), sta, max_lag)
-                    for i in range(0, probe.shape[0], cfg.probe_batch)
-                ], dim=1)
-            start = probe[misfit.argmin(dim=1)]
-        else:
-            start = torch.as_tensor(np.stack([e.theta for e in entries]), dtype=torch.float32, device=self.device)
+        # without an estimate the fit starts from the probe's best points alone
+        start = None if probe_starts_only else torch.as_tensor(
+            np.stack([e.theta for e in entries]), dtype=torch.float32, device=self.device)
         fit = fit_to_waveform(render, start, sta, max_lag, cfg.refine_steps, cfg.refine_learning_rate,
                               n_starts=cfg.refine_starts, probe=probe, probe_batch=cfg.probe_batch)
         bound = MotorUnitParameters.BOUNDS[AMPLITUDE_FIELD]

@@ -46,19 +46,38 @@ class WaveformFit:
     sd: NDArray[np.float64]
 
 
+def _window_energy(sta: torch.Tensor, n: int) -> torch.Tensor:
+    """Energy (K, 2L+1) of every length-``n`` window of the STAs (K, C, n + 2L), summed over
+    channels: a sliding sum of one cumulative sum, in float64 so the differences keep their
+    digits."""
+    power = (sta.detach().double() ** 2).sum(dim=1)  # (K, n + 2L)
+    csum = torch.nn.functional.pad(power.cumsum(dim=1), (1, 0))
+    return (csum[:, n:] - csum[:, :-n]).to(sta.dtype).clamp_min(1e-30)
+
+
+def _lag_dots(muaps: torch.Tensor, sta: torch.Tensor) -> torch.Tensor:
+    """Σ over channels and time of MUAP k (K, C, T) times STA k (K, C, T + 2L) shifted by
+    each lag: (K, 2L+1). One grouped convolution (cross-correlation), one group per unit."""
+    k, c = muaps.shape[:2]
+    return torch.nn.functional.conv1d(sta.reshape(1, k * c, -1), muaps, groups=k)[0]
+
+
 def _best_lag_fit(
-    muaps: torch.Tensor, sta: torch.Tensor, max_lag: int
+    muaps: torch.Tensor, sta: torch.Tensor, max_lag: int, sta_energy: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """For MUAPs (K, C, T) and STAs (K, C, T + 2·max_lag): the relative residual (K,) at the
-    best integer lag, the gain (K,), the lag (K,) and the matching STA windows (K, C, T)."""
+    best integer lag, the gain (K,), the lag (K,) and the matching STA windows (K, C, T).
+    ``sta_energy``: :func:`_window_energy` of ``sta``, when the caller fits the same STAs
+    many times."""
     n = muaps.shape[2]
     with torch.no_grad():
-        windows = sta.unfold(2, n, 1)  # (K, C, 2L+1, T): STA shifted by lag − L
-        dot = torch.einsum("kct,kclt->kl", muaps.detach(), windows)
-        energy = (windows**2).sum(dim=(1, 3)).clamp_min(1e-30)
+        energy = _window_energy(sta, n) if sta_energy is None else sta_energy
+        dot = _lag_dots(muaps.detach(), sta.detach())
         norm = (muaps.detach() ** 2).sum(dim=(1, 2)).clamp_min(1e-30)
         lag_index = (dot**2 / (energy * norm[:, None])).argmax(dim=1)
-    target = windows[torch.arange(sta.shape[0]), :, lag_index, :]  # (K, C, T)
+    # the window at the chosen lag, gathered without building every lag's window
+    index = lag_index[:, None, None] + torch.arange(n, device=sta.device)[None, None, :]
+    target = sta.gather(2, index.expand(-1, sta.shape[1], -1))  # (K, C, T)
     dot_best = (muaps * target).sum(dim=(1, 2))
     norm_best = (muaps**2).sum(dim=(1, 2)).clamp_min(1e-30)
     gain = dot_best / norm_best
@@ -68,7 +87,7 @@ def _best_lag_fit(
 
 
 def fit_to_waveform(
-    render: Renderer, start: torch.Tensor, sta: torch.Tensor, max_lag: int, n_steps: int = 150,
+    render: Renderer, start: torch.Tensor | None, sta: torch.Tensor, max_lag: int, n_steps: int = 150,
     learning_rate: float = 0.03, n_starts: int = 4, probe: torch.Tensor | None = None, step_fd: float = 1e-2,
     probe_batch: int = 64,
 ) -> WaveformFit:
@@ -77,22 +96,27 @@ def fit_to_waveform(
 
     The misfit has local minima (the contrast's θ can sit in the wrong basin when it found the
     unit's discharges from a poor θ), so each unit is refined from ``n_starts`` points: its θ
-    and the ``n_starts − 1`` points of ``probe`` (M, n_searched) that fit its STA best (the
-    probe is rendered once for all units). All starts of all units run in one batch; the
+    ``start`` and the ``n_starts − 1`` points of ``probe`` (M, n_searched) that fit its STA best
+    (the probe is rendered once for all units); with ``start`` None (no estimate yet), the
+    ``n_starts`` best points of the probe. All starts of all units run in one batch; the
     lowest residual wins. ``step_fd`` is the Jacobian's central-difference step (float32
     rendering: smaller steps drown in rounding).
     """
-    n_units, n_params = start.shape
-    starts = start.detach()[:, None, :]
-    if probe is not None and n_starts > 1:
+    if start is None and probe is None:
+        raise ValueError("fit_to_waveform needs a start or a probe")
+    n_units = sta.shape[0]
+    n_from_probe = 0 if probe is None else n_starts - (start is not None)
+    parts = [] if start is None else [start.detach()[:, None, :]]
+    if probe is not None and n_from_probe > 0:
         with torch.no_grad():
             misfit = torch.cat([
                 misfit_table(render(probe[i : i + probe_batch]), sta, max_lag)
                 for i in range(0, probe.shape[0], probe_batch)
             ], dim=1)  # (K, M)
-            best = misfit.topk(min(n_starts - 1, probe.shape[0]), dim=1, largest=False).indices
-        starts = torch.cat([starts, probe.to(start.dtype)[best]], dim=1)
-    n_starts = starts.shape[1]
+            best = misfit.topk(min(n_from_probe, probe.shape[0]), dim=1, largest=False).indices
+        parts.append(probe.to(sta.dtype)[best])
+    starts = torch.cat(parts, dim=1)
+    n_starts, n_params = starts.shape[1], starts.shape[2]
     flat_sta = sta.repeat_interleave(n_starts, dim=0)
     fit = _fit_batch(render, starts.reshape(-1, n_params), flat_sta, max_lag, n_steps, learning_rate)
     with torch.no_grad():
@@ -109,9 +133,8 @@ def misfit_table(muaps: torch.Tensor, sta: torch.Tensor, max_lag: int) -> torch.
     """Relative residual (K, M) of every MUAP (M, C, T) against every STA (K, C, T + 2·max_lag)
     at its best lag."""
     n = muaps.shape[2]
-    windows = sta.unfold(2, n, 1)  # (K, C, 2L+1, T)
-    dot = torch.einsum("mct,kclt->kml", muaps, windows)
-    energy = (windows**2).sum(dim=(1, 3)).clamp_min(1e-30)  # (K, 2L+1)
+    dot = torch.nn.functional.conv1d(sta, muaps)  # (K, M, 2L+1): cross-correlation at every lag
+    energy = _window_energy(sta, n)  # (K, 2L+1)
     norm = (muaps**2).sum(dim=(1, 2)).clamp_min(1e-30)  # (M,)
     return 1.0 - (dot**2 / (energy[:, None, :] * norm[None, :, None])).amax(dim=2)
 
@@ -129,8 +152,9 @@ def _fit_batch(
     best = theta.detach().clone()
     best_value = torch.full((theta.shape[0],), torch.inf, device=theta.device)
     checkpoint = best_value.clone()
+    sta_energy = _window_energy(sta, sta.shape[2] - 2 * max_lag)  # the STAs stay: their window energies too
     for step in range(n_steps + 1):
-        relative, _, _, _ = _best_lag_fit(render(theta), sta, max_lag)
+        relative, _, _, _ = _best_lag_fit(render(theta), sta, max_lag, sta_energy)
         with torch.no_grad():
             better = relative.detach() < best_value
             best[better] = theta.detach()[better]
