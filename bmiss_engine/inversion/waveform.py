@@ -144,32 +144,45 @@ def _fit_batch(
 ) -> torch.Tensor:
     """Adam on the relative residual from θ (K, n_searched); each row's best θ seen.
 
-    Stops early once no row has lowered its residual by ``_MIN_GAIN`` over the last
-    ``_PATIENCE`` steps: most fits settle in a third of the steps, and every step renders and
-    differentiates all rows."""
-    theta = start.detach().clone().requires_grad_(True)
-    optimiser = torch.optim.Adam([theta], lr=learning_rate)
-    best = theta.detach().clone()
+    A row stops once its residual has not fallen by ``_MIN_GAIN`` over the last ``_PATIENCE``
+    steps, and only the rows still moving are rendered and differentiated: on the paper
+    setting the median row settles by step 33 of 100, the slowest at 92. Adam is written out
+    (the update of ``torch.optim.Adam`` at its defaults) so that it acts on those rows alone."""
+    beta1, beta2, eps = 0.9, 0.999, 1e-8
+    theta = start.detach().clone()
+    first_moment = torch.zeros_like(theta)
+    second_moment = torch.zeros_like(theta)
+    best = theta.clone()
     best_value = torch.full((theta.shape[0],), torch.inf, device=theta.device)
     checkpoint = best_value.clone()
+    active = torch.ones(theta.shape[0], dtype=torch.bool, device=theta.device)
     sta_energy = _window_energy(sta, sta.shape[2] - 2 * max_lag)  # the STAs stay: their window energies too
     for step in range(n_steps + 1):
-        relative, _, _, _ = _best_lag_fit(render(theta), sta, max_lag, sta_energy)
+        rows = active.nonzero().squeeze(1)
+        moving = theta[rows].requires_grad_(True)
+        relative, _, _, _ = _best_lag_fit(render(moving), sta[rows], max_lag, sta_energy[rows])
         with torch.no_grad():
-            better = relative.detach() < best_value
-            best[better] = theta.detach()[better]
-            best_value = torch.where(better, relative.detach(), best_value)
+            better = relative.detach() < best_value[rows]
+            best[rows[better]] = moving.detach()[better]
+            best_value[rows[better]] = relative.detach()[better]
         if step == n_steps:
             break
         if step and step % _PATIENCE == 0:
-            if bool(((checkpoint - best_value) < _MIN_GAIN).all()):
-                break
+            active &= (checkpoint - best_value) >= _MIN_GAIN  # inf − inf is nan: a row never scored stops
             checkpoint = best_value.clone()
-        optimiser.zero_grad()
-        torch.autograd.backward(relative.sum())  # units are independent: one backward for all
-        optimiser.step()
+            if not bool(active.any()):
+                break
+        # rows are independent: one backward for all
+        (gradient,) = torch.autograd.grad(relative.sum(), moving)
         with torch.no_grad():
-            theta.clamp_(0.0, 1.0)
+            keep = active[rows]  # rows that stopped at this check take no step
+            rows, gradient = rows[keep], gradient[keep]
+            first_moment[rows] = beta1 * first_moment[rows] + (1 - beta1) * gradient
+            second_moment[rows] = beta2 * second_moment[rows] + (1 - beta2) * gradient**2
+            count = step + 1  # every row still moving has taken every step so far
+            m_hat = first_moment[rows] / (1 - beta1**count)
+            v_hat = second_moment[rows] / (1 - beta2**count)
+            theta[rows] = (theta[rows] - learning_rate * m_hat / (v_hat.sqrt() + eps)).clamp(0.0, 1.0)
     return best
 
 
