@@ -191,3 +191,15 @@ def test_estimators_sharing_one_fit_give_the_mvdr_source_of_each_floor() -> None
         np.testing.assert_allclose(estimator.sources(column).numpy()[0], expected, rtol=1e-6, atol=1e-9)
     # the heavier floor changes the source: the test would not pass with one estimator for both
     assert not np.allclose(estimators[0].sources(column).numpy(), estimators[1].sources(column).numpy())
+
+
+def test_peel_scan_correlation_matches_the_direct_convolution() -> None:
+    from bmiss_engine.inversion.search import _correlation
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(7, 1000, generator=gen)
+    muap = torch.randn(7, 40, generator=gen)
+    direct = torch.nn.functional.conv1d(x[None], muap[None])[0, 0]
+    fast = _correlation(x, muap)
+    assert fast.shape == direct.shape == (961,)
+    assert torch.allclose(fast, direct, atol=1e-4 * float(direct.abs().max()))
