@@ -37,7 +37,7 @@ from bmiss_engine.forward.surrogate import FORWARD_MODELS, ForwardModel, Surroga
 from bmiss_engine.inversion.columns import extended_columns
 from bmiss_engine.inversion.contrast import excess_kurtosis
 from bmiss_engine.inversion.mvdr import MvdrEstimator
-from bmiss_engine.inversion.waveform import fit_to_waveform, misfit_table
+from bmiss_engine.inversion.waveform import fit_to_waveform, misfit_table, window_energy
 from bmiss_engine.recording import ElectrodeGrid
 from bmiss_engine.separation import quality
 from bmiss_engine.separation.duplicates import rate_of_agreement
@@ -684,11 +684,9 @@ def _matched_discharges(
         return np.zeros(0, dtype=np.int64)
     with torch.no_grad():
         dot = _correlation(residual, muap)  # window start s
-        power = (residual.double() ** 2).sum(dim=0)
-        csum = torch.nn.functional.pad(power.cumsum(dim=0), (1, 0))
-        window_energy = (csum[muap.shape[1]:] - csum[: -muap.shape[1]]).to(residual.dtype)
+        energies = window_energy(residual[None], muap.shape[1])[0]
         gain = (dot / energy).cpu().numpy()
-        corr = (dot / (energy * window_energy.clamp_min(1e-30)).sqrt()).cpu().numpy()
+        corr = (dot / (energy * energies).sqrt()).cpu().numpy()
     candidates = np.flatnonzero((gain > 0.5) & (gain < 1.5) & (corr >= 0.8))
     picked: list[int] = []
     for start in candidates[np.argsort(-corr[candidates])]:

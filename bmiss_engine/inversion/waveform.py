@@ -46,11 +46,11 @@ class WaveformFit:
     sd: NDArray[np.float64]
 
 
-def _window_energy(sta: torch.Tensor, n: int) -> torch.Tensor:
-    """Energy (K, 2L+1) of every length-``n`` window of the STAs (K, C, n + 2L), summed over
-    channels: a sliding sum of one cumulative sum, in float64 so the differences keep their
-    digits."""
-    power = (sta.detach().double() ** 2).sum(dim=1)  # (K, n + 2L)
+def window_energy(sta: torch.Tensor, n: int) -> torch.Tensor:
+    """Energy (K, N − n + 1) of every length-``n`` window of K signals (K, C, N) (e.g. STAs of
+    n + 2L samples: one energy per lag), summed over channels and floored at 1e-30: a sliding
+    sum of one cumulative sum, in float64 so the differences keep their digits."""
+    power = (sta.detach().double() ** 2).sum(dim=1)  # (K, N)
     csum = torch.nn.functional.pad(power.cumsum(dim=1), (1, 0))
     return (csum[:, n:] - csum[:, :-n]).to(sta.dtype).clamp_min(1e-30)
 
@@ -67,11 +67,11 @@ def _best_lag_fit(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """For MUAPs (K, C, T) and STAs (K, C, T + 2·max_lag): the relative residual (K,) at the
     best integer lag, the gain (K,), the lag (K,) and the matching STA windows (K, C, T).
-    ``sta_energy``: :func:`_window_energy` of ``sta``, when the caller fits the same STAs
+    ``sta_energy``: :func:`window_energy` of ``sta``, when the caller fits the same STAs
     many times."""
     n = muaps.shape[2]
     with torch.no_grad():
-        energy = _window_energy(sta, n) if sta_energy is None else sta_energy
+        energy = window_energy(sta, n) if sta_energy is None else sta_energy
         dot = _lag_dots(muaps.detach(), sta.detach())
         norm = (muaps.detach() ** 2).sum(dim=(1, 2)).clamp_min(1e-30)
         lag_index = (dot**2 / (energy * norm[:, None])).argmax(dim=1)
@@ -134,7 +134,7 @@ def misfit_table(muaps: torch.Tensor, sta: torch.Tensor, max_lag: int) -> torch.
     at its best lag."""
     n = muaps.shape[2]
     dot = torch.nn.functional.conv1d(sta, muaps)  # (K, M, 2L+1): cross-correlation at every lag
-    energy = _window_energy(sta, n)  # (K, 2L+1)
+    energy = window_energy(sta, n)  # (K, 2L+1)
     norm = (muaps**2).sum(dim=(1, 2)).clamp_min(1e-30)  # (M,)
     return 1.0 - (dot**2 / (energy[:, None, :] * norm[None, :, None])).amax(dim=2)
 
@@ -156,7 +156,7 @@ def _fit_batch(
     best_value = torch.full((theta.shape[0],), torch.inf, device=theta.device)
     checkpoint = best_value.clone()
     active = torch.ones(theta.shape[0], dtype=torch.bool, device=theta.device)
-    sta_energy = _window_energy(sta, sta.shape[2] - 2 * max_lag)  # the STAs stay: their window energies too
+    sta_energy = window_energy(sta, sta.shape[2] - 2 * max_lag)  # the STAs stay: their window energies too
     for step in range(n_steps + 1):
         rows = active.nonzero().squeeze(1)
         moving = theta[rows].requires_grad_(True)
