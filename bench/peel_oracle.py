@@ -165,7 +165,8 @@ unit not yet accepted detected on the filter of its exact MUAP, accepted by the 
 subtracted at its detected discharges with the exact MUAP ("exact"), the MUAP rendered at θ
 plus N(0, SD²) ("theta:SD"), all accepted units' MUAPs fitted jointly by least squares on the
 recording ("lsq"), or the STA of the residual at those discharges ("sta"). Round 1 is
-`bench/oracle.py`'s exact-MUAP row at this R, less the units the acceptance rule turns away. Machine: {machine()}, {args.threads} torch thread(s), device {args.device}.
+`bench/oracle.py`'s exact-MUAP row at this R, less the units the acceptance rule turns away.
+Machine: {machine()}, {args.threads} torch thread(s), device {args.device}.
 Command: `PYTHONPATH=. .venv/bin/python bench/peel_oracle.py --snr {' '.join(f'{s:g}' for s in args.snr)}
 --rounds {args.rounds} --r {args.r} --template {' '.join(args.template)} --threads {args.threads}
 --device {args.device}{f' --tag {args.tag}' if args.tag else ''}`.
