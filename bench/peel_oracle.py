@@ -42,20 +42,17 @@ import torch
 from bench.common import machine, write_table
 from bench.oracle import _mvdr_detections, paper_recording, perturbed_muaps, spike_triggered_muaps
 from bmiss_engine.inversion.mvdr import MvdrEstimator
+from bmiss_engine.inversion.search import _subtract
 from bmiss_engine.metrics import match_units
 from bmiss_engine.separation.spikes import meets_acceptance
 
 
 def subtract_units(x: torch.Tensor, trains: list[np.ndarray], muaps: torch.Tensor, onset: int) -> torch.Tensor:
-    """x (n_channels, n_samples) less each MUAP (n_units, n_channels, L) at its discharges."""
-    out = x.clone()
-    n = x.shape[1]
+    """x (n_channels, n_samples) less each MUAP (n_units, n_channels, L) at its discharges
+    (the engine's residual peel subtracts the same way)."""
+    out = x
     for d, muap in zip(trains, muaps, strict=True):
-        starts = np.asarray(d, dtype=np.int64) - onset
-        for offset in range(muap.shape[1]):
-            shifted = starts + offset
-            idx = torch.as_tensor(shifted[(shifted >= 0) & (shifted < n)], device=x.device)
-            out[:, idx] -= muap[:, offset : offset + 1]
+        out = _subtract(out, np.asarray(d, dtype=np.int64), muap, onset)
     return out
 
 
