@@ -131,7 +131,8 @@ def oracle_counts(emg_v: np.ndarray, trains: list[np.ndarray], fs: float, factor
 
 
 def template_matching_count(emg_v: np.ndarray, trains: list[np.ndarray], muaps: np.ndarray, onset: int,
-                            fs: float, refractory_s: float = 0.02) -> tuple[int, int]:
+                            fs: float, refractory_s: float = 0.02,
+                            keep: list[np.ndarray] | None = None) -> tuple[int, int]:
     """Identified true units and discharges placed by greedy template matching with the exact
     MUAPs (n_units, n_channels, L) of every unit: a non-linear decoder with perfect templates.
 
@@ -139,7 +140,7 @@ def template_matching_count(emg_v: np.ndarray, trains: list[np.ndarray], muaps: 
     energy most is taken and subtracted, the others' matches updated through the templates'
     cross-correlations, until no subtraction lowers it; a unit fires at most once per
     ``refractory_s``. Linear filters are not its limit: it sees the whole multichannel
-    waveform and explains overlaps away.
+    waveform and explains overlaps away. ``keep``, when given, receives every unit's discharges.
     """
     x = torch.as_tensor(np.ascontiguousarray(emg_v), dtype=torch.float32)[None]
     m = torch.as_tensor(np.ascontiguousarray(muaps), dtype=torch.float32)
@@ -163,6 +164,8 @@ def template_matching_count(emg_v: np.ndarray, trains: list[np.ndarray], muaps: 
         gain[:, lo:hi] -= 2 * cross[k, :, torch.arange(lo, hi) - t + length - 1]
         gain[k, max(0, t - refractory) : t + refractory] = -math.inf
     found = [np.array(sorted(d), dtype=np.int64) for d in placed]
+    if keep is not None:
+        keep.extend(found)
     return match_units(trains, found, fs).n_identified, n_placed
 
 
@@ -171,7 +174,8 @@ def sparse_deconvolution_count(emg_v: np.ndarray, trains: list[np.ndarray], muap
                                device: torch.device | None = None,
                                thresholds: tuple[float, ...] = (0.3, 0.5), refractory_s: float = 0.02,
                                report_every: int = 300, reweight_rounds: int = 0,
-                               reweight_eps: float = 0.2) -> list[tuple[int, float, int, int]]:
+                               reweight_eps: float = 0.2,
+                               keep: dict[float, list[np.ndarray]] | None = None) -> list[tuple[int, float, int, int]]:
     """Identified true units by convex sparse deconvolution with given MUAPs (n_units,
     n_channels, L) of every unit, all at once: with the exact MUAPs, a joint decoder with
     perfect templates.
@@ -188,7 +192,8 @@ def sparse_deconvolution_count(emg_v: np.ndarray, trains: list[np.ndarray], muap
     and Boyd): λ at each (unit, instant) becomes λ·ε / (amplitude + ε), so a discharge already found
     is barely shrunk and its amplitude returns towards 1.
     Returns (iteration, threshold, identified, discharges placed) every ``report_every`` iterations
-    (iterations counted over all rounds).
+    (iterations counted over all rounds); ``keep``, when given, receives each threshold's
+    discharges (one array per unit) at the last report.
     """
     import scipy.fft
 
@@ -249,6 +254,8 @@ def sparse_deconvolution_count(emg_v: np.ndarray, trains: list[np.ndarray], muap
                     done = round_ * iterations + it
                     for threshold in thresholds:
                         found = discharges(a, threshold)
+                        if keep is not None:
+                            keep[threshold] = found
                         rows.append((done, threshold, match_units(trains, found, fs).n_identified,
                                      sum(int(d.size) for d in found)))
                         print(f"  sparse deconvolution it {done} threshold {threshold:g}: {rows[-1][2]} identified",
