@@ -44,7 +44,7 @@ import torch
 
 from bench.common import machine, write_table
 from bench.oracle import paper_recording, perturbed_muaps, sparse_deconvolution_count
-from bench.peel_oracle import joint_templates
+from bench.peel_oracle import joint_templates, subtract_units
 from bmiss_engine.forward.analytic import AnalyticGenerator
 from bmiss_engine.forward.parameters import MotorUnitParameters
 from bmiss_engine.inversion.search import _correlation, _subtract
@@ -107,9 +107,7 @@ def realign(x: torch.Tensor, muaps: np.ndarray, trains: list[np.ndarray], onset:
     fitted there is fitted to that jitter.
     """
     m = torch.as_tensor(muaps, dtype=torch.float32)
-    residual = x
-    for k, d in enumerate(trains):
-        residual = _subtract(residual, d, m[k], onset)
+    residual = subtract_units(x, trains, m, onset)
     out = [np.asarray(d, dtype=np.int64).copy() for d in trains]
     for k in np.argsort(-(muaps.astype(np.float64) ** 2).sum((1, 2))):
         if out[k].size == 0:

@@ -51,6 +51,7 @@ import torch
 from bench.common import machine, write_table
 from bench.dictionary_oracle import realign
 from bench.oracle import paper_recording, sparse_deconvolution_count, template_matching_count
+from bench.peel_oracle import subtract_units
 from bmiss_engine.inversion.search import _correlation, _subtract
 from bmiss_engine.metrics import match_units
 from bmiss_engine.recording import Recording
@@ -129,9 +130,7 @@ def exact_sample_share(truth: SimulationTruth, found: list[np.ndarray]) -> float
 
 def unexplained(x: torch.Tensor, muaps: np.ndarray, trains: list[np.ndarray], onset: int) -> float:
     """‖x − Σ_k MUAP_k at train_k‖² / ‖x‖²."""
-    residual = x
-    for muap, d in zip(torch.as_tensor(muaps, dtype=torch.float32), trains, strict=True):
-        residual = _subtract(residual, d, muap, onset)
+    residual = subtract_units(x, trains, torch.as_tensor(muaps, dtype=torch.float32), onset)
     return float(residual.square().sum() / x.square().sum())
 
 
@@ -146,14 +145,12 @@ def cancel_interference(x_v: np.ndarray, muaps: np.ndarray, trains: list[np.ndar
     Where the others are explained well, a unit's residual is the isolated genie's recording,
     so this is the genie's detector run on what the joint decoder left.
     """
-    x = torch.as_tensor(np.ascontiguousarray(x_v), dtype=torch.float32)
+    x = torch.as_tensor(np.array(x_v), dtype=torch.float32)  # a copy: the recording is read-only
     m = torch.as_tensor(np.ascontiguousarray(muaps), dtype=torch.float32)
     energy = m.double().square().sum((1, 2)).numpy()
     refractory = round(0.02 * fs)
     trains = [np.asarray(d, dtype=np.int64) for d in trains]
-    residual = x
-    for k, d in enumerate(trains):
-        residual = _subtract(residual, d, m[k], onset)
+    residual = subtract_units(x, trains, m, onset)
     for _ in range(sweeps):
         for k in np.argsort(-energy):
             own = _subtract(residual, trains[k], -m[k], onset)  # the residual with unit k put back
