@@ -165,7 +165,7 @@ def run(snr_db: float, sd: float, update: str, cycles: int, iterations: int, dev
     idx = [MotorUnitParameters.field_names().index(n) for n in IDENTIFIABLE]
     rng = np.random.default_rng(0)
     theta = np.clip(truth.theta_unit + rng.normal(0.0, sd, truth.theta_unit.shape), 0.0, 1.0)
-    muaps = perturbed_muaps(truth.theta_unit, rec.grid, fs, sd)  # the same draw (seed 0) as ``theta``
+    muaps = perturbed_muaps(theta, rec.grid, fs, 0.0)  # rendered at exactly that θ
     rows = []
     t = time.perf_counter()
     for cycle in range(cycles + 1):
