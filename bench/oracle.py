@@ -175,7 +175,8 @@ def sparse_deconvolution_count(emg_v: np.ndarray, trains: list[np.ndarray], muap
                                thresholds: tuple[float, ...] = (0.3, 0.5), refractory_s: float = 0.02,
                                report_every: int = 300, reweight_rounds: int = 0,
                                reweight_eps: float = 0.2,
-                               keep: dict[float, list[np.ndarray]] | None = None) -> list[tuple[int, float, int, int]]:
+                               keep: dict[float, list[np.ndarray]] | None = None,
+                               noise_sd: float | None = None) -> list[tuple[int, float, int, int]]:
     """Identified true units by convex sparse deconvolution with given MUAPs (n_units,
     n_channels, L) of every unit, all at once: with the exact MUAPs, a joint decoder with
     perfect templates.
@@ -193,7 +194,8 @@ def sparse_deconvolution_count(emg_v: np.ndarray, trains: list[np.ndarray], muap
     is barely shrunk and its amplitude returns towards 1.
     Returns (iteration, threshold, identified, discharges placed) every ``report_every`` iterations
     (iterations counted over all rounds); ``keep``, when given, receives each threshold's
-    discharges (one array per unit) at the last report.
+    discharges (one array per unit) at the last report. ``noise_sd``: the noise level that sets
+    λ (default: from the power of ``emg_v`` and ``snr_db``, as the simulator sets it).
     """
     import scipy.fft
 
@@ -211,7 +213,8 @@ def sparse_deconvolution_count(emg_v: np.ndarray, trains: list[np.ndarray], muap
         del m_f
         lipschitz = float(torch.linalg.eigvalsh(gram_f).max())
     # the simulator sets the noise power to the clean signal's power / 10^(SNR/10)
-    noise_sd = math.sqrt(float(x.square().mean()) / (1 + 10 ** (snr_db / 10)))
+    if noise_sd is None:
+        noise_sd = math.sqrt(float(x.square().mean()) / (1 + 10 ** (snr_db / 10)))
     step = 1 / lipschitz
     shrink = torch.full((n_units, n_t), kappa * noise_sd / lipschitz, device=device)
     refractory = round(refractory_s * fs)
