@@ -1,7 +1,7 @@
 """Past the L1 decoder with exact MUAPs: binary local search (add, remove, shift, swap with a
 similar unit) on the recording's squared error, from the joint decoder's discharges.
 
-usage: PYTHONPATH=. .venv/bin/python bench/binary_polish.py [--snr 20 10] [--sweeps 8]
+usage: PYTHONPATH=. .venv/bin/python bench/binary_polish.py [--snr 20 10] [--sweeps 200] [--exchange]
        [--neighbours 5] [--joint-iterations 700] [--threads 2] [--tag NAME]
 
 With the exact MUAPs of all 100 units, the reweighted-L1 decoder (bench/oracle.py) identifies
@@ -152,7 +152,7 @@ def polish(x: torch.Tensor, muaps_v: np.ndarray, trains: list[np.ndarray], onset
         moves.sort()
         touched = np.zeros(n_t + length, dtype=bool)
         applied = 0
-        for delta, j, t, k, t_new, swap in moves:
+        for _, j, t, k, t_new, swap in moves:  # largest fall in J first
             windows = [w for w in (t, t_new) if w >= 0]
             if any(touched[w : w + length].any() for w in windows):
                 continue  # its correlations are stale: next sweep
@@ -174,7 +174,6 @@ def polish(x: torch.Tensor, muaps_v: np.ndarray, trains: list[np.ndarray], onset
             for w in windows:
                 touched[w : w + length] = True
             applied += 1
-            del delta
         found = [s + onset for s in starts]
         n_id = match_units(truth_trains, found, fs).n_identified
         j_rel = float(residual.square().sum()) / total
@@ -223,7 +222,7 @@ def run(snr_db: float, sweeps: int, neighbours: int, joint_iterations: int,
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--snr", type=float, nargs="+", default=[20.0, 10.0])
-    ap.add_argument("--sweeps", type=int, default=8)
+    ap.add_argument("--sweeps", type=int, default=200)
     ap.add_argument("--neighbours", type=int, default=5)
     ap.add_argument("--joint-iterations", type=int, default=700)
     ap.add_argument("--threads", type=int, default=2)
