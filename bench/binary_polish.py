@@ -77,11 +77,11 @@ def polish(x: torch.Tensor, muaps_v: np.ndarray, trains: list[np.ndarray], onset
     last = n_t - length  # the last MUAP start that fits
     refractory = round(REFRACTORY_S * fs)
     energy = m.square().sum((1, 2)).numpy()
-    cross = cross_correlations(m, MAX_SHIFT)  # (U, U, 2S + 1)
     shifts = np.arange(-MAX_SHIFT, MAX_SHIFT + 1)
-    reach = max(length, refractory)
-    # ⟨M_j at t, M_k at t + d⟩ for |d| ≤ reach, zero beyond a MUAP's length
-    cross_far = cross_correlations(m, reach) if exchange else None
+    reach = max(length, refractory, MAX_SHIFT)
+    # ⟨M_j at t, M_k at t + d⟩ for |d| ≤ reach (zero beyond a MUAP's length); the shifts' slice
+    cross_far = cross_correlations(m, reach)
+    cross = cross_far[:, :, reach - MAX_SHIFT : reach + MAX_SHIFT + 1]  # (U, U, 2S + 1)
     similarity = cross.max(axis=2) / np.sqrt(np.outer(energy, energy))
     np.fill_diagonal(similarity, -np.inf)
     similar = np.argsort(-similarity, axis=1)[:, :neighbours]  # (U, N)
@@ -124,7 +124,7 @@ def polish(x: torch.Tensor, muaps_v: np.ndarray, trains: list[np.ndarray], onset
                     best[better], target_unit[better], target_start[better] = delta[better], k, t_new[better]
             for i in np.flatnonzero(best < 0):
                 moves.append((float(best[i]), j, int(t[i]), int(target_unit[i]), int(target_start[i]), 0))
-            if cross_far is None:
+            if not exchange:
                 continue
             for k in similar[j]:
                 tk = starts[k]
@@ -192,10 +192,10 @@ def run(snr_db: float, sweeps: int, neighbours: int, joint_iterations: int,
     x = torch.as_tensor(np.array(rec.emg_v), dtype=torch.float32)
     trains = joint_decoder_trains(rec, truth, snr_db, joint_iterations)
     total = float(x.double().square().sum())
-    start_j = float(subtract_units(x.double(), trains, torch.as_tensor(truth.muaps_v, dtype=torch.float64),
-                                   onset).square().sum()) / total
-    truth_j = float(subtract_units(x.double(), list(truth.discharge_samples),
-                                   torch.as_tensor(truth.muaps_v, dtype=torch.float64), onset).square().sum()) / total
+    exact = torch.as_tensor(truth.muaps_v, dtype=torch.float64)
+    start_j = float(subtract_units(x.double(), trains, exact, onset).square().sum()) / total
+    noise = subtract_units(x.double(), list(truth.discharge_samples), exact, onset)  # the recording less every unit
+    truth_j = float(noise.square().sum()) / total
     rows = [[f"{snr_db:g}", "0 (joint L1 decoder)", f"{match_units(truth.discharge_samples, trains, fs).n_identified}/100",
              f"{exact_sample_share(truth, trains):.2f}", f"{start_j:.4f}", "", ""]]
     print(" | ".join(rows[-1]), flush=True)
@@ -207,9 +207,7 @@ def run(snr_db: float, sweeps: int, neighbours: int, joint_iterations: int,
     print(" | ".join(rows[-1]), flush=True)
     roa = roa_per_unit(truth, trains, fs)
     nn_corr, nn_unit = nearest_neighbour_correlation(truth.muaps_v)
-    noise_sd = float(subtract_units(x.double(), list(truth.discharge_samples),
-                                    torch.as_tensor(truth.muaps_v, dtype=torch.float64), onset).std())
-    d_prime = np.linalg.norm(truth.muaps_v.reshape(len(roa), -1).astype(np.float64), axis=1) / noise_sd
+    d_prime = np.linalg.norm(truth.muaps_v.reshape(len(roa), -1).astype(np.float64), axis=1) / float(noise.std())
     missed = np.flatnonzero(roa < 0.8)
     note = (f"- {snr_db:g} dB, units still missed after the search (unit: RoA, true / decoded discharges, d', "
             "most similar unit and ρ, that unit's RoA): "
