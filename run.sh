@@ -64,7 +64,7 @@ case "${1:-}" in
     ensure_apt ${APT_TEST[@]+"${APT_TEST[@]}"}
     ensure_venv "test,dev,gui"
     shift
-    "$VENV/bin/ruff" check bmiss_engine bmiss_gui tests bench installer
+    "$VENV/bin/ruff" check bmiss_engine bmiss_gui tests bench research installer
     "$VENV/bin/mypy"
     "$VENV/bin/lint-imports"
     # the GUI tests draw offscreen: no X server needed

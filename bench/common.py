@@ -64,12 +64,14 @@ def score(truth: Path, csv_path: Path, fs: float = 2048.0) -> tuple[int, int, fl
     return n, total, med, n_est
 
 
-def write_table(name: str, title: str, header: list[str], rows: list[list[str]], notes: str) -> str:
+def write_table(name: str, title: str, header: list[str], rows: list[list[str]], notes: str,
+                results: Path = RESULTS) -> str:
+    """Write a markdown table (title, header, rows, notes) to ``results/name``; return its text."""
     lines = [f"# {title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     text = "\n".join(lines) + "\n\n" + notes.strip() + "\n"
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / name).write_text(text)
+    results.mkdir(parents=True, exist_ok=True)
+    (results / name).write_text(text)
     return text
 
 

@@ -6,7 +6,7 @@ Units spread over 0.5–10 mm depth (the frequency cutoff follows the shallowest
 parameters within their bounds; skin 1 mm and three fat thicknesses (thin fat keeps the most
 spatial frequencies, so it is the slow case). Reports the best of 5 forward passes and one
 forward + backward pass (gradients for all 8 unit parameters), and writes
-bench/results/forward_speed.md.
+bench/results/forward_speed_<device>[_<units>].md.
 """
 
 from __future__ import annotations

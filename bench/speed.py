@@ -4,7 +4,7 @@ usage: .venv/bin/python bench/speed.py [--no-peers] [--durations 10,30,60] [--de
 
 Each recording is our simulator's (20 units, 20 dB). Ours runs in a fresh process per
 recording (peak RSS of that process); peers (MUniverse FastIcaCBSS, emgdecomp) run on the
-same files in their own venvs. Prints the table and writes bench/results/speed.md.
+same files in their own venvs. Prints the table and writes bench/results/speed_<device>.md.
 """
 
 from __future__ import annotations

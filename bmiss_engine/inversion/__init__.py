@@ -6,7 +6,10 @@
 * ``waveform``: θ refined against a unit's spike-triggered MUAP, fibre count from the gain,
   Laplace (Gauss–Newton) standard deviations;
 * ``search``: Latin-hypercube probe with data-driven starts, batched Adam ascent on a loaded
-  then a fine MVDR, restarts, detection, refinement, pooling, peel-off (:class:`ThetaSearch`).
+  then a fine MVDR, restarts, detection, refinement, pooling, peel-off (:class:`ThetaSearch`),
+  and its building blocks: an MVDR source's discharges (:func:`detect_mvdr_discharges`), a
+  MUAP's sliding correlation with a recording (:func:`muap_correlation`) and a MUAP subtracted
+  at given discharges (:func:`subtract_muap`).
 
 Units found this way have no separation filter for ``Decomposer.transform`` yet: the MVDR
 filter C⁻¹b̃ acts on the unfiltered recording, while ``SeparationModel`` band-passes first.
@@ -22,7 +25,10 @@ from bmiss_engine.inversion.search import (
     InversionProgress,
     InvertedUnit,
     ThetaSearch,
+    detect_mvdr_discharges,
     inversion_extension_factor,
+    muap_correlation,
+    subtract_muap,
 )
 
 __all__ = [
@@ -33,7 +39,10 @@ __all__ = [
     "InvertedUnit",
     "MvdrEstimator",
     "ThetaSearch",
+    "detect_mvdr_discharges",
     "excess_kurtosis",
     "extended_columns",
     "inversion_extension_factor",
+    "muap_correlation",
+    "subtract_muap",
 ]

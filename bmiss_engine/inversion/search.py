@@ -64,12 +64,12 @@ def inversion_extension_factor(n_channels: int, n_samples: int) -> int:
     Unlike FastICA, whose separation vector has n_channels·R free entries and overfits a long
     extension (one-sample sources at 320 channels × R = 8 on 10 s), the inversion's filter is the
     MVDR of a column rendered from 8 parameters, so a longer extension only gives it more
-    room to null the other units. bench/oracle.py, paper setting at 20 dB, the MVDR of each
+    room to null the other units. research/oracle.py, paper setting at 20 dB, the MVDR of each
     unit's exact MUAP: 23, 31, 36, 43, 43, 44 of 100 at R = 1, 3, 6, 10, 16, 24. On the H100 the
     hybrid's residual restarts then add 5 units to the baseline at 20 dB (33 → 38) and 9 at 10 dB
     (20 → 29), where at R = 1 they added 0 and 4; pure BMISS finds 27 and 28 in 10 restarts
     where R = 1 gave 22 in 20. On 64 channels (R = 5 before) the count is unchanged (73 = 73 over
-    four recordings, bench/results/hybrid_extension_sweep_cpu.md).
+    four recordings, research/results/hybrid_extension_sweep_cpu.md).
     """
     by_length = n_samples // (SAMPLES_PER_ROW * max(1, n_channels))
     return max(1, min(INVERSION_DELAYS, by_length))
@@ -100,7 +100,7 @@ class InversionConfig:
     2048 Hz (sqrt(2048 / 15) ≈ 11.7). Then the missed discharges that a peel leaves behind,
     a few lone MUAPs, stop outscoring a unit's whole train. Measured with 4 residual restarts:
     paper setting 38/100 at 20 dB and 29/100 at 10 dB (plain kurtosis: 37 and 28); 99
-    identified on the seven ground-truth recordings (98; bench/results/contrast_clip_cpu.md);
+    identified on the seven ground-truth recordings (98; research/results/contrast_clip_cpu.md);
     snapshot_candidates: starts taken from the data's most active instants (see
     :meth:`ThetaSearch.probe`); refine_sil:
     candidates at this SIL or above are refined and detected again before acceptance;
@@ -398,7 +398,7 @@ class ThetaSearch:
             for j in range(theta.shape[0]):
                 # a θ still a little off separates better through the loaded estimator: the
                 # cleaner of the two sources is kept
-                det = max((_detection_at_discharges(s, fs, int(shift[j]), factor) for s in (sources[j], sources_loaded[j])),
+                det = max((detect_mvdr_discharges(s, fs, int(shift[j]), factor) for s in (sources[j], sources_loaded[j])),
                           key=lambda d: d.sil)
                 sils.append(det.sil)
                 if det.sil < min(cfg.refine_sil, cfg.sil_threshold) or det.discharge_samples.size < cfg.min_discharges:
@@ -470,7 +470,7 @@ class ThetaSearch:
         shift = (end - self.model.onset(fs)).cpu().numpy()
         sources = src.cpu().numpy()
         for k, e in enumerate(entries):
-            det = _detection_at_discharges(sources[k], fs, int(shift[k]), estimator.extension_factor)
+            det = detect_mvdr_discharges(sources[k], fs, int(shift[k]), estimator.extension_factor)
             if det.sil >= e.detection.sil and det.discharge_samples.size >= 2:
                 e.detection = det
                 e.contrast = float(value[k])
@@ -580,9 +580,10 @@ def _detection_of(discharges: NDArray[np.int64], n_samples: int) -> SpikeDetecti
     return SpikeDetection(train, discharges, float("nan"), float("nan"))
 
 
-def _detection_at_discharges(source: NDArray[np.float32], fs: float, shift: int, guard: int) -> SpikeDetection:
+def detect_mvdr_discharges(source: NDArray[np.float32], fs: float, shift: int, guard: int) -> SpikeDetection:
     """Spikes of an MVDR source (n_samples,), moved from the source peak (``shift`` samples
-    after the discharge, see :mod:`.columns`) to the discharge instants.
+    after the discharge, see :mod:`.columns`) to the discharge instants; ``guard`` samples at
+    each end (the extension's zero padding) are ignored.
 
     Detection is the baseline's (peaks + 2-means). One case is added: when every peak is at
     least half the highest, the peaks are one class (a clean, nearly noiseless source, where
@@ -647,16 +648,17 @@ def _peeled(
     completed = []
     for discharges in trains:
         average = _spike_triggered_average(out, discharges, onset, n_muap)
-        residual = _subtract(out, discharges, average, onset)
+        residual = subtract_muap(out, discharges, average, onset)
         found = _matched_discharges(residual, average, onset, discharges, round(0.02 * fs))
         merged = np.union1d(discharges, found).astype(np.int64)
-        out = _subtract(out, merged, average, onset) if found.size else residual
+        out = subtract_muap(out, merged, average, onset) if found.size else residual
         completed.append(merged)
     return out, completed
 
 
-def _subtract(x: torch.Tensor, discharges: NDArray[np.int64], muap: torch.Tensor, onset: int) -> torch.Tensor:
-    """x (n_channels, n_samples) less ``muap`` (n_channels, n_muap) at each discharge."""
+def subtract_muap(x: torch.Tensor, discharges: NDArray[np.int64], muap: torch.Tensor, onset: int) -> torch.Tensor:
+    """x (n_channels, n_samples) less ``muap`` (n_channels, n_muap) starting ``onset`` samples
+    before each of ``discharges`` (n_discharges,), cut at the edges: a new tensor shaped like x."""
     out = x.clone()
     n = x.shape[1]
     starts = np.asarray(discharges, dtype=np.int64) - onset
@@ -667,7 +669,7 @@ def _subtract(x: torch.Tensor, discharges: NDArray[np.int64], muap: torch.Tensor
     return out
 
 
-def _correlation(x: torch.Tensor, muap: torch.Tensor) -> torch.Tensor:
+def muap_correlation(x: torch.Tensor, muap: torch.Tensor) -> torch.Tensor:
     """Σ over channels and time of ``muap`` (n_channels, n) times ``x`` (n_channels, N) from
     each start s = 0 … N − n: (N − n + 1,). In the frequency domain, the channels summed before
     the one inverse transform: 3× faster than the direct convolution on 320 channels."""
@@ -688,7 +690,7 @@ def _matched_discharges(
     if energy <= 0:
         return np.zeros(0, dtype=np.int64)
     with torch.no_grad():
-        dot = _correlation(residual, muap)  # window start s
+        dot = muap_correlation(residual, muap)  # window start s
         energies = window_energy(residual[None], muap.shape[1])[0]
         gain = (dot / energy).cpu().numpy()
         corr = (dot / (energy * energies).sqrt()).cpu().numpy()

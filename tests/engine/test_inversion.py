@@ -14,11 +14,12 @@ from bmiss_engine.inversion import (
     InvertedUnit,
     MvdrEstimator,
     ThetaSearch,
+    detect_mvdr_discharges,
     excess_kurtosis,
     extended_columns,
     inversion_extension_factor,
+    muap_correlation,
 )
-from bmiss_engine.inversion.search import _detection_at_discharges
 from bmiss_engine.recording import Recording
 from bmiss_engine.separation.duplicates import rate_of_agreement
 from bmiss_engine.simulate import SimulationConfig, SimulationTruth, simulate_recording
@@ -27,7 +28,7 @@ from tests.engine._single_thread import single_torch_thread  # noqa: F401
 # fields the quick settings below pin down on this unit (8×4 grid at 8 mm); its territory
 # radius they leave loose, and the Laplace sd says so (test_laplace_sd_flags_the_loose_field).
 # With more search (probe 256, 8 candidates, 200 refinement steps from 8 starts) all 8 fields
-# come within 0.013 RMSE on 3 of 4 other seeds (bench/results/inversion_cpu.md has the
+# come within 0.013 RMSE on 3 of 4 other seeds (research/results/inversion_cpu.md has the
 # multi-unit figures).
 _IDENTIFIABLE = ("depth_mm", "ml_mm", "iz_mm", "cv_m_s", "semi_length_neg_mm")
 
@@ -86,7 +87,7 @@ def test_mvdr_source_of_true_theta_fires_at_the_true_discharges(noiseless_unit) 
         source, end = search.sources(true_theta, estimator, rec.grid, fs)
         contrast_true = float(excess_kurtosis(source, guard=10)[0])
         contrast_random = search.contrast(random_theta, estimator, rec.grid, fs)
-    det = _detection_at_discharges(source[0].numpy(), fs, int(end[0]) - search.model.onset(fs), 10)
+    det = detect_mvdr_discharges(source[0].numpy(), fs, int(end[0]) - search.model.onset(fs), 10)
     # exact instants: no lag allowed, ±1 sample
     roa = rate_of_agreement(truth.discharge_samples[0], det.discharge_samples, fs, max_lag_s=0.0)
     assert roa >= 0.9
@@ -194,12 +195,10 @@ def test_estimators_sharing_one_fit_give_the_mvdr_source_of_each_floor() -> None
 
 
 def test_peel_scan_correlation_matches_the_direct_convolution() -> None:
-    from bmiss_engine.inversion.search import _correlation
-
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(7, 1000, generator=gen)
     muap = torch.randn(7, 40, generator=gen)
     direct = torch.nn.functional.conv1d(x[None], muap[None])[0, 0]
-    fast = _correlation(x, muap)
+    fast = muap_correlation(x, muap)
     assert fast.shape == direct.shape == (961,)
     assert torch.allclose(fast, direct, atol=1e-4 * float(direct.abs().max()))
