@@ -27,18 +27,21 @@ from PySide6.QtWidgets import QDialog, QFileDialog, QMessageBox
 
 from bmiss_engine import BmissError, DecomposerConfig, DecompositionResult, Recording
 from bmiss_engine.editing import EditHistory
-from bmiss_engine.io import Session as SessionFile
-from bmiss_engine.io import load_session, open_recording, read_result_npz, save_session
-from bmiss_engine.io.session import SESSION_SUFFIX, file_fingerprint
-from bmiss_engine.review import filtered_emg
-from bmiss_gui.background import run_blocking
-from bmiss_gui.dialogs.import_dialog import (
-    ImportDialog,
+from bmiss_engine.io import (
     MatrixShape,
     TabularDescription,
     is_tabular,
+    load_session,
+    open_recording,
     peek_matrix,
+    read_result_npz,
+    save_session,
 )
+from bmiss_engine.io import Session as SessionFile
+from bmiss_engine.io.session import SESSION_SUFFIX, file_fingerprint
+from bmiss_engine.review import filtered_emg
+from bmiss_gui.background import run_blocking
+from bmiss_gui.dialogs.import_dialog import ImportDialog
 
 if TYPE_CHECKING:
     from bmiss_engine.anatomy import GridPlacement

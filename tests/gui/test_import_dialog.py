@@ -14,14 +14,9 @@ import pytest
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
-from bmiss_engine.io import open_recording
-from bmiss_gui.dialogs.import_dialog import (
-    ImportDialog,
-    MatrixShape,
-    TabularDescription,
-    guess_shape,
-    peek_matrix,
-)
+from bmiss_engine.io import MatrixShape, TabularDescription, open_recording, peek_matrix
+from bmiss_engine.io.matrix_import import guess_shape
+from bmiss_gui.dialogs.import_dialog import ImportDialog
 
 
 @pytest.fixture
