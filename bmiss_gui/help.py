@@ -1,5 +1,5 @@
 """Help → About (versions, device, how to cite) and Help → User guide (docs/user_guide.md,
-shown with its screenshots in a QTextBrowser; found in the source tree and in the bundle)."""
+shown with its screenshots in a QTextBrowser; found by bmiss_gui.paths, installed or not)."""
 
 from __future__ import annotations
 

@@ -185,9 +185,11 @@ class DemoAnatomyPaths:
 
 
 def demo_anatomy_paths() -> DemoAnatomyPaths:
-    """Where the demo MRI lives: ``resources/demo_mri/`` beside the package (like the demo
+    """Where the demo MRI lives: ``resources/demo_mri/``, shipped with the package (like the demo
     recording, ``resources/demo_recording.npz``)."""
-    root = Path(__file__).resolve().parents[2] / "resources" / "demo_mri"
+    from bmiss_engine.resources import bundled_path
+
+    root = bundled_path("resources", "demo_mri")
     return DemoAnatomyPaths(root / "demo_t1.nii.gz", root / "demo_labels.nii.gz", root / "grid_placement.json")
 
 

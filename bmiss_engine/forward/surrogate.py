@@ -52,8 +52,9 @@ from bmiss_engine.errors import SurrogateError
 from bmiss_engine.forward.analytic import AnalyticForwardModel, SpatialFilter, _Geometry
 from bmiss_engine.forward.parameters import AnatomyParameters, MotorUnitParameters
 from bmiss_engine.recording import ElectrodeGrid
+from bmiss_engine.resources import bundled_path
 
-WEIGHTS_PATH = Path(__file__).resolve().parents[2] / "resources" / "surrogate" / "surrogate.pt"
+WEIGHTS_PATH = bundled_path("resources", "surrogate", "surrogate.pt")
 
 # the profile axes, one per event of the source, as (first mm, step mm, samples): f = v·t is
 # how far each wavefront has run from the innervation zone; the frames follow the wavefront
