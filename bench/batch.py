@@ -55,7 +55,8 @@ def main() -> None:
         load_before = os.getloadavg()[0]
         with tempfile.TemporaryDirectory() as out:
             t = time.perf_counter()
-            summary = run_batch(str(folder / "rec*.npz"), out, DecomposerConfig(device=args.device), n_workers=n_workers)
+            config = DecomposerConfig().replace(device=args.device)
+            summary = run_batch(str(folder / "rec*.npz"), out, config, n_workers=n_workers)
             wall = time.perf_counter() - t
         load_after = os.getloadavg()[0]
         ok = summary.count("ok")

@@ -60,7 +60,8 @@ def main() -> None:
         rec, truth = simulate_recording(sim)
         fs = rec.sampling_rate_hz
         t0 = time.perf_counter()
-        result = Decomposer(DecomposerConfig(method="hybrid", device=args.device, hybrid_restarts=args.restarts)).run(rec)
+        config = DecomposerConfig().replace(method="hybrid", device=args.device, hybrid_restarts=args.restarts)
+        result = Decomposer(config).run(rec)
         wall = time.perf_counter() - t0
         timings.append(f"seed {seed}: {result.n_units} units, {wall:.1f} s in all, of which θ fit "
                        f"{result.provenance['theta_fit_s']:.1f} s")

@@ -8,12 +8,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
-
-from bmiss_engine.config import DecomposerConfig, IterationState
+from bmiss_engine.config import (
+    AcceptanceSettings,
+    DecomposerConfig,
+    InversionSettings,
+    IterationState,
+    SeparationSettings,
+)
 from bmiss_engine.errors import AnatomyError, BmissError, ConfigError, DecompositionError, RecordingFormatError
 from bmiss_engine.recording import ElectrodeGrid, Recording
 from bmiss_engine.results import DecompositionResult, MotorUnit, SeparationModel
+from bmiss_engine.version import __version__
 
 if TYPE_CHECKING:
     from bmiss_engine.decomposer import Decomposer
@@ -28,6 +33,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "AcceptanceSettings",
     "AnatomyError",
     "BmissError",
     "ConfigError",
@@ -36,10 +42,12 @@ __all__ = [
     "DecompositionError",
     "DecompositionResult",
     "ElectrodeGrid",
+    "InversionSettings",
     "IterationState",
     "MotorUnit",
     "Recording",
     "RecordingFormatError",
     "SeparationModel",
+    "SeparationSettings",
     "__version__",
 ]

@@ -4,6 +4,13 @@
 reading or editing settings (the desktop application's dialogs, the command line's
 ``--config``) does not load torch and SciPy's statistics; ``bmiss_engine.decomposer``
 re-exports both.
+
+The settings are grouped by concern: :class:`SeparationSettings` (the blind stage),
+:class:`AcceptanceSettings` (when a source is a unit), :class:`InversionSettings` (the forward
+model and its inversion), and, at the top, the method, the device and what part of the
+recording to use. The JSON form is nested the same way; the flat keys of earlier versions
+(``"n_iterations": 150``, ``"inversion_restarts": 4``) are still read. Why each default is what
+it is: ``bench/results/`` and ``research/results/``.
 """
 
 from __future__ import annotations
@@ -23,10 +30,12 @@ if TYPE_CHECKING:
     from bmiss_engine.inversion import InversionConfig
 
 Method = Literal["fastica", "bmiss", "hybrid"]
+METHODS: tuple[str, ...] = ("fastica", "hybrid", "bmiss")
 Phase = Literal["preparing", "separating", "finishing", "done"]
 # the inversion's forward models (bmiss_engine.forward.surrogate.FORWARD_MODELS, kept here
 # without torch; tests/engine/test_surrogate.py checks they agree)
 FORWARD_MODELS = ("analytic", "surrogate")
+DISCHARGE_MARKINGS = ("peak", "onset", "model")
 
 _DEFAULT_CONTRAST = "skew"
 # the forward model's bounds on the layers (AnatomyParameters.BOUNDS, kept here without torch;
@@ -35,47 +44,20 @@ LAYER_RANGES_MM = {"skin_mm": (0.5, 3.0), "fat_mm": (0.5, 20.0)}
 
 
 @dataclass(frozen=True)
-class DecomposerConfig:
-    """Settings of a decomposition. Defaults follow the field's practice (Negro et al. 2016).
+class SeparationSettings:
+    """The blind stage: convolutive FastICA (Negro et al. 2016).
 
-    n_iterations: separation vectors tried at most; batch_size: tried side by side;
-    patience_batches: stop after this many batches in a row add no unit (8: MyoGen A_10dB 9 → 10
-    of 11 over 3, at 1.2× the passes);
-    extension_factor: delays R (None: channels·R ≈ 1000); band_hz / notch_hz: preprocessing;
-    sil_threshold, min_discharges, max_cov_isi: acceptance; duplicate_roa: RoA above which
-    two units are one; peel_off: subtract accepted units before looking further;
-    window_s: decompose only this (start, stop) part; device: "auto", "cpu", "cuda".
-    inversion_restarts, inversion_probe, inversion_candidates, inversion_steps: the BMISS
-    inversion's restarts, Latin-hypercube probe size, candidates ascended per restart and Adam
-    steps (``method="bmiss"`` only); inversion_target_rows: with extension_factor None, the
-    inversion extends to n_channels·R ≈ this; None (the default): R = 10 delays, fewer on a
-    recording too short for them (bench/oracle.py: the MVDR of a unit's true MUAP reaches more
-    units as R grows, up to about 10; see :func:`~bmiss_engine.inversion.search.inversion_extension_factor`).
-    skin_mm, fat_mm: the layers above the muscle under the grid, for the forward model of the
-    bmiss and hybrid methods (from the subject's MRI where there is one);
-    theta_fit_max_lag_s: (hybrid) how far a baseline discharge may sit from the modelled
-    discharge instant; discharge_marking: where reported discharges sit on the MUAP, "onset"
-    (where its energy first reaches 20 % of the peak: the motor neuron fires at the MUAP's start;
-    bench/sweep.py over all seven datasets: real 3 → 4 of 5, demo 7 → 10 of 20, the others
-    unchanged), "peak" (its energy peak, as the search marks them) or "model" (hybrid: the
-    discharge instant of the fitted forward model, i.e. when the motor neuron fired; the bmiss
-    method always marks so).
-    polish: (fastica, hybrid) a second look once every unit is peeled: each unit's filter is
-    refined against the residual of all the others, and the near misses (SIL ≥ 0.8, often two
-    units' mixture) are tried again; candidates that are a unit's fragment or the discharges it
-    misses are not new units (bench/sweep.py: D_15dB 21 → 22, D_10dB 18 → 19 of 34, no
-    dataset loses a unit or gains an unmatched one).
-    hybrid_restarts: (hybrid) BMISS restarts on the residual once the baseline's units are
-    peeled off: the inversion looks for the units the baseline missed, and a candidate that
-    repeats a baseline unit is not a new unit (0: the baseline's units and their θ only; 4:
-    bench/sweep.py over the seven ground-truth datasets, D_10dB 19 → 20 of 34 and demo 10 → 11
-    of 20, none loses a unit or gains an unmatched one).
-    forward_model: the inversion's forward model (bmiss and hybrid), "analytic" or "surrogate"
-    (the neural surrogate of the analytic model: faster; fibre angle 0 and textbook
-    conductivities only, as this configuration's anatomy is).
+    n_iterations: separation vectors tried at most; batch_size: vectors tried side by side;
+    patience_batches: stop after this many batches in a row add no unit; contrast: FastICA's
+    contrast function; max_fixed_point_iter, tolerance, converged_fraction: when the fixed-point
+    iteration of a batch stops; reseed_rounds, reseed_after: restarts of columns heading for
+    the same unit, checked after this many steps; refine_steps: CoV-of-ISI refinement steps;
+    extension_factor: delays R (None: channels·R ≈ 1000); band_hz, notch_hz: preprocessing;
+    auto_bad_channels: leave out channels whose RMS is far from the median; peel_off: subtract
+    accepted units before looking further; polish: a second look at every unit once all are
+    peeled, and at the near misses.
     """
 
-    method: Method = "fastica"
     n_iterations: int = 150
     batch_size: int = 16
     patience_batches: int = 8
@@ -90,53 +72,12 @@ class DecomposerConfig:
     band_hz: tuple[float, float] = (20.0, 500.0)
     notch_hz: float | None = None
     auto_bad_channels: bool = True
-    sil_threshold: float = 0.90
-    min_discharges: int = 10
-    max_cov_isi: float | None = 0.5
-    duplicate_roa: float = 0.3
     peel_off: bool = True
-    window_s: tuple[float, float] | None = None
-    device: str = "auto"
-    seed: int = 0
-    inversion_restarts: int = 4
-    inversion_probe: int = 256
-    inversion_candidates: int = 16
-    inversion_steps: int = 60
-    skin_mm: float = 1.0
-    fat_mm: float = 2.0
-    theta_fit_max_lag_s: float = 0.02
-    discharge_marking: str = "onset"
     polish: bool = True
-    forward_model: str = "analytic"
-    hybrid_restarts: int = 4
-    inversion_target_rows: int | None = None
 
     def __post_init__(self) -> None:
-        if self.method not in ("fastica", "bmiss", "hybrid"):
-            raise ConfigError(f"method {self.method!r} is unknown; use 'fastica', 'hybrid' or 'bmiss'")
-        if self.discharge_marking not in ("peak", "onset", "model"):
-            raise ConfigError(
-                f"discharge_marking must be 'peak', 'onset' or 'model', got {self.discharge_marking!r}"
-            )
-        if self.discharge_marking == "model" and self.method == "fastica":
-            raise ConfigError("discharge_marking 'model' needs a forward model: use method 'hybrid' or 'bmiss'")
-        if self.forward_model not in FORWARD_MODELS:
-            raise ConfigError(f"forward_model must be 'analytic' or 'surrogate', got {self.forward_model!r}")
-        for name, (low, high) in LAYER_RANGES_MM.items():
-            value = getattr(self, name)
-            if not low <= value <= high:
-                raise ConfigError(f"{name} = {value:g} is outside [{low:g}, {high:g}] mm")
-        if self.hybrid_restarts < 0:
-            raise ConfigError(f"hybrid_restarts must be 0 or more, got {self.hybrid_restarts}")
-        if self.method == "bmiss" or (self.method == "hybrid" and self.hybrid_restarts):
-            try:
-                self.inversion_config()
-            except ValueError as exc:
-                raise ConfigError(f"bad inversion setting: {exc}") from None
         if self.n_iterations < 1 or self.batch_size < 1:
             raise ConfigError("n_iterations and batch_size must be at least 1")
-        if not 0 <= self.sil_threshold <= 1:
-            raise ConfigError(f"sil_threshold must be in [0, 1], got {self.sil_threshold}")
         if self.extension_factor is not None and self.extension_factor < 1:
             raise ConfigError("extension_factor must be at least 1")
         if self.contrast != _DEFAULT_CONTRAST:
@@ -145,56 +86,211 @@ class DecomposerConfig:
 
             contrast_by_name(self.contrast)
 
+
+@dataclass(frozen=True)
+class AcceptanceSettings:
+    """When a source is a motor unit, for every method: sil_threshold, min_discharges and
+    max_cov_isi (None: no limit) it must meet; duplicate_roa: the rate of agreement above
+    which two units are one."""
+
+    sil_threshold: float = 0.90
+    min_discharges: int = 10
+    max_cov_isi: float | None = 0.5
+    duplicate_roa: float = 0.3
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.sil_threshold <= 1:
+            raise ConfigError(f"sil_threshold must be in [0, 1], got {self.sil_threshold}")
+
+
+@dataclass(frozen=True)
+class InversionSettings:
+    """The forward model and its inversion (methods ``bmiss`` and ``hybrid``).
+
+    restarts, probe, candidates, steps: the BMISS inversion's restarts, Latin-hypercube probe
+    size, candidates ascended per restart and Adam steps; target_rows: with the separation's
+    extension_factor None, extend to n_channels·R ≈ this (None: R = 10 delays, fewer on a
+    short recording); skin_mm, fat_mm: the layers above the muscle under the grid (from the
+    subject's MRI where there is one); theta_fit_max_lag_s: (hybrid) how far a baseline
+    discharge may sit from the modelled discharge instant; hybrid_restarts: (hybrid) BMISS
+    restarts on the residual of the baseline's units, for the units it missed (0: none);
+    forward_model: "analytic" (the layered volume conductor) or "surrogate" (its neural
+    surrogate: faster; fibre angle 0 and textbook conductivities only).
+    """
+
+    restarts: int = 4
+    probe: int = 256
+    candidates: int = 16
+    steps: int = 60
+    target_rows: int | None = None
+    skin_mm: float = 1.0
+    fat_mm: float = 2.0
+    theta_fit_max_lag_s: float = 0.02
+    hybrid_restarts: int = 4
+    forward_model: str = "analytic"
+
+    def __post_init__(self) -> None:
+        if self.forward_model not in FORWARD_MODELS:
+            raise ConfigError(f"forward_model must be 'analytic' or 'surrogate', got {self.forward_model!r}")
+        for name, (low, high) in LAYER_RANGES_MM.items():
+            value = getattr(self, name)
+            if not low <= value <= high:
+                raise ConfigError(f"{name} = {value:g} is outside [{low:g}, {high:g}] mm")
+        if self.hybrid_restarts < 0:
+            raise ConfigError(f"hybrid_restarts must be 0 or more, got {self.hybrid_restarts}")
+
+
+_SECTIONS = {"separation": SeparationSettings, "acceptance": AcceptanceSettings, "inversion": InversionSettings}
+# the flat keys of earlier versions whose name in their section differs
+_RENAMED = {"inversion_restarts": "restarts", "inversion_probe": "probe", "inversion_candidates": "candidates",
+            "inversion_steps": "steps", "inversion_target_rows": "target_rows"}
+
+
+def _flat_keys() -> dict[str, tuple[str, str]]:
+    """Flat key → (section, field) for every field of every section."""
+    keys: dict[str, tuple[str, str]] = {}
+    for section, cls in _SECTIONS.items():
+        for f in dataclasses.fields(cls):
+            keys[f.name] = (section, f.name)
+    for flat, name in _RENAMED.items():
+        keys[flat] = ("inversion", name)
+    del keys["restarts"], keys["probe"], keys["candidates"], keys["steps"], keys["target_rows"]
+    return keys
+
+
+FLAT_KEYS = _flat_keys()
+
+
+@dataclass(frozen=True)
+class DecomposerConfig:
+    """Settings of a decomposition. Defaults follow the field's practice (Negro et al. 2016).
+
+    method: "fastica" (the blind baseline), "hybrid" (the baseline's units, then θ fitted to
+    each and BMISS restarts on the residual) or "bmiss" (the inversion alone, experimental);
+    window_s: decompose only this (start, stop) part; device: "auto", "cpu", "cuda"; seed: of
+    every random draw; discharge_marking: where reported discharges sit on the MUAP, "onset"
+    (where its energy first reaches 20 % of the peak: the motor neuron fires at the MUAP's
+    start), "peak" (its energy peak, as the search marks them) or "model" (the discharge
+    instant of the fitted forward model; hybrid and bmiss only: bmiss always marks so).
+
+    Build one with keywords by section or with :meth:`replace` by flat name:
+    ``DecomposerConfig().replace(method="hybrid", n_iterations=48, inversion_restarts=2)``.
+    """
+
+    method: Method = "fastica"
+    separation: SeparationSettings = field(default_factory=SeparationSettings)
+    acceptance: AcceptanceSettings = field(default_factory=AcceptanceSettings)
+    inversion: InversionSettings = field(default_factory=InversionSettings)
+    window_s: tuple[float, float] | None = None
+    device: str = "auto"
+    seed: int = 0
+    discharge_marking: str = "onset"
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ConfigError(f"method {self.method!r} is unknown; use 'fastica', 'hybrid' or 'bmiss'")
+        if self.discharge_marking not in DISCHARGE_MARKINGS:
+            raise ConfigError(
+                f"discharge_marking must be 'peak', 'onset' or 'model', got {self.discharge_marking!r}"
+            )
+        if self.discharge_marking == "model" and self.method == "fastica":
+            raise ConfigError("discharge_marking 'model' needs a forward model: use method 'hybrid' or 'bmiss'")
+        if self.method == "bmiss" or (self.method == "hybrid" and self.inversion.hybrid_restarts):
+            try:
+                self.inversion_config()
+            except ValueError as exc:
+                raise ConfigError(f"bad inversion setting: {exc}") from None
+
+    def replace(self, **settings: Any) -> DecomposerConfig:
+        """This configuration with ``settings`` changed, each by its top-level name, its
+        section's name (a settings object) or its flat name (``sil_threshold=0.85``)."""
+        top: dict[str, Any] = {}
+        by_section: dict[str, dict[str, Any]] = {name: {} for name in _SECTIONS}
+        for key, value in settings.items():
+            if key in FLAT_KEYS:
+                section, name = FLAT_KEYS[key]
+                by_section[section][name] = value
+            elif key in {f.name for f in dataclasses.fields(self)}:
+                top[key] = value
+            else:
+                raise ConfigError(f"unknown setting: {key}")
+        for section, changes in by_section.items():
+            if changes:
+                top[section] = dataclasses.replace(top.get(section, getattr(self, section)), **changes)
+        return dataclasses.replace(self, **top)
+
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> DecomposerConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
+        """The configuration of a JSON object: nested by section as :meth:`as_dict` writes
+        it, flat as earlier versions did, or both (flat keys override)."""
+        top = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - top - set(FLAT_KEYS))
         if unknown:
             raise ConfigError(f"unknown setting(s): {', '.join(unknown)}")
-        fixed: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
         try:
-            return cls(**fixed)
+            config = cls()
+            nested: dict[str, Any] = {}
+            for name in _SECTIONS:
+                section = values.get(name)
+                if section is None:
+                    continue
+                if not isinstance(section, dict):
+                    raise ConfigError(f"setting {name!r} must be an object")
+                known = {f.name for f in dataclasses.fields(_SECTIONS[name])}
+                bad = sorted(set(section) - known)
+                if bad:
+                    raise ConfigError(f"unknown setting(s) in {name}: {', '.join(bad)}")
+                nested[name] = _SECTIONS[name](**{k: _tupled(v) for k, v in section.items()})
+            flat = {k: _tupled(v) for k, v in values.items() if k not in _SECTIONS}
+            return config.replace(**nested).replace(**flat)
         except TypeError as exc:
             raise ConfigError(f"bad setting: {exc}") from None
 
     def as_dict(self) -> dict[str, Any]:
+        """The JSON form, nested by section."""
         return dataclasses.asdict(self)
 
     def anatomy(self) -> AnatomyParameters:
         """The forward model's anatomy for this run (layer thicknesses; textbook conductivities)."""
         from bmiss_engine.forward.parameters import AnatomyParameters
 
-        return AnatomyParameters.default(skin_mm=self.skin_mm, fat_mm=self.fat_mm)
+        return AnatomyParameters.default(skin_mm=self.inversion.skin_mm, fat_mm=self.inversion.fat_mm)
 
     def with_layers(self, skin_mm: float, fat_mm: float) -> DecomposerConfig:
         """This configuration with the layers measured under the grid (e.g. on the subject's
         MRI), kept within the forward model's range."""
         (skin_low, skin_high), (fat_low, fat_high) = LAYER_RANGES_MM["skin_mm"], LAYER_RANGES_MM["fat_mm"]
-        return dataclasses.replace(self, skin_mm=float(np.clip(skin_mm, skin_low, skin_high)),
-                                   fat_mm=float(np.clip(fat_mm, fat_low, fat_high)))
+        return self.replace(skin_mm=float(np.clip(skin_mm, skin_low, skin_high)),
+                            fat_mm=float(np.clip(fat_mm, fat_low, fat_high)))
 
     def inversion_config(self) -> InversionConfig:
         """The settings of the BMISS inversion that this configuration implies."""
         from bmiss_engine.inversion import InversionConfig
 
+        inv, acc = self.inversion, self.acceptance
         return InversionConfig(
-            extension_factor=self.extension_factor,
-            target_rows=self.inversion_target_rows,
-            n_restarts=self.inversion_restarts,
-            n_probe=self.inversion_probe,
-            n_candidates=self.inversion_candidates,
-            n_steps=self.inversion_steps,
-            sil_threshold=self.sil_threshold,
-            min_discharges=self.min_discharges,
-            max_cov_isi=self.max_cov_isi,
-            duplicate_roa=self.duplicate_roa,
-            peel_off=self.peel_off,
+            extension_factor=self.separation.extension_factor,
+            target_rows=inv.target_rows,
+            n_restarts=inv.restarts,
+            n_probe=inv.probe,
+            n_candidates=inv.candidates,
+            n_steps=inv.steps,
+            sil_threshold=acc.sil_threshold,
+            min_discharges=acc.min_discharges,
+            max_cov_isi=acc.max_cov_isi,
+            duplicate_roa=acc.duplicate_roa,
+            peel_off=self.separation.peel_off,
             seed=self.seed,
-            forward_model=self.forward_model,
+            forward_model=inv.forward_model,
         )
 
 
-@dataclass(frozen=True)
+def _tupled(value: Any) -> Any:
+    """JSON arrays as the tuples the settings hold."""
+    return tuple(value) if isinstance(value, list) else value
+
+
+@dataclass(frozen=True, kw_only=True)
 class IterationState:
     """A snapshot of a running decomposition (numpy data only, safe to hand to another thread).
 
@@ -202,7 +298,9 @@ class IterationState:
     done / planned); units: accepted so far; current_sil: SIL of the vector just tried (bmiss:
     the best SIL among the restart's candidates; nan before the first); phase; elapsed_s.
     templates_v: (n_units, n_channels_used, n_muap_samples) MUAPs of ``units`` in volts, rendered
-    at their θ (bmiss and hybrid, else None); theta: per unit, θ in physical units (bmiss and hybrid).
+    at their θ (bmiss and hybrid, else None); theta: per unit, θ in physical units (bmiss and hybrid);
+    stage: which stage of the method runs, in words ("blind separation", "θ fit", …), since
+    ``iteration / total`` count that stage's steps.
     """
 
     iteration: int
@@ -215,3 +313,4 @@ class IterationState:
     current_pulse_train: NDArray[np.float32] | None = field(default=None, repr=False)
     templates_v: NDArray[np.float32] | None = field(default=None, repr=False)
     theta: tuple[dict[str, float], ...] = ()
+    stage: str = ""

@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 READY_MARKER = "BMISS_READY"
 # small enough to finish in well under a minute on a loaded 2-core machine
-SMOKE_CONFIG = DecomposerConfig(n_iterations=24, batch_size=8, window_s=(0.0, 10.0), device="cpu")
+SMOKE_CONFIG = DecomposerConfig().replace(n_iterations=24, batch_size=8, window_s=(0.0, 10.0), device="cpu")
 SMOKE_TIMEOUT_S = 300.0
 
 

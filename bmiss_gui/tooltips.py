@@ -6,9 +6,9 @@ Users ask why a unit was rejected: the SIL text names the acceptance threshold.
 
 from __future__ import annotations
 
-from bmiss_engine import DecomposerConfig
+from bmiss_engine.config import AcceptanceSettings
 
-DEFAULT_SIL_THRESHOLD: float = DecomposerConfig.sil_threshold  # the engine's default acceptance bar
+DEFAULT_SIL_THRESHOLD: float = AcceptanceSettings.sil_threshold  # the engine's default acceptance bar
 
 
 def sil_tip(threshold: float = DEFAULT_SIL_THRESHOLD) -> str:

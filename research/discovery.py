@@ -66,7 +66,7 @@ def hybrid_atoms(snr_db: float, rec, device: str) -> tuple[np.ndarray, list[np.n
         z = np.load(path, allow_pickle=False)
         trains = [z[f"train_{k}"] for k in range(len(z["theta"]))]
         return z["theta"], trains, float(z["wall_s"])
-    cfg = DecomposerConfig(method="hybrid", device=device, n_iterations=150, hybrid_restarts=10,
+    cfg = DecomposerConfig().replace(method="hybrid", device=device, n_iterations=150, hybrid_restarts=10,
                            discharge_marking="model")
     t = time.perf_counter()
     result = Decomposer(cfg).run(rec)
@@ -190,7 +190,7 @@ def run(snr_db: float, cycles: int, restarts: int, iterations: int, device: torc
         left = float(residual.square().sum()) / energy
         rows.append(cycle_row(snr_db, cycle, "θ refined", theta, found, truth, fs, left, time.perf_counter() - t))
         print(" | ".join(rows[-1]), flush=True)
-        cfg = DecomposerConfig(method="bmiss", device=str(device), inversion_restarts=restarts)
+        cfg = DecomposerConfig().replace(method="bmiss", device=str(device), inversion_restarts=restarts)
         identified = {int(m.true_key) for m in match_units(truth.discharge_samples, found, fs).identified}
         missing = [k for k in range(len(truth.discharge_samples)) if k not in identified]
         factor = cfg.inversion_config().extension_for(*residual.shape)

@@ -56,7 +56,7 @@ def main() -> None:
     oracle_roa = [match_units([trains[k]], [d.discharge_samples], fs).matches[0].roa for k, d in enumerate(oracle)]
 
     t = time.perf_counter()
-    result = Decomposer(DecomposerConfig(method="hybrid", hybrid_restarts=args.restarts, device=args.device)).run(rec)
+    result = Decomposer(DecomposerConfig().replace(method="hybrid", hybrid_restarts=args.restarts, device=args.device)).run(rec)
     hybrid_s = time.perf_counter() - t
     report = match_units(trains, [u.discharge_samples for u in result.units], fs)
     hybrid_roa = {int(m.true_key): m.roa for m in report.matches}

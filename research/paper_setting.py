@@ -86,7 +86,7 @@ def run_snr(snr_db: float, args: argparse.Namespace) -> tuple[list[list[str]], l
 
     # the hybrid method: the baseline (its states are the baseline's own, batch by batch), θ of
     # every baseline unit, then BMISS restarts on the residual
-    cfg = DecomposerConfig(method="hybrid", device=args.device, n_iterations=args.iterations,
+    cfg = DecomposerConfig().replace(method="hybrid", device=args.device, n_iterations=args.iterations,
                            hybrid_restarts=args.hybrid_restarts, inversion_target_rows=args.inversion_rows or None)
     gen = Decomposer(cfg).iterate(rec)
     baseline_done = False
@@ -97,9 +97,9 @@ def run_snr(snr_db: float, args: argparse.Namespace) -> tuple[list[list[str]], l
         except StopIteration as stop:
             result = stop.value
             break
-        if state.phase == "separating" and state.iteration % cfg.batch_size == 0 and state.iteration > last_batch:
+        if state.phase == "separating" and state.iteration % cfg.separation.batch_size == 0 and state.iteration > last_batch:
             last_batch = state.iteration
-            row("fastica", f"batch {state.iteration // cfg.batch_size} ({state.iteration} vectors)", state.elapsed_s,
+            row("fastica", f"batch {state.iteration // cfg.separation.batch_size} ({state.iteration} vectors)", state.elapsed_s,
                 state.units)
         elif state.phase == "finishing" and not baseline_done and state.message.startswith("estimating"):
             baseline_done = True
@@ -126,7 +126,7 @@ def run_snr(snr_db: float, args: argparse.Namespace) -> tuple[list[list[str]], l
 
     # pure BMISS, restart by restart
     if args.bmiss_restarts:
-        bcfg = DecomposerConfig(method="bmiss", device=args.device, inversion_restarts=args.bmiss_restarts,
+        bcfg = DecomposerConfig().replace(method="bmiss", device=args.device, inversion_restarts=args.bmiss_restarts,
                                 inversion_target_rows=args.inversion_rows or None)
         gen = Decomposer(bcfg).iterate(rec)
         while True:

@@ -1,7 +1,7 @@
 """Batch decomposition of a whole study on Dask (``bmiss batch``; the GUI's Batch dialog).
 
     from bmiss_engine.batch import run_batch
-    summary = run_batch("study/", "out/", DecomposerConfig(n_iterations=100), formats="csv,mat", n_workers=4)
+    summary = run_batch("study/", "out/", DecomposerConfig().replace(n_iterations=100), formats="csv,mat", n_workers=4)
 
 Modules, one job each: :mod:`discovery` (which files are recordings), :mod:`outputs` (where
 results go), :mod:`fingerprint` (content hash in the provenance, for resuming), :mod:`tasks`

@@ -18,9 +18,10 @@ import numpy as np
 from bmiss_engine.batch.fingerprint import PROVENANCE_KEY, Fingerprint, stamped
 from bmiss_engine.batch.outputs import OutputPaths
 from bmiss_engine.batch.summary import RecordingOutcome, Status
-from bmiss_engine.decomposer import Decomposer, DecomposerConfig
+from bmiss_engine.decomposer import Decomposer, DecomposerConfig, IterationState
 from bmiss_engine.device import set_cpu_threads
 from bmiss_engine.errors import BmissError
+from bmiss_engine.progress import drain
 from bmiss_engine.recording import Recording
 from bmiss_engine.results import DecompositionResult
 
@@ -76,7 +77,7 @@ def decompose_recording(task: RecordingTask) -> RecordingOutcome:
     worker = _worker()
     set_cpu_threads(task.torch_threads)
     t0 = time.perf_counter()
-    _emit(worker, {"run": task.run_id, "recording": task.name, "iteration": 0, "total": task.config.n_iterations})
+    _emit(worker, {"run": task.run_id, "recording": task.name, "iteration": 0, "total": task.config.separation.n_iterations})
     try:
         recording = task.options.open(task.source)
         result = _decompose(task, recording, worker)
@@ -95,17 +96,16 @@ def decompose_recording(task: RecordingTask) -> RecordingOutcome:
 def _decompose(task: RecordingTask, recording: Recording, worker: Any) -> DecompositionResult:
     gen = Decomposer(task.config).iterate(recording)
     last = time.perf_counter()
+
+    def report(state: IterationState) -> None:
+        nonlocal last
+        if time.perf_counter() - last >= _EVENT_EVERY_S:
+            last = time.perf_counter()
+            _emit(worker, {"run": task.run_id, "recording": task.name, "iteration": state.iteration,
+                           "total": state.total})
+
     try:
-        while True:
-            try:
-                state = next(gen)
-            except StopIteration as stop:
-                result: DecompositionResult = stop.value
-                return result
-            if time.perf_counter() - last >= _EVENT_EVERY_S:
-                last = time.perf_counter()
-                _emit(worker, {"run": task.run_id, "recording": task.name, "iteration": state.iteration,
-                               "total": state.total})
+        return drain(gen, report)
     finally:
         gen.close()
 

@@ -33,15 +33,23 @@ from scipy.stats import qmc
 
 from bmiss_engine.forward.analytic import AnalyticForwardModel, SpectralGrid
 from bmiss_engine.forward.parameters import AnatomyParameters, MotorUnitParameters
-from bmiss_engine.forward.surrogate import FORWARD_MODELS, ForwardModel, SurrogateForwardModel, check_anatomy
+from bmiss_engine.forward.surrogate import ForwardModel, SurrogateForwardModel, check_anatomy
 from bmiss_engine.inversion.columns import extended_columns
 from bmiss_engine.inversion.contrast import excess_kurtosis
 from bmiss_engine.inversion.mvdr import MvdrEstimator
-from bmiss_engine.inversion.waveform import fit_to_waveform, misfit_table, window_energy
+from bmiss_engine.inversion.residual import (
+    activity_snapshots,
+    detect_mvdr_discharges,
+    detection_at,
+    peeled,
+    spike_triggered_average,
+)
+from bmiss_engine.inversion.settings import InversionConfig, InversionProgress, InvertedUnit
+from bmiss_engine.inversion.waveform import fit_to_waveform, misfit_table
+from bmiss_engine.progress import drain
 from bmiss_engine.recording import ElectrodeGrid
-from bmiss_engine.separation import quality
-from bmiss_engine.separation.duplicates import rate_of_agreement
-from bmiss_engine.separation.spikes import SpikeDetection, detect_discharges, meets_acceptance
+from bmiss_engine.separation.acceptance import AcceptanceRule
+from bmiss_engine.separation.spikes import SpikeDetection
 
 log = logging.getLogger(__name__)
 
@@ -50,150 +58,6 @@ THETA_NAMES: tuple[str, ...] = MotorUnitParameters.field_names()
 AMPLITUDE_FIELD = "n_fibres"
 SEARCHED_FIELDS: tuple[str, ...] = tuple(n for n in THETA_NAMES if n != AMPLITUDE_FIELD)
 _POSITION_FIELDS = ("depth_mm", "ml_mm", "iz_mm")
-
-
-INVERSION_DELAYS = 10
-SAMPLES_PER_ROW = 6
-
-
-def inversion_extension_factor(n_channels: int, n_samples: int) -> int:
-    """Delays R of the inversion's extended recording: ``INVERSION_DELAYS``, fewer where the
-    recording is too short to estimate an (n_channels·R)² covariance (at least
-    ``SAMPLES_PER_ROW`` samples per row).
-
-    Unlike FastICA, whose separation vector has n_channels·R free entries and overfits a long
-    extension (one-sample sources at 320 channels × R = 8 on 10 s), the inversion's filter is the
-    MVDR of a column rendered from 8 parameters, so a longer extension only gives it more
-    room to null the other units. research/oracle.py, paper setting at 20 dB, the MVDR of each
-    unit's exact MUAP: 23, 31, 36, 43, 43, 44 of 100 at R = 1, 3, 6, 10, 16, 24. On the H100 the
-    hybrid's residual restarts then add 5 units to the baseline at 20 dB (33 → 38) and 9 at 10 dB
-    (20 → 29), where at R = 1 they added 0 and 4; pure BMISS finds 27 and 28 in 10 restarts
-    where R = 1 gave 22 in 20. On 64 channels (R = 5 before) the count is unchanged (73 = 73 over
-    four recordings, research/results/hybrid_extension_sweep_cpu.md).
-    """
-    by_length = n_samples // (SAMPLES_PER_ROW * max(1, n_channels))
-    return max(1, min(INVERSION_DELAYS, by_length))
-
-
-@dataclass(frozen=True)
-class InversionConfig:
-    """Settings of the inversion.
-
-    extension_factor: delays R (None: ``target_rows`` if given, else :func:`inversion_extension_factor`,
-    R = 10 within what the recording's length supports); rel_floor: eigenvalue
-    floor relative to the largest (see :mod:`.mvdr`) for the final sources; search_rel_floor:
-    the heavier floor (diagonal loading) of the probe and the ascent: with little noise the
-    MVDR is so selective that the contrast is flat except within ~0.05 of a unit's θ, and
-    loading widens the basins (measured: from 0.05 off the truth, 30 steps climb back with a
-    floor of 1e-2 and not with 1e-6); fine_steps: Adam steps on the fine estimator after
-    the ascent; n_restarts: Latin-hypercube probes, each
-    followed by an ascent; n_probe: θ evaluated per probe; n_candidates: best probe points
-    ascended together; n_steps, learning_rate: Adam on normalised θ; sil_threshold,
-    min_discharges, max_cov_isi: acceptance (as the baseline); duplicate_roa: RoA above which
-    two units are one (over lags up to a MUAP's duration: the MVDR window's offset is not
-    known); peel_off: subtract accepted units before the next restart; refine_steps,
-    refine_learning_rate, refine_starts, refine_max_lag_s: the fit of θ to the spike-triggered
-    MUAP, from the unit's θ and the best-fitting points of an ``n_probe`` Latin-hypercube probe
-    (0 steps: none); contrast_clip: soft clip of the standardised source before the
-    kurtosis (None: the plain kurtosis of the paper; see :func:`.contrast.excess_kurtosis`).
-    The default, 12, is near the standardised spike height of a train at 15 Hz sampled at
-    2048 Hz (sqrt(2048 / 15) ≈ 11.7). Then the missed discharges that a peel leaves behind,
-    a few lone MUAPs, stop outscoring a unit's whole train. Measured with 4 residual restarts:
-    paper setting 38/100 at 20 dB and 29/100 at 10 dB (plain kurtosis: 37 and 28); 99
-    identified on the seven ground-truth recordings (98; research/results/contrast_clip_cpu.md);
-    snapshot_candidates: starts taken from the data's most active instants (see
-    :meth:`ThetaSearch.probe`); refine_sil:
-    candidates at this SIL or above are refined and detected again before acceptance;
-    probe_separation: the probe's candidates are at least this far apart in normalised
-    (depth, medio-lateral, innervation-zone) position; probe_other_width: the probe spans
-    position fully and the other fields over this width around mid-range; probe_batch: θ
-    rendered at once in the probe (memory); forward_model: "analytic" (the layered volume
-    conductor) or "surrogate" (its neural surrogate: faster, fibre angle 0 and default
-    conductivities only, see :mod:`bmiss_engine.forward.surrogate`).
-    """
-
-    extension_factor: int | None = None
-    target_rows: int | None = None
-    rel_floor: float = 1e-6
-    search_rel_floor: float = 1e-2
-    fine_steps: int = 10
-    n_restarts: int = 4
-    n_probe: int = 256
-    n_candidates: int = 16
-    n_steps: int = 60
-    learning_rate: float = 0.02
-    sil_threshold: float = 0.90
-    min_discharges: int = 10
-    max_cov_isi: float | None = 0.5
-    duplicate_roa: float = 0.3
-    peel_off: bool = True
-    refine_steps: int = 100
-    refine_sil: float = 0.75
-    refine_learning_rate: float = 0.03
-    refine_starts: int = 4
-    refine_max_lag_s: float = 0.005
-    contrast_clip: float | None = 12.0
-    snapshot_candidates: int = 2
-    probe_separation: float = 0.1
-    probe_other_width: float = 0.4
-    probe_batch: int = 64
-    seed: int = 0
-    forward_model: str = "analytic"
-
-    def __post_init__(self) -> None:
-        if self.forward_model not in FORWARD_MODELS:
-            raise ValueError(f"forward_model {self.forward_model!r} is unknown; use {' or '.join(map(repr, FORWARD_MODELS))}")
-        if self.n_restarts < 1 or self.n_probe < 1 or self.n_candidates < 1:
-            raise ValueError("n_restarts, n_probe and n_candidates must be at least 1")
-        if self.n_candidates > self.n_probe:
-            raise ValueError("n_candidates cannot exceed n_probe")
-        if self.extension_factor is not None and self.extension_factor < 1:
-            raise ValueError("extension_factor must be at least 1")
-
-    def extension_for(self, n_channels: int, n_samples: int) -> int:
-        """Delays R the inversion uses on a recording of n_channels × n_samples."""
-        if self.extension_factor is not None:
-            return self.extension_factor
-        if self.target_rows:
-            return max(1, round(self.target_rows / max(1, n_channels)))
-        return inversion_extension_factor(n_channels, n_samples)
-
-
-@dataclass(frozen=True, eq=False)
-class InvertedUnit:
-    """One motor unit found by the inversion.
-
-    theta_unit: (n_params,) θ in [0, 1], fields in ``THETA_NAMES`` order (the fibre count
-    fitted by amplitude); theta_sd_unit: (n_params,) Laplace standard deviation of the
-    waveform fit per field (nan where not measured, always for the fibre count); theta_physical: field → value in
-    physical units; detection: discharges (sample indices of the discharge instants) and the
-    pulse train; contrast: excess kurtosis of its source; muap_v: (n_channels, n_muap_samples)
-    rendered MUAP at θ in volts, discharge at ``muap_onset``; restart: where it was found;
-    n_converged: candidates of all restarts that converged to it (duplicates included);
-    waveform_residual: |STA − fitted MUAP|² / |STA|² (nan without refinement).
-    """
-
-    theta_unit: NDArray[np.float64]
-    theta_sd_unit: NDArray[np.float64]
-    theta_physical: dict[str, float]
-    detection: SpikeDetection
-    contrast: float
-    muap_v: NDArray[np.float32]
-    muap_onset: int
-    restart: int
-    n_converged: int = 1
-    waveform_residual: float = float("nan")
-
-
-@dataclass(frozen=True)
-class InversionProgress:
-    """Snapshot after one restart: units pooled so far, and the candidates' final contrasts."""
-
-    restart: int
-    n_restarts: int
-    units: tuple[InvertedUnit, ...]
-    candidate_contrast: NDArray[np.float64]
-    candidate_sil: NDArray[np.float64]
 
 
 @dataclass
@@ -225,6 +89,8 @@ class ThetaSearch:
         device: torch.device | None = None,
     ) -> None:
         self.config = config if config is not None else InversionConfig()
+        cfg = self.config
+        self.rule = AcceptanceRule(cfg.sil_threshold, cfg.min_discharges, cfg.max_cov_isi, cfg.duplicate_roa)
         # the inversion's own model: spectral sums cut at e^(−kD) < 1e-3 (1.6× faster than the
         # simulator's 1e-5, MUAPs within 1e-6 relative of it on the test problems)
         self.model: ForwardModel
@@ -325,7 +191,7 @@ class ThetaSearch:
         n_muap = self.model.n_samples(fs)
         snapshots = None
         if x is not None and cfg.snapshot_candidates > 0:
-            snapshots = _activity_snapshots(x, cfg.snapshot_candidates, n_muap, self._guard(estimator, fs),
+            snapshots = activity_snapshots(x, cfg.snapshot_candidates, n_muap, self._guard(estimator, fs),
                                             round(0.02 * fs))
         values, misfits = [], []
         with torch.no_grad():
@@ -374,11 +240,11 @@ class ThetaSearch:
         x = x / scale  # unit RMS: float32 covariance well inside range; the MVDR source is scale-free
         factor = cfg.extension_for(x.shape[0], x.shape[1])
         onset = self.model.onset(fs)
-        known_entries = [_PoolEntry(np.full(len(SEARCHED_FIELDS), 0.5), _detection_of(np.asarray(d, dtype=np.int64),
+        known_entries = [_PoolEntry(np.full(len(SEARCHED_FIELDS), 0.5), detection_at(np.asarray(d, dtype=np.int64),
                                                                                      x.shape[1]), float("nan"), -1)
                          for d in known]
         if known_entries:
-            x, _ = _peeled(x, [e.detection.discharge_samples for e in known_entries], onset, self.model.n_samples(fs), fs)
+            x, _ = peeled(x, [e.detection.discharge_samples for e in known_entries], onset, self.model.n_samples(fs), fs)
         estimator, loaded = MvdrEstimator.fit_floors(x, factor, (cfg.rel_floor, cfg.search_rel_floor))
         pool: list[_PoolEntry] = []
         for restart in range(cfg.n_restarts):
@@ -423,7 +289,7 @@ class ThetaSearch:
             log.info("restart %d: %d candidates, %d new units, %d in the pool", restart, theta.shape[0], len(new),
                      len(pool))
             if cfg.peel_off and new and restart + 1 < cfg.n_restarts:
-                x, completed = _peeled(x, [e.detection.discharge_samples for e in new], onset,
+                x, completed = peeled(x, [e.detection.discharge_samples for e in new], onset,
                                        self.model.n_samples(fs), fs)
                 for e, discharges in zip(new, completed, strict=True):
                     e.detection = replace(e.detection, discharge_samples=discharges)
@@ -439,26 +305,17 @@ class ThetaSearch:
         self, emg_v: torch.Tensor, grid: ElectrodeGrid, fs: float, known: Sequence[NDArray[np.int64]] = ()
     ) -> tuple[InvertedUnit, ...]:
         """All restarts (``known`` as :meth:`iterate`); the pooled units."""
-        gen = self.iterate(emg_v, grid, fs, known)
-        while True:
-            try:
-                next(gen)
-            except StopIteration as stop:
-                units: tuple[InvertedUnit, ...] = stop.value
-                return units
+        found: tuple[InvertedUnit, ...] = drain(self.iterate(emg_v, grid, fs, known))
+        return found
 
     # -- steps ----------------------------------------------------------------------------
     def _acceptable(self, det: SpikeDetection, fs: float) -> bool:
-        cfg = self.config
-        return meets_acceptance(det, cfg.sil_threshold, cfg.min_discharges, cfg.max_cov_isi, fs)
+        return self.rule.accepts(det, fs)
 
     def _duplicate_slot(self, det: SpikeDetection, pool: list[_PoolEntry], fs: float) -> int | None:
-        max_lag_s = self.model.duration_s  # a wrong θ can misplace the MVDR window by up to a MUAP
-        for i, e in enumerate(pool):
-            roa = rate_of_agreement(e.detection.discharge_samples, det.discharge_samples, fs, max_lag_s=max_lag_s)
-            if roa > self.config.duplicate_roa:
-                return i
-        return None
+        # a wrong θ can misplace the MVDR window by up to a MUAP: lags up to its duration
+        return self.rule.duplicate_of(det.discharge_samples, [e.detection.discharge_samples for e in pool], fs,
+                                      max_lag_s=self.model.duration_s)
 
     def _redetect(self, entries: list[_PoolEntry], estimator: MvdrEstimator, grid: ElectrodeGrid, fs: float) -> None:
         """Detect the entries' discharges again on the MVDR source of their (refined) θ; the
@@ -491,7 +348,7 @@ class ThetaSearch:
         x = emg_v.to(self.device, torch.float32)
         x = x - x.mean(dim=1, keepdim=True)
         entries = [
-            _PoolEntry(np.full(len(SEARCHED_FIELDS), 0.5), _detection_of(np.asarray(t, dtype=np.int64), x.shape[1]),
+            _PoolEntry(np.full(len(SEARCHED_FIELDS), 0.5), detection_at(np.asarray(t, dtype=np.int64), x.shape[1]),
                        float("nan"), 0)
             for t in trains
         ]
@@ -509,7 +366,7 @@ class ThetaSearch:
         onset, n_muap = self.model.onset(fs), self.model.n_samples(fs)
         max_lag = max(1, round((cfg.refine_max_lag_s if max_lag_s is None else max_lag_s) * fs))
         sta = torch.stack([
-            _spike_triggered_average(x_v, e.detection.discharge_samples, onset + max_lag, n_muap + 2 * max_lag)
+            spike_triggered_average(x_v, e.detection.discharge_samples, onset + max_lag, n_muap + 2 * max_lag)
             for e in entries
         ])
 
@@ -545,7 +402,7 @@ class ThetaSearch:
             if entry.amplitude is None:
                 reference = self.render(self.full_theta(searched), grid, fs)[0]
                 x_v = emg_v.to(self.device, torch.float32)
-                average = _spike_triggered_average(x_v - x_v.mean(dim=1, keepdim=True),
+                average = spike_triggered_average(x_v - x_v.mean(dim=1, keepdim=True),
                                                    entry.detection.discharge_samples, onset, reference.shape[1])
                 gain = float((reference * average).sum() / (reference * reference).sum().clamp_min(1e-30))
                 bound = MotorUnitParameters.BOUNDS[AMPLITUDE_FIELD]
@@ -572,133 +429,3 @@ class ThetaSearch:
             waveform_residual=entry.residual,
         )
 
-
-def _detection_of(discharges: NDArray[np.int64], n_samples: int) -> SpikeDetection:
-    """A detection holding given discharges only (no source: the pulse train marks them)."""
-    train = np.zeros(n_samples, dtype=np.float32)
-    train[discharges[(discharges >= 0) & (discharges < n_samples)]] = 1.0
-    return SpikeDetection(train, discharges, float("nan"), float("nan"))
-
-
-def detect_mvdr_discharges(source: NDArray[np.float32], fs: float, shift: int, guard: int) -> SpikeDetection:
-    """Spikes of an MVDR source (n_samples,), moved from the source peak (``shift`` samples
-    after the discharge, see :mod:`.columns`) to the discharge instants; ``guard`` samples at
-    each end (the extension's zero padding) are ignored.
-
-    Detection is the baseline's (peaks + 2-means). One case is added: when every peak is at
-    least half the highest, the peaks are one class (a clean, nearly noiseless source, where
-    2-means would split equal heights at random) and all of them are discharges.
-    """
-    s = np.asarray(source, dtype=np.float32).copy()
-    s[:guard] = 0.0  # the extension's zero padding
-    s[-guard:] = 0.0
-    det = detect_discharges(s, fs)
-    peaks = quality.pulse_train_peaks(det.pulse_train, fs)
-    heights = det.pulse_train[peaks]
-    if peaks.size >= 2 and float(heights.min()) >= 0.5 * float(heights.max()):
-        pulse = det.pulse_train / np.float32(heights.mean())
-        det = SpikeDetection(pulse, peaks, quality.silhouette(pulse, peaks, fs),
-                             quality.cov_isi(peaks, int(0.4 * fs)))
-    d = det.discharge_samples - shift
-    keep = (d >= 0) & (d < s.size)
-    pulse = np.roll(det.pulse_train, -shift)  # the pulse train, like the discharges, on the discharge clock
-    return replace(det, discharge_samples=d[keep].astype(np.int64), pulse_train=pulse.astype(np.float32))
-
-
-def _activity_snapshots(x: torch.Tensor, n: int, n_muap: int, guard: int, min_distance: int) -> torch.Tensor:
-    """Windows (n, n_channels, 2·n_muap) of x (n_channels, n_samples) centred on the ``n``
-    highest maxima of Σ_c x², at least ``min_distance`` apart, away from the edges."""
-    activity = (x * x).sum(dim=0)
-    margin = guard + n_muap
-    activity[:margin] = -1.0
-    activity[-margin:] = -1.0
-    centres: list[int] = []
-    for t in activity.argsort(descending=True)[: 64 * n].tolist():
-        if all(abs(t - c) >= min_distance for c in centres):
-            centres.append(t)
-            if len(centres) == n:
-                break
-    index = torch.as_tensor(centres, device=x.device)[:, None] + torch.arange(-n_muap, n_muap, device=x.device)
-    return x[:, index].permute(1, 0, 2)
-
-
-def _spike_triggered_average(x: torch.Tensor, discharges: NDArray[np.int64], onset: int, n_muap: int) -> torch.Tensor:
-    """Mean of x (n_channels, n_samples) over MUAP windows (n_channels, n_muap) starting
-    ``onset`` samples before each discharge (windows past an edge are skipped)."""
-    starts = np.asarray(discharges, dtype=np.int64) - onset
-    starts = starts[(starts >= 0) & (starts + n_muap <= x.shape[1])]
-    if starts.size == 0:
-        return torch.zeros(x.shape[0], n_muap, dtype=x.dtype, device=x.device)
-    index = torch.as_tensor(starts, device=x.device)[:, None] + torch.arange(n_muap, device=x.device)[None, :]
-    return x[:, index].mean(dim=1)
-
-
-def _peeled(
-    x: torch.Tensor, trains: list[NDArray[np.int64]], onset: int, n_muap: int, fs: float
-) -> tuple[torch.Tensor, list[NDArray[np.int64]]]:
-    """x (n_channels, n_samples) less each unit's spike-triggered MUAP at each of its
-    discharges, and the discharges used.
-
-    A discharge the detection missed would leave a lone MUAP behind, a spike the kurtosis
-    contrast then chases; so after a first subtraction the residual is scanned with the unit's
-    MUAP as a matched filter, and windows that match it (gain 0.5–1.5, correlation ≥ 0.8, not
-    within 20 ms of a known discharge) are added as discharges and peeled too. Windows are cut
-    at the recording's edges for the same reason."""
-    out = x.clone()
-    completed = []
-    for discharges in trains:
-        average = _spike_triggered_average(out, discharges, onset, n_muap)
-        residual = subtract_muap(out, discharges, average, onset)
-        found = _matched_discharges(residual, average, onset, discharges, round(0.02 * fs))
-        merged = np.union1d(discharges, found).astype(np.int64)
-        out = subtract_muap(out, merged, average, onset) if found.size else residual
-        completed.append(merged)
-    return out, completed
-
-
-def subtract_muap(x: torch.Tensor, discharges: NDArray[np.int64], muap: torch.Tensor, onset: int) -> torch.Tensor:
-    """x (n_channels, n_samples) less ``muap`` (n_channels, n_muap) starting ``onset`` samples
-    before each of ``discharges`` (n_discharges,), cut at the edges: a new tensor shaped like x."""
-    out = x.clone()
-    n = x.shape[1]
-    starts = np.asarray(discharges, dtype=np.int64) - onset
-    for offset in range(muap.shape[1]):
-        shifted = starts + offset
-        idx = torch.as_tensor(shifted[(shifted >= 0) & (shifted < n)], device=x.device)
-        out[:, idx] -= muap[:, offset : offset + 1]
-    return out
-
-
-def muap_correlation(x: torch.Tensor, muap: torch.Tensor) -> torch.Tensor:
-    """Σ over channels and time of ``muap`` (n_channels, n) times ``x`` (n_channels, N) from
-    each start s = 0 … N − n: (N − n + 1,). In the frequency domain, the channels summed before
-    the one inverse transform: 3× faster than the direct convolution on 320 channels."""
-    import scipy.fft
-
-    n_total, n = x.shape[1], muap.shape[1]
-    n_fft = int(scipy.fft.next_fast_len(n_total))  # no wrap: s + t < N for every s ≤ N − n, t < n
-    spectrum = (torch.fft.rfft(x, n=n_fft) * torch.fft.rfft(muap, n=n_fft).conj()).sum(dim=0)
-    correlation: torch.Tensor = torch.fft.irfft(spectrum, n=n_fft)[: n_total - n + 1]
-    return correlation
-
-
-def _matched_discharges(
-    residual: torch.Tensor, muap: torch.Tensor, onset: int, known: NDArray[np.int64], min_distance: int
-) -> NDArray[np.int64]:
-    """Discharge samples where ``muap`` (n_channels, n_muap) is left whole in ``residual``."""
-    energy = float((muap * muap).sum())
-    if energy <= 0:
-        return np.zeros(0, dtype=np.int64)
-    with torch.no_grad():
-        dot = muap_correlation(residual, muap)  # window start s
-        energies = window_energy(residual[None], muap.shape[1])[0]
-        gain = (dot / energy).cpu().numpy()
-        corr = (dot / (energy * energies).sqrt()).cpu().numpy()
-    candidates = np.flatnonzero((gain > 0.5) & (gain < 1.5) & (corr >= 0.8))
-    picked: list[int] = []
-    for start in candidates[np.argsort(-corr[candidates])]:
-        t = int(start) + onset
-        near_known = known.size and np.min(np.abs(known - t)) < min_distance
-        if not near_known and all(abs(t - p) >= min_distance for p in picked):
-            picked.append(t)
-    return np.asarray(sorted(picked), dtype=np.int64)

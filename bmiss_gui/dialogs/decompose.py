@@ -59,28 +59,28 @@ class DecomposeSettings(QWidget):
 
         # one box, two settings: the bmiss method's restarts, and the hybrid's restarts on the
         # baseline's residual; each method keeps its own value while the user switches
-        self._restart_values = {"bmiss": initial.inversion_restarts, "hybrid": initial.hybrid_restarts}
+        self._restart_values = {"bmiss": initial.inversion.restarts, "hybrid": initial.inversion.hybrid_restarts}
         self._restarts_for = "bmiss"
         self.restarts = QSpinBox()
         self.restarts.setRange(0, 200)
-        self.restarts.setValue(initial.inversion_restarts)
+        self.restarts.setValue(initial.inversion.restarts)
 
         self.iterations = QSpinBox()
         self.iterations.setRange(1, 5000)
-        self.iterations.setValue(initial.n_iterations)
+        self.iterations.setValue(initial.separation.n_iterations)
         self.iterations.setToolTip("Separation vectors tried at most; the search stops earlier when no new unit appears")
 
         self.sil = QDoubleSpinBox()
         self.sil.setRange(0.5, 1.0)
         self.sil.setSingleStep(0.01)
         self.sil.setDecimals(2)
-        self.sil.setValue(initial.sil_threshold)
+        self.sil.setValue(initial.acceptance.sil_threshold)
         self.sil.setToolTip(SIL_TIP)
 
         self.extension = QSpinBox()
         self.extension.setRange(0, 100)
         self.extension.setSpecialValueText("automatic")
-        self.extension.setValue(initial.extension_factor or 0)
+        self.extension.setValue(initial.separation.extension_factor or 0)
         self.extension.setToolTip("Delays per channel; automatic makes channels × delays ≈ 1000")
 
         self.device = QComboBox()

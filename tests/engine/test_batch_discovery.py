@@ -84,13 +84,13 @@ def test_output_names_mirror_the_study() -> None:
 
 
 def test_fingerprint_follows_content_settings_and_sidecars(study, tmp_path) -> None:
-    cfg = DecomposerConfig(n_iterations=8)
+    cfg = DecomposerConfig().replace(n_iterations=8)
     bdf = study / "bids" / "sub-01" / "emg" / "sub-01_task-grip_emg.bdf"
     base = fingerprint(bdf, cfg, {})
     assert {name for name, _ in base.inputs} == {bdf.name, "sub-01_task-grip_channels.tsv",
                                                  "sub-01_task-grip_electrodes.tsv", "sub-01_task-grip_emg.json"}
-    assert fingerprint(bdf, DecomposerConfig(n_iterations=8), {}).key == base.key
-    assert fingerprint(bdf, DecomposerConfig(n_iterations=9), {}).key != base.key
+    assert fingerprint(bdf, DecomposerConfig().replace(n_iterations=8), {}).key == base.key
+    assert fingerprint(bdf, DecomposerConfig().replace(n_iterations=9), {}).key != base.key
     assert fingerprint(bdf, cfg, {"grid_rows": 8}).key != base.key
     # a moved study keeps its keys; an edited sidecar does not
     moved = tmp_path / "moved"

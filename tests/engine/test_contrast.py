@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from bmiss_engine.inversion import InversionConfig
 from bmiss_engine.inversion.contrast import excess_kurtosis
-from bmiss_engine.inversion.search import InversionConfig
 
 
 def _source(rate_hz: float, height_sd: float, rng: np.random.Generator, fs: float = 2048.0,

@@ -31,7 +31,7 @@ def test_baseline_identifies_most_units_of_the_20_unit_simulation(sim20) -> None
 
 def test_iterate_yields_growing_snapshots_and_returns_the_result(sim_short) -> None:
     rec, _truth = sim_short
-    gen = Decomposer(DecomposerConfig(n_iterations=48)).iterate(rec)
+    gen = Decomposer(DecomposerConfig().replace(n_iterations=48)).iterate(rec)
     states, result = states_and_result(gen)
     assert states[0].phase == "preparing" and states[-1].phase == "done"
     iterations = [s.iteration for s in states]
@@ -77,12 +77,12 @@ def test_transform_applies_learned_filters_to_new_data(sim20) -> None:
 
 def test_config_validation() -> None:
     with pytest.raises(ConfigError, match="unknown; use 'fastica', 'hybrid' or 'bmiss'"):
-        DecomposerConfig(method="ica")  # type: ignore[arg-type]
+        DecomposerConfig().replace(method="ica")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="sil_threshold"):
-        DecomposerConfig(sil_threshold=1.5)
+        DecomposerConfig().replace(sil_threshold=1.5)
     with pytest.raises(ConfigError, match="unknown setting"):
         DecomposerConfig.from_dict({"n_iter": 3})
-    assert DecomposerConfig.from_dict({"band_hz": [10, 400]}).band_hz == (10, 400)
+    assert DecomposerConfig.from_dict({"band_hz": [10, 400]}).separation.band_hz == (10, 400)
 
 
 def test_too_short_or_flat_recordings_are_decomposition_errors() -> None:
@@ -98,12 +98,12 @@ def test_too_short_or_flat_recordings_are_decomposition_errors() -> None:
 def test_unit_ids_of_the_result_are_those_seen_live(sim_short, monkeypatch) -> None:
     """A unit shown live as unit k is unit k in the result, also when a unit before it is
     dropped as a duplicate at the end (the ids used to be renumbered 0..n-1 there)."""
-    import bmiss_engine.decomposer as decomposer
+    import bmiss_engine.methods.fastica as fastica
 
-    monkeypatch.setattr(decomposer, "_without_duplicates", lambda units, fs, roa: list(range(1, len(units))))
+    monkeypatch.setattr(fastica, "without_duplicates", lambda units, fs, roa: list(range(1, len(units))))
     rec, _truth = sim_short
     for marking in ("peak", "onset"):
-        gen = Decomposer(DecomposerConfig(n_iterations=48, discharge_marking=marking)).iterate(rec)
+        gen = Decomposer(DecomposerConfig().replace(n_iterations=48, discharge_marking=marking)).iterate(rec)
         states, result = states_and_result(gen)
         live = {u.unit_id: u for u in states[-2].units}  # the "finishing" snapshot: all units found
         assert states[-2].phase == "finishing" and len(live) >= 3

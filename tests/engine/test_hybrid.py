@@ -27,13 +27,13 @@ def recording_and_truth():
 @pytest.fixture(scope="module")
 def hybrid_run(recording_and_truth):
     rec, _ = recording_and_truth
-    return states_and_result(Decomposer(DecomposerConfig(method="hybrid", **SMALL)).iterate(rec))
+    return states_and_result(Decomposer(DecomposerConfig().replace(method="hybrid", **SMALL)).iterate(rec))
 
 
 def test_hybrid_keeps_the_baseline_discharges(recording_and_truth, hybrid_run) -> None:
     rec, _ = recording_and_truth
     _, result = hybrid_run
-    baseline = Decomposer(DecomposerConfig(method="fastica", **SMALL)).run(rec)
+    baseline = Decomposer(DecomposerConfig().replace(method="fastica", **SMALL)).run(rec)
     assert result.n_units == baseline.n_units >= 2
     for h, b in zip(result.units, baseline.units, strict=True):
         assert np.array_equal(h.discharge_samples, b.discharge_samples)
@@ -70,7 +70,7 @@ def test_hybrid_states_show_the_fit_progress(hybrid_run) -> None:
 
 def test_hybrid_cancel_while_fitting(recording_and_truth) -> None:
     rec, _ = recording_and_truth
-    gen = Decomposer(DecomposerConfig(method="hybrid", **SMALL)).iterate(rec)
+    gen = Decomposer(DecomposerConfig().replace(method="hybrid", **SMALL)).iterate(rec)
     for state in gen:
         if state.phase == "finishing" and state.message.startswith("estimated"):
             break
@@ -81,7 +81,7 @@ def test_hybrid_cancel_while_fitting(recording_and_truth) -> None:
 
 def test_anatomy_out_of_range_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="fat_mm"):
-        DecomposerConfig(method="hybrid", fat_mm=40.0)
+        DecomposerConfig().replace(method="hybrid", fat_mm=40.0)
 
 
 def test_layer_ranges_are_the_forward_models_bounds() -> None:
@@ -92,7 +92,7 @@ def test_layer_ranges_are_the_forward_models_bounds() -> None:
         bound = AnatomyParameters.BOUNDS[name]
         assert (bound.low, bound.high) == (low, high)
     clipped = DecomposerConfig().with_layers(0.1, 25.0)
-    assert (clipped.skin_mm, clipped.fat_mm) == (0.5, 20.0)
+    assert (clipped.inversion.skin_mm, clipped.inversion.fat_mm) == (0.5, 20.0)
 
 
 def test_model_marking_puts_discharges_at_the_motor_neuron_firing(recording_and_truth, hybrid_run) -> None:
@@ -100,7 +100,7 @@ def test_model_marking_puts_discharges_at_the_motor_neuron_firing(recording_and_
     "model" marking moves the discharges there, closer to the truth than the MUAP onset."""
     rec, truth = recording_and_truth
     _, onset_result = hybrid_run
-    model_result = Decomposer(DecomposerConfig(method="hybrid", discharge_marking="model", **SMALL)).run(rec)
+    model_result = Decomposer(DecomposerConfig().replace(method="hybrid", discharge_marking="model", **SMALL)).run(rec)
     fs = rec.sampling_rate_hz
 
     def lags(result):  # |best lag| of each identified unit, samples
@@ -112,7 +112,7 @@ def test_model_marking_puts_discharges_at_the_motor_neuron_firing(recording_and_
     assert max(model_lags) <= 3  # within 1.5 ms of the firing
     assert sum(model_lags) < sum(onset_lags)
     with pytest.raises(ConfigError, match="model"):
-        DecomposerConfig(method="fastica", discharge_marking="model")
+        DecomposerConfig().replace(method="fastica", discharge_marking="model")
 
 
 def test_hybrid_residual_restarts_add_units_beyond_the_baseline(recording_and_truth) -> None:
@@ -121,11 +121,11 @@ def test_hybrid_residual_restarts_add_units_beyond_the_baseline(recording_and_tr
     # a baseline cut short (2 separation vectors, no second look) finds 1 of the 4 units
     short = {**SMALL, "n_iterations": 2, "batch_size": 2, "polish": False}
     del short["hybrid_restarts"]
-    cfg = DecomposerConfig(method="hybrid", hybrid_restarts=2, inversion_probe=96, inversion_candidates=4,
+    cfg = DecomposerConfig().replace(method="hybrid", hybrid_restarts=2, inversion_probe=96, inversion_candidates=4,
                            inversion_steps=25, **short)
     gen = Decomposer(cfg).iterate(rec)
     states, result = states_and_result(gen)
-    baseline = Decomposer(DecomposerConfig(method="fastica", **short)).run(rec)
+    baseline = Decomposer(DecomposerConfig().replace(method="fastica", **short)).run(rec)
     n = baseline.n_units
     # the baseline's units come first, unchanged; what the residual search adds follows
     for h, b in zip(result.units[:n], baseline.units, strict=True):
@@ -142,7 +142,7 @@ def test_hybrid_residual_restarts_add_units_beyond_the_baseline(recording_and_tr
         assert extra.theta is not None and extra.unit_id >= n
         assert extra.separation_filter is not None  # the CKC filter of its discharges
     # transform() re-detects every unit, those of the residual search too
-    applied = Decomposer(DecomposerConfig(device="cpu")).transform(result, rec)
+    applied = Decomposer(DecomposerConfig().replace(device="cpu")).transform(result, rec)
     assert applied.n_units == result.n_units
     for before, again in zip(result.units, applied.units, strict=True):
         assert rate_of_agreement(before.discharge_samples, again.discharge_samples, fs, max_lag_s=0.002) >= 0.9

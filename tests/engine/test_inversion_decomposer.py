@@ -24,7 +24,7 @@ def bmiss_run():
         peak_excitation=0.8, depth_range_mm=(4.0, 8.0), muap_generator="analytic", seed=2,
     )
     rec, truth = simulate_recording(cfg)
-    decomposer = Decomposer(DecomposerConfig(
+    decomposer = Decomposer(DecomposerConfig().replace(
         method="bmiss", device="cpu", inversion_restarts=2, inversion_probe=192, inversion_candidates=4,
         inversion_steps=25, extension_factor=12,
     ))
@@ -70,7 +70,7 @@ def test_bmiss_units_carry_separation_filters_that_transform_applies(bmiss_run) 
     assert result.n_units >= 2 and result.model is not None
     assert all(u.separation_filter is not None for u in result.units)
     assert result.model.extension_factor == 12  # the configuration's extension
-    applied = Decomposer(DecomposerConfig(device="cpu")).transform(result, rec)
+    applied = Decomposer(DecomposerConfig().replace(device="cpu")).transform(result, rec)
     assert applied.n_units == result.n_units
     for before, after in zip(result.units, applied.units, strict=True):
         # at the same instants, not only after a best lag

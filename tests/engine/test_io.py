@@ -58,7 +58,7 @@ def test_unreadable_files_are_format_errors(tmp_path) -> None:
 
 def test_result_writers_round_trip(sim_short, tmp_path) -> None:
     rec, _ = sim_short
-    result = Decomposer(DecomposerConfig(n_iterations=32)).run(rec)
+    result = Decomposer(DecomposerConfig().replace(n_iterations=32)).run(rec)
     assert result.n_units > 0
     write_result(result, tmp_path / "r.npz")
     back = read_result_npz(tmp_path / "r.npz")

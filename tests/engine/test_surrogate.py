@@ -133,11 +133,11 @@ def test_window_outside_training_raises() -> None:
 
 def test_config_field_picks_the_model() -> None:
     assert CONFIG_FORWARD_MODELS == FORWARD_MODELS
-    cfg = DecomposerConfig(method="bmiss", forward_model="surrogate")
+    cfg = DecomposerConfig().replace(method="bmiss", forward_model="surrogate")
     again = DecomposerConfig.from_dict(cfg.as_dict())
     assert again == cfg
     assert again.inversion_config().forward_model == "surrogate"
     assert isinstance(ThetaSearch(again.inversion_config(), anatomy=again.anatomy()).model, SurrogateForwardModel)
     assert isinstance(ThetaSearch(DecomposerConfig().inversion_config()).model, AnalyticForwardModel)
     with pytest.raises(ConfigError, match="forward_model"):
-        DecomposerConfig(forward_model="fem")
+        DecomposerConfig().replace(forward_model="fem")

@@ -25,7 +25,7 @@ def require_gui() -> None:
 
 
 # small enough for a 2-core machine: 32 channels, 3 s, a short extension; finds ~6 units in seconds
-SMALL_CONFIG = DecomposerConfig(n_iterations=32, batch_size=8, extension_factor=8, device="cpu")
+SMALL_CONFIG = DecomposerConfig().replace(n_iterations=32, batch_size=8, extension_factor=8, device="cpu")
 
 
 @pytest.fixture(scope="session")

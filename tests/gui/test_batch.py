@@ -26,7 +26,7 @@ from bmiss_engine.simulate import SimulationConfig, simulate_recording
 
 pytestmark = pytest.mark.timeout(300)
 
-BATCH_CONFIG = DecomposerConfig(n_iterations=8, batch_size=8, extension_factor=8, device="cpu", min_discharges=5)
+BATCH_CONFIG = DecomposerConfig().replace(n_iterations=8, batch_size=8, extension_factor=8, device="cpu", min_discharges=5)
 NAMES = ("rec_a.npz", "rec_b.npz")
 RUN_S = 120_000  # ms: a generous bound on the shared test machine
 
@@ -86,7 +86,7 @@ def test_batch_fills_rows_live_writes_the_summary_and_opens_a_result(qtbot, wind
                                                                       tmp_path) -> None:
     out = tmp_path / "out"
     dialog = _dialog(window, study, out, scheduler)
-    assert dialog.settings.config().n_iterations == 8
+    assert dialog.settings.config().separation.n_iterations == 8
     # each snapshot's rows, as the user saw them (after the dialog's own update)
     seen: list[tuple[str, ...]] = []
     dialog.runner.progress.connect(lambda _p: seen.append(tuple(dialog.row_texts(r)[1] for r in range(2))))
@@ -115,7 +115,7 @@ def test_batch_fills_rows_live_writes_the_summary_and_opens_a_result(qtbot, wind
     assert result is not None and result.n_units == int(rows[1][2])
     assert Path(window.session.recording.source).name == NAMES[1]
     assert window.session.history is not None and not window.session.history.can_undo
-    assert window.config.n_iterations == 8  # the settings it was made with
+    assert window.config.separation.n_iterations == 8  # the settings it was made with
 
 
 def test_cancel_keeps_finished_recordings_and_a_rerun_skips_them(qtbot, window, study, scheduler, tmp_path) -> None:

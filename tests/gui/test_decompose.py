@@ -6,7 +6,6 @@ from tests.gui.conftest import require_gui
 
 require_gui()
 
-import dataclasses
 import time
 from pathlib import Path
 
@@ -56,14 +55,14 @@ def test_units_appear_live_and_the_event_loop_never_stalls(qtbot, window, small_
 def test_cancel_keeps_the_units_found_so_far(qtbot, window, small_recording_file: Path) -> None:
     window.open_file(small_recording_file)
     # a run that cannot end by itself within the test: many vectors, no early stop
-    config = dataclasses.replace(SMALL_CONFIG, n_iterations=2000, patience_batches=1000)
+    config = SMALL_CONFIG.replace(n_iterations=2000, patience_batches=1000)
     table = window.views["units"].units_model
     window.decompose(config)
     qtbot.waitUntil(lambda: table.rowCount() >= 1, timeout=60_000)
     with qtbot.waitSignal(window.runner.cancelled, timeout=30_000) as cancelled:
         window.action_by_name["cancel"].trigger()
     state: IterationState = cancelled.args[0]
-    assert state.iteration < config.n_iterations
+    assert state.iteration < config.separation.n_iterations
     qtbot.waitUntil(lambda: not window.runner.is_running and window.live_redraw.idle, timeout=5000)
     kept = window.session.result
     assert kept is not None and kept.n_units == len(state.units) >= 1
@@ -91,7 +90,7 @@ def test_worker_reports_engine_errors_as_messages(qtbot, small_recording_file: P
     from bmiss_engine.io import open_recording
 
     rec = open_recording(small_recording_file)
-    worker = DecompositionWorker(dataclasses.replace(SMALL_CONFIG, window_s=(0.0, 0.5)), rec)
+    worker = DecompositionWorker(SMALL_CONFIG.replace(window_s=(0.0, 0.5)), rec)
     messages: list[str] = []
     worker.failed.connect(messages.append)
     with qtbot.waitSignal(worker.done, timeout=10_000):
@@ -117,7 +116,7 @@ def test_ctrl_d_opens_the_settings_and_starts_with_them(qtbot, window, small_rec
     assert window.action_by_name["decompose"].shortcut().toString() == "Ctrl+D"
     window.action_by_name["decompose"].trigger()
     assert len(started) == 1
-    assert (started[0].n_iterations, started[0].device, started[0].method) == (24, "cpu", "fastica")
+    assert (started[0].separation.n_iterations, started[0].device, started[0].method) == (24, "cpu", "fastica")
 
 
 def test_a_failing_decomposition_is_reported_and_the_app_stays_usable(
@@ -125,7 +124,7 @@ def test_a_failing_decomposition_is_reported_and_the_app_stays_usable(
 ) -> None:
     window.open_file(small_recording_file)
     with qtbot.waitSignal(window.runner.failed, timeout=30_000):
-        window.decompose(dataclasses.replace(SMALL_CONFIG, window_s=(0.0, 0.5)))
+        window.decompose(SMALL_CONFIG.replace(window_s=(0.0, 0.5)))
     qtbot.waitUntil(lambda: not window.runner.is_running, timeout=5000)
     assert len(errors) == 1 and errors[0][0] == "The decomposition failed" and "at least 1 s" in errors[0][1]
     assert window.session.result is None and window.action_by_name["decompose"].isEnabled()
@@ -135,7 +134,7 @@ def test_a_windowed_decomposition_lines_up_with_the_recording(
     qtbot, window, small_recording_file: Path, tmp_path: Path
 ) -> None:
     window.open_file(small_recording_file)
-    config = dataclasses.replace(SMALL_CONFIG, window_s=(1.0, 2.5), n_iterations=16)
+    config = SMALL_CONFIG.replace(window_s=(1.0, 2.5), n_iterations=16)
     with qtbot.waitSignal(window.runner.finished, timeout=90_000) as finished:
         window.decompose(config)
     result: DecompositionResult = finished.args[0]
@@ -155,7 +154,7 @@ def test_a_windowed_decomposition_lines_up_with_the_recording(
 
 def test_closing_the_window_mid_run_stops_and_joins_the_thread(qtbot, window, small_recording_file: Path) -> None:
     window.open_file(small_recording_file)
-    config = dataclasses.replace(SMALL_CONFIG, n_iterations=2000, patience_batches=1000)
+    config = SMALL_CONFIG.replace(n_iterations=2000, patience_batches=1000)
     window.decompose(config)
     thread = window.runner._thread
     assert thread is not None and thread.isRunning()
@@ -179,7 +178,7 @@ def test_the_experimental_bmiss_method_runs_through_the_worker(qtbot, window, tm
     path = tmp_path / "tiny.npz"
     write_npz(recording, path)
     assert window.open_file(path)
-    config = DecomposerConfig(method="bmiss", device="cpu", inversion_restarts=1, inversion_probe=48,
+    config = DecomposerConfig().replace(method="bmiss", device="cpu", inversion_restarts=1, inversion_probe=48,
                               inversion_candidates=2, inversion_steps=5, extension_factor=6)
     phases: list[str] = []
     window.runner.snapshot.connect(lambda s: phases.append(s.phase))

@@ -55,7 +55,7 @@ def test_turning_the_grid_changes_the_fat_under_it_and_cancel_restores(qtbot, on
     placed = window.anatomy.placed
     assert placed.mean_fat_mm == pytest.approx(2.0, abs=0.4)
     assert placed.mean_skin_mm == pytest.approx(1.5, abs=0.4)
-    assert window.config.fat_mm == pytest.approx(placed.mean_fat_mm)  # the forward model follows
+    assert window.config.inversion.fat_mm == pytest.approx(placed.mean_fat_mm)  # the forward model follows
     assert "fat 2.0 mm" in dialog.layers.text()
     electrodes = window.views["anatomy"].scene.electrodes_mm
     assert np.allclose(electrodes, placed.electrode_world_mm)
@@ -67,7 +67,7 @@ def test_turning_the_grid_changes_the_fat_under_it_and_cancel_restores(qtbot, on
 
     dialog.reject()  # Cancel
     assert window.anatomy.placed is before
-    assert window.config.fat_mm == pytest.approx(before.mean_fat_mm)
+    assert window.config.inversion.fat_mm == pytest.approx(before.mean_fat_mm)
     assert np.allclose(window.views["anatomy"].scene.electrodes_mm, electrodes_before)
 
 
@@ -92,7 +92,7 @@ def test_ok_keeps_it_and_a_session_brings_it_back(qtbot, on_mri, small_result, t
     restored = window.anatomy.placed
     assert (restored.placement.angle_deg, restored.placement.axial_mm) == (0.0, 5.0)
     assert restored.mean_fat_mm == pytest.approx(placed.mean_fat_mm)
-    assert window.config.fat_mm == pytest.approx(placed.mean_fat_mm)
+    assert window.config.inversion.fat_mm == pytest.approx(placed.mean_fat_mm)
 
 
 def test_a_grid_off_the_limb_is_reported_and_the_last_placement_stays(qtbot, on_mri) -> None:

@@ -104,18 +104,18 @@ def test_decompose_dialog_offers_the_three_methods_and_builds_the_config(window,
     assert not dialog.restarts.isEnabled()
     dialog.method.setCurrentIndex(1)  # hybrid: FastICA's iterations, the θ fit, then restarts on the residual
     assert dialog.iterations.isEnabled() and dialog.restarts.isEnabled()
-    assert dialog.restarts.value() == DecomposerConfig().hybrid_restarts
+    assert dialog.restarts.value() == DecomposerConfig().inversion.hybrid_restarts
     assert "leave behind" in dialog.restarts.toolTip()
     dialog.restarts.setValue(5)
     hybrid = dialog.config()
-    assert (hybrid.method, hybrid.hybrid_restarts, hybrid.inversion_restarts) == (
-        "hybrid", 5, DecomposerConfig().inversion_restarts)
+    assert (hybrid.method, hybrid.inversion.hybrid_restarts, hybrid.inversion.restarts) == (
+        "hybrid", 5, DecomposerConfig().inversion.restarts)
     dialog.method.setCurrentIndex(2)
     assert dialog.restarts.isEnabled() and not dialog.iterations.isEnabled()
-    assert dialog.restarts.value() == DecomposerConfig().inversion_restarts  # the bmiss method's own value
+    assert dialog.restarts.value() == DecomposerConfig().inversion.restarts  # the bmiss method's own value
     dialog.restarts.setValue(3)
     bmiss = dialog.config()
-    assert (bmiss.method, bmiss.inversion_restarts, bmiss.hybrid_restarts) == ("bmiss", 3, 5)
+    assert (bmiss.method, bmiss.inversion.restarts, bmiss.inversion.hybrid_restarts) == ("bmiss", 3, 5)
     dialog.method.setCurrentIndex(1)
     assert dialog.restarts.value() == 5  # each method keeps its own
     dialog.method.setCurrentIndex(2)
@@ -128,7 +128,8 @@ def test_decompose_dialog_offers_the_three_methods_and_builds_the_config(window,
     dialog.start.setValue(0.5)
     dialog.stop.setValue(2.5)
     config = dialog.config()
-    assert (config.n_iterations, config.sil_threshold, config.extension_factor, config.device, config.window_s) == (
+    sep = config.separation
+    assert (sep.n_iterations, config.acceptance.sil_threshold, sep.extension_factor, config.device, config.window_s) == (
         40, 0.85, 10, "cpu", (0.5, 2.5))
 
 

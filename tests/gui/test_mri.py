@@ -24,7 +24,8 @@ def test_open_demo_mri_places_the_grid_and_sets_the_layers(window, small_recordi
     # the demo placement sits over the phantom's 4 mm fat region, skin 1.5 mm
     assert anatomy.fat_mm == pytest.approx(4.0, abs=0.4)
     assert anatomy.skin_mm == pytest.approx(1.5, abs=0.4)
-    assert (window.config.fat_mm, window.config.skin_mm) == (pytest.approx(anatomy.fat_mm), pytest.approx(anatomy.skin_mm))
+    layers = window.config.inversion
+    assert (layers.fat_mm, layers.skin_mm) == (pytest.approx(anatomy.fat_mm), pytest.approx(anatomy.skin_mm))
     scene = window.views["anatomy"].scene
     assert set(scene.surfaces) == {"skin", "fat", "muscle", "bone"}
     assert scene.electrodes_mm.shape == (32, 3)

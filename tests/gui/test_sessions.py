@@ -7,7 +7,6 @@ from tests.gui.conftest import require_gui
 
 require_gui()
 
-import dataclasses
 from pathlib import Path
 
 import pytest
@@ -50,7 +49,7 @@ def edited(window, small_recording_file: Path, small_result: DecompositionResult
     statuses changed, one edit undone (so there is a redo branch), a unit selected."""
     w = window
     assert w.open_file(small_recording_file)
-    w.config = dataclasses.replace(SMALL_CONFIG, sil_threshold=0.87)
+    w.config = SMALL_CONFIG.replace(sil_threshold=0.87)
     w.session.finish_decomposition(small_result)
     w.live_redraw.flush()
     first, second, third = (u.unit_id for u in small_result.units[:3])
@@ -203,5 +202,5 @@ def test_session_reopens_its_mri(qtbot, edited, new_window, tmp_path: Path, erro
     other = new_window()
     assert other.open_file(path), errors
     assert other.anatomy is not None and other.anatomy.source.resolve() == demo_anatomy_paths().labels.resolve()
-    assert other.config.fat_mm == pytest.approx(w.config.fat_mm)
+    assert other.config.inversion.fat_mm == pytest.approx(w.config.inversion.fat_mm)
     assert set(other.views["anatomy"].scene.surfaces) == {"skin", "fat", "muscle", "bone"}

@@ -77,7 +77,7 @@ def test_quality_headers_explain_themselves(window) -> None:
     for col in range(model.columnCount()):
         name = model.headerData(col, Qt.Orientation.Horizontal, Qt.ItemDataRole.DisplayRole)
         tips[name] = model.headerData(col, Qt.Orientation.Horizontal, Qt.ItemDataRole.ToolTipRole)
-    threshold = f"{DecomposerConfig().sil_threshold:.2f}"
+    threshold = f"{DecomposerConfig().acceptance.sil_threshold:.2f}"
     assert "silhouette" in tips["SIL"].lower() and threshold in tips["SIL"] and "reject" in tips["SIL"]
     assert "pulse-to-noise" in tips["PNR dB"].lower() and "dB" in tips["PNR dB"]
     assert "interval" in tips["CoV ISI"].lower()

@@ -48,7 +48,7 @@ def test_scene_spheres_and_picking(window, small_recording_file, qtbot, anatomy)
     window.session.finish_decomposition(_units_with_theta())  # redrawn by the live scheduler
     qtbot.waitUntil(lambda: sorted(view.unit_actors) == [0, 1, 2], timeout=10000)
     # a deeper unit lies deeper below the grid centre, along the skin's normal
-    top = window.config.skin_mm + window.config.fat_mm
+    top = window.config.inversion.skin_mm + window.config.inversion.fat_mm
     expected = view.scene.grid_to_world(np.array([14.0]), np.array([10.0]), np.array([20.0]))[0]
     assert np.allclose(view.unit_points[2], expected)
     if anatomy == "planar":
@@ -108,7 +108,7 @@ def test_hybrid_decomposition_places_its_units_in_3d(window, small_recording_fil
     assert window.open_file(small_recording_file)
     qtbot.waitUntil(lambda: window.session.recording is not None, timeout=20000)
     view = window.views["anatomy"]
-    config = dataclasses.replace(SMALL_CONFIG, method="hybrid", inversion_probe=128, hybrid_restarts=0)
+    config = SMALL_CONFIG.replace(method="hybrid", inversion_probe=128, hybrid_restarts=0)
     with qtbot.waitSignal(window.runner.finished, timeout=240_000) as finished:
         window.decompose(config)
     result = finished.args[0]

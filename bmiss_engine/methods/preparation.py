@@ -1,0 +1,132 @@
+"""Steps every decomposition method shares: channel choice, preprocessing, the CKC filters of
+units found without one, and the result's provenance."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+
+from bmiss_engine.config import DecomposerConfig
+from bmiss_engine.errors import DecompositionError
+from bmiss_engine.forward.parameters import MotorUnitParameters
+from bmiss_engine.inversion import InvertedUnit
+from bmiss_engine.recording import Recording
+from bmiss_engine.results import MotorUnit, SeparationModel
+from bmiss_engine.separation import preprocess
+from bmiss_engine.separation.ckc import spike_train_filters
+from bmiss_engine.separation.whitening import extension_factor_for, fit_whitening, whiten
+from bmiss_engine.version import __version__
+
+MIN_DURATION_S = 1.0
+# how far after a discharge the CKC filter of an inverted unit may look for its MUAP: a MUAP
+# lasts up to ~30 ms from the discharge instant (propagation to the fibre ends)
+_CKC_MAX_LAG_S = 0.03
+
+log = logging.getLogger(__name__)
+
+
+def check_duration(recording: Recording) -> None:
+    """Refuse a recording too short to decompose."""
+    if recording.duration_s < MIN_DURATION_S:
+        raise DecompositionError(
+            f"recording lasts {recording.duration_s:.2f} s; at least {MIN_DURATION_S:g} s is needed"
+        )
+
+
+def usable_channels(recording: Recording, config: DecomposerConfig) -> tuple[list[int], NDArray[np.float32]]:
+    """The good channels (marked, then detected on the band-passed signal when the settings say
+    so) and their band-passed EMG (n_used, n_samples)."""
+    sep = config.separation
+    channels = [int(c) for c in recording.grid.good_channels]
+    if not channels:
+        raise DecompositionError("every channel is marked bad")
+    # filtered once: bad-channel detection and separation use the same band-passed signal
+    filtered = preprocess.bandpass(recording.emg_v[channels], recording.sampling_rate_hz, sep.band_hz)
+    if sep.auto_bad_channels:
+        flagged = set(preprocess.detect_bad_channels(filtered))
+        if flagged:
+            log.info("excluding channels %s as bad (RMS far from the median)", sorted(channels[i] for i in flagged))
+            keep = [i for i in range(len(channels)) if i not in flagged]
+            channels = [channels[i] for i in keep]
+            filtered = filtered[keep]
+    if len(channels) < 2:
+        raise DecompositionError("fewer than 2 usable channels after bad-channel exclusion")
+    return channels, filtered
+
+
+def finish_preprocessing(
+    emg: NDArray[np.float32], fs: float, notch_hz: float | None, device: torch.device
+) -> torch.Tensor:
+    """Notch, mean removal and scaling of band-passed EMG (n_channels, n_samples), on ``device``."""
+    if notch_hz:
+        emg = preprocess.notch(emg, fs, notch_hz)
+    emg = emg - emg.mean(axis=1, keepdims=True)
+    # scale to unit median RMS so float32 sums stay well inside range whatever the input unit
+    rms = float(np.median(np.sqrt(np.mean(emg.astype(np.float64) ** 2, axis=1))))
+    if rms <= 0:
+        raise DecompositionError("the recording is flat (zero signal on every channel)")
+    return torch.as_tensor(emg / np.float32(rms), dtype=torch.float32, device=device)
+
+
+def preprocessed(recording: Recording, model: SeparationModel, device: torch.device) -> torch.Tensor:
+    """The channels of ``model`` preprocessed as it was fitted, (n_used, n_samples) on ``device``."""
+    fs = recording.sampling_rate_hz
+    emg = preprocess.bandpass(recording.emg_v[list(model.channels)], fs, model.band_hz)
+    return finish_preprocessing(emg, fs, model.notch_hz, device)
+
+
+def inversion_channels(recording: Recording, config: DecomposerConfig) -> tuple[int, ...]:
+    """The channels the inversion uses: the usable ones (its EMG itself stays unfiltered)."""
+    check_duration(recording)
+    return tuple(usable_channels(recording, config)[0])
+
+
+def separation_model(config: DecomposerConfig, channels: tuple[int, ...], fs: float) -> SeparationModel:
+    """The preprocessing and extension that separation filters of ``channels`` apply."""
+    sep = config.separation
+    factor = sep.extension_factor or extension_factor_for(len(channels))
+    return SeparationModel(channels, factor, sep.band_hz, sep.notch_hz, fs)
+
+
+def with_filters(recording: Recording, units: tuple[MotorUnit, ...], start: int, model: SeparationModel,
+                 device: torch.device) -> tuple[MotorUnit, ...]:
+    """``units`` with a separation filter for each of ``units[start:]`` (units found by the
+    inversion have none): the CKC filter of its discharges (:mod:`.separation.ckc`) on
+    ``model``'s preprocessing and extension, so ``Decomposer.transform`` applies to it."""
+    fs = recording.sampling_rate_hz
+    x = preprocessed(recording, model, device)
+    whitening = fit_whitening(x, model.extension_factor)
+    z = whiten(x, model.extension_factor, whitening)
+    w, lags = spike_train_filters(z, [u.discharge_samples for u in units[start:]],
+                                  round(_CKC_MAX_LAG_S * fs) + model.extension_factor)
+    extended = (whitening.matrix @ w).T.cpu().numpy().astype(np.float32)
+    del z, x
+    # the filter's source peaks ``lag`` after the discharge; transform() moves detections back
+    return units[:start] + tuple(
+        u.replace(separation_filter=f, source_lag_samples=-int(lag)) if np.any(f) else u
+        for u, f, lag in zip(units[start:], extended, lags, strict=True)
+    )
+
+
+def inverted_unit(unit_id: int, unit: InvertedUnit, fs: float) -> MotorUnit:
+    """The table's unit of an inversion's unit, with its θ and θ's uncertainty."""
+    names = MotorUnitParameters.field_names()
+    return MotorUnit(
+        unit_id, unit.detection.discharge_samples, unit.detection.pulse_train, fs,
+        theta=dict(unit.theta_physical),
+        theta_sd={name: float(sd) for name, sd in zip(names, unit.theta_sd_unit, strict=True)},
+    )
+
+
+def templates(units: tuple[InvertedUnit, ...]) -> NDArray[np.float32] | None:
+    """Rendered MUAPs (n_units, n_channels, n_muap_samples), or None without units."""
+    if not units:
+        return None
+    return np.stack([u.muap_v for u in units]).astype(np.float32)
+
+
+def engine_version() -> str:
+    return __version__
