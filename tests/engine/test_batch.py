@@ -147,7 +147,8 @@ def test_changed_settings_recompute(rerun, study, address) -> None:
     out = study.parent / "out"
     summary = run_batch(study / "rec_a.npz", out, changed, formats="csv,mat", scheduler=address)
     assert summary.outcome("rec_a.npz").status == "ok"
-    assert open_result(out / "rec_a_result.npz").config["sil_threshold"] == 0.85
+    stored = DecomposerConfig.from_dict(dict(open_result(out / "rec_a_result.npz").config))
+    assert stored.acceptance.sil_threshold == 0.85
     # and a missing export makes a recording run again
     (out / "rec_a_discharges.csv").unlink()
     again = run_batch(study / "rec_a.npz", out, changed, formats="csv,mat", scheduler=address)
