@@ -1,43 +1,66 @@
-"""The ``bmiss`` command line: decompose, simulate, info, batch.
+"""The ``bmiss`` command line: decompose, simulate, info, export, batch.
 
-Every expected failure (bad file, bad setting) ends with one line on stderr and exit code 2;
-an interrupted run (Ctrl+C) exits with 130; ``batch`` exits with 1 when some recordings failed
-(the summary says which and why).
+Every expected failure (bad file, bad setting, a missing optional dependency, a full disk, a
+closed pipe) ends with one line on stderr and exit code 2; an interrupted run (Ctrl+C) exits
+with 130; ``batch`` exits with 1 when some recordings failed (the summary says which and why).
+Results are written before anything is printed, so a broken output never loses them. ``--json``
+(``info``, ``decompose``) prints one JSON object on stdout instead of the table; progress bars
+go to stderr, and only when it is a terminal.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import json
 import logging
+import math
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, get_args
 
+from bmiss_engine import __version__
+from bmiss_engine.config import Method
 from bmiss_engine.errors import BmissError
+from bmiss_engine.io.registry import SUPPORTED
+from bmiss_engine.resources import bundled_path
 
 if TYPE_CHECKING:
     from bmiss_engine.recording import Recording
+    from bmiss_engine.results import DecompositionResult
 
-DEMO_RECORDING = Path(__file__).resolve().parent.parent / "resources" / "demo_recording.npz"
+DEMO_RECORDING = bundled_path("resources", "demo_recording.npz")
+
+_WRITERS = ("the extension picks the writer: .csv (one row per discharge), *_summary.csv (one row per unit), "
+            ".mat (DEMUSE, MUedit and openhdemg read it), *_events.tsv (BIDS), .json (openhdemg) or .npz (BMISS)")
+# the writers that carry the EMG beside the units (write_result passes them the recording)
+_WRITERS_TAKING_EMG = (".mat", ".json")
+# the optional dependencies and the extra that installs each
+_EXTRAS = {"dask": "batch", "distributed": "batch", "nibabel": "mri", "pydicom": "mri", "skimage": "mri"}
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="bmiss", description="Decompose HD-sEMG into motor units.")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     p.add_argument("-v", "--verbose", action="store_true", help="log engine steps")
     sub = p.add_subparsers(dest="command")
 
-    d = sub.add_parser("decompose", help="decompose a recording and print its units")
-    d.add_argument("file", nargs="?", default=str(DEMO_RECORDING),
-                   help="recording (.otb+, DEMUSE/MUedit .mat, openhdemg .json, .npz, .npy, .csv); default: the demo")
-    d.add_argument("--out", help="write the result: .csv (one row per discharge), *_summary.csv (one per unit), "
-                                 ".mat (DEMUSE + MUedit), *_events.tsv (BIDS), .json (openhdemg) or .npz")
+    d = sub.add_parser("decompose", help="decompose a recording and print its units",
+                       description=f"Decompose a recording into motor units. Readable formats: {SUPPORTED}.")
+    d.add_argument("file", nargs="?", help="the recording, in any readable format (default: the bundled demo)")
+    d.add_argument("--out", help=f"write the result; {_WRITERS}")
+    d.add_argument("--method", choices=get_args(Method),
+                   help="fastica: blind source separation (default); hybrid: its units refined by the biophysical "
+                        "model; bmiss: the model's inversion alone")
+    d.add_argument("--json", action="store_true", help="print a JSON summary (recording, units) instead of the table")
     d.add_argument("--device", default=None, help="auto, cpu or cuda (default: auto)")
     d.add_argument("--config", help="JSON file of settings (see DecomposerConfig)")
     d.add_argument("--iterations", type=int, help="separation vectors to try at most")
     d.add_argument("--sil", type=float, help="SIL acceptance threshold (default 0.90)")
-    d.add_argument("--no-progress", action="store_true", help="no progress bar")
+    d.add_argument("--no-progress", action="store_true", help="no progress bar (none either when stderr is not a terminal)")
 
     s = sub.add_parser("simulate", help="simulate a recording with ground truth")
     s.add_argument("out", help="output .npz; the truth goes to <out>_truth.npz")
@@ -51,8 +74,19 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--compact", action="store_true", help="store EMG as float16 µV (half the size)")
 
-    i = sub.add_parser("info", help="describe a recording file")
-    i.add_argument("file")
+    i = sub.add_parser("info", help="describe a recording file",
+                       description=f"Describe a recording: grid, sampling rate, duration. Readable formats: {SUPPORTED}.")
+    i.add_argument("file", help="the recording, in any readable format")
+    i.add_argument("--json", action="store_true", help="print the description as JSON")
+
+    e = sub.add_parser("export", help="convert a stored decomposition to another tool's format",
+                       description="Convert a decomposition made here or in another tool, to be opened in any of them.")
+    e.add_argument("file", help="the decomposition: a BMISS session (.bmiss) or result (.npz), a DEMUSE or MUedit "
+                                ".mat, an openhdemg .json, a BIDS *_events.tsv or a discharge .csv")
+    e.add_argument("--out", required=True, help=_WRITERS)
+    e.add_argument("--recording", help="the recording the units were found in, for the formats that carry the EMG "
+                                       "(.mat, .json); default: the session's recording, or the EMG the file holds")
+    e.add_argument("--grid-index", type=int, default=0, help="which grid of a file holding several (default 0)")
 
     b = sub.add_parser("batch", help="decompose every recording of a study on Dask (resumable)")
     b.add_argument("inputs", nargs="+", metavar="STUDY_DIR_OR_GLOB",
@@ -63,11 +97,12 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--workers", type=int, help="local workers (default: one per GPU, else one per core)")
     b.add_argument("--formats", default="", help="exports besides the result .npz, comma-separated: "
                                                  "csv, summary, mat, tsv, json")
+    b.add_argument("--method", choices=get_args(Method), help="fastica (default), hybrid or bmiss (see decompose)")
     b.add_argument("--device", default=None, help="auto, cpu or cuda (default: auto)")
     b.add_argument("--config", help="JSON file of settings (see DecomposerConfig)")
     b.add_argument("--iterations", type=int, help="separation vectors to try at most")
     b.add_argument("--sil", type=float, help="SIL acceptance threshold (default 0.90)")
-    b.add_argument("--no-progress", action="store_true", help="no progress bars")
+    b.add_argument("--no-progress", action="store_true", help="no progress bars (none either when stderr is not a terminal)")
     for command in (d, i, b):
         _add_grid_flags(command)
     return p
@@ -91,7 +126,8 @@ def _open(args: argparse.Namespace) -> Recording:
         raise BmissError("give both --grid-rows and --grid-cols")
     if args.grid_rows is not None:
         grid = ElectrodeGrid.full(args.grid_rows, args.grid_cols, args.ied_mm)
-    return open_recording(args.file, grid=grid, sampling_rate_hz=args.fs_hz)
+    file = DEMO_RECORDING if args.file is None else args.file
+    return open_recording(file, grid=grid, sampling_rate_hz=args.fs_hz)
 
 
 def _load_config(args: argparse.Namespace) -> Any:
@@ -107,6 +143,8 @@ def _load_config(args: argparse.Namespace) -> Any:
             raise BmissError(f"{args.config}: not a JSON settings file ({exc})") from None
         if not isinstance(values, dict):
             raise BmissError(f"{args.config}: settings must be a JSON object")
+    if args.method:
+        values["method"] = args.method
     if args.device:
         values["device"] = args.device
     if args.iterations is not None:
@@ -120,7 +158,6 @@ def _decompose(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from bmiss_engine.decomposer import Decomposer
-    from bmiss_engine.io import write_result
     from bmiss_engine.io.export import result_writer
 
     if args.out:
@@ -129,8 +166,9 @@ def _decompose(args: argparse.Namespace) -> int:
     recording = _open(args)
     decomposer = Decomposer(config)
     gen = decomposer.iterate(recording)
-    bar = tqdm(total=config.n_iterations, unit="vec", disable=args.no_progress, file=sys.stderr,
-               desc="decomposing", dynamic_ncols=True)
+    # disable=None: no bar when stderr is not a terminal (a log file, a pipe, a batch system)
+    bar = tqdm(total=config.separation.n_iterations, unit="vec", disable=True if args.no_progress else None,
+               file=sys.stderr, desc="decomposing", dynamic_ncols=True)
     try:
         while True:
             try:
@@ -143,6 +181,11 @@ def _decompose(args: argparse.Namespace) -> int:
     finally:
         gen.close()
         bar.close()
+    if args.out:
+        _write(result, args.out, recording)
+    if args.json:
+        _print_json(_decomposition_summary(recording, result, args.out))
+        return 0
     print(f"{recording.source}: {recording.n_channels} channels, {recording.duration_s:.1f} s at "
           f"{recording.sampling_rate_hz:g} Hz; {result.n_units} motor units in "
           f"{result.provenance['wall_time_s']:.1f} s on {result.provenance['device']}")
@@ -150,9 +193,67 @@ def _decompose(args: argparse.Namespace) -> int:
     for u in result.units:
         print(f"{u.unit_id:>4} {u.n_discharges:>10} {u.mean_rate_hz:>8.1f} {u.cov_isi:>8.2f} {u.sil:>6.3f} {u.pnr_db:>7.1f}")
     if args.out:
-        write_result(result, args.out, recording=recording)
         print(f"wrote {args.out}")
     return 0
+
+
+def _write(result: DecompositionResult, out: str, recording: Recording | None) -> None:
+    """Write ``result`` to ``out`` (the writer by its extension); a full disk or a read-only
+    folder is one line naming the file."""
+    from bmiss_engine.io import write_result
+
+    try:
+        write_result(result, out, recording=recording)
+    except OSError as exc:
+        raise BmissError(f"{out}: cannot write ({exc.strerror or exc})") from None
+
+
+def _decomposition_summary(recording: Recording, result: DecompositionResult, out: str | None) -> dict[str, Any]:
+    return {
+        "recording": _recording_summary(recording),
+        "method": result.config.get("method"),
+        "device": result.provenance.get("device"),
+        "wall_time_s": result.provenance.get("wall_time_s"),
+        "n_units": result.n_units,
+        "units": [
+            {"unit_id": u.unit_id, "status": u.status, "n_discharges": u.n_discharges, "mean_rate_hz": u.mean_rate_hz,
+             "cov_isi": u.cov_isi, "sil": u.sil, "pnr_db": u.pnr_db}
+            for u in result.units
+        ],
+        "out": out,
+    }
+
+
+def _recording_summary(rec: Recording) -> dict[str, Any]:
+    g = rec.grid
+    return {
+        "file": rec.source, "format": rec.file_format, "n_channels": rec.n_channels,
+        "bad_channels": sorted(int(c) for c in g.bad_channels),
+        "grid": {"rows": g.n_rows, "columns": g.n_columns, "ied_mm": g.ied_mm, "fibre_axis": g.fibre_axis},
+        "sampling_rate_hz": rec.sampling_rate_hz, "duration_s": rec.duration_s, "n_samples": rec.n_samples,
+        "aux": list(rec.aux),
+    }
+
+
+def _print_json(value: Any) -> None:
+    """``value`` as strict JSON: numpy numbers as plain ones, nan and ±inf as null."""
+    print(json.dumps(_plain(value), indent=2))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (bool, str)) or value is None:
+        return value
+    if hasattr(value, "item"):  # numpy scalars
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, (int, float)):
+        return value
+    return str(value)
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -179,6 +280,9 @@ def _simulate(args: argparse.Namespace) -> int:
 
 def _info(args: argparse.Namespace) -> int:
     rec = _open(args)
+    if args.json:
+        _print_json(_recording_summary(rec))
+        return 0
     g = rec.grid
     print(f"file:          {rec.source}")
     print(f"format:        {rec.file_format}")
@@ -191,6 +295,60 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export(args: argparse.Namespace) -> int:
+    """A stored decomposition (ours or another tool's) written by the writer ``--out`` names."""
+    from bmiss_engine.io import load_session, open_result
+    from bmiss_engine.io.export import result_writer
+    from bmiss_engine.io.session import SESSION_SUFFIX
+
+    result_writer(args.out)  # an unknown extension fails before anything is read
+    source = Path(args.file)
+    # where the EMG may come from: the recording named, the session's recording, or the file itself
+    emg_source: Path | None = Path(args.recording) if args.recording else None
+    if source.suffix.lower() == SESSION_SUFFIX:
+        session = load_session(source)
+        result = session.result
+        if emg_source is None:
+            emg_source = session.locate_recording(source)
+    else:
+        result = open_result(source, grid_index=args.grid_index)
+        if emg_source is None and source.suffix.lower() in (".mat", ".json"):
+            emg_source = source  # DEMUSE, MUedit and openhdemg files hold the EMG beside the units
+    recording = None
+    if Path(args.out).suffix.lower() in _WRITERS_TAKING_EMG:
+        if emg_source is not None:
+            recording = _recording_of(result, emg_source, args.grid_index, named=bool(args.recording))
+        if recording is None:
+            print(f"bmiss: note: {args.out} carries the units without the EMG (name their recording with --recording)",
+                  file=sys.stderr)
+    _write(result, args.out, recording)
+    emg = f" and the EMG of {recording.source}" if recording is not None else ""
+    print(f"wrote {args.out}: {result.n_units} motor units from {source}{emg}")
+    return 0
+
+
+def _recording_of(result: DecompositionResult, path: Path, grid_index: int, named: bool) -> Recording | None:
+    """The recording at ``path`` if ``result`` can be its decomposition (same sampling rate and
+    length). A recording the user ``named`` must be; otherwise (the session's recording, the
+    EMG inside the input file) a missing or different one is None."""
+    from bmiss_engine.io import open_recording
+
+    try:
+        rec = open_recording(path, grid_index=grid_index)
+        if abs(rec.sampling_rate_hz - result.sampling_rate_hz) > 1e-6 * result.sampling_rate_hz:
+            raise BmissError(f"{path}: recorded at {rec.sampling_rate_hz:g} Hz, but the units were found at "
+                             f"{result.sampling_rate_hz:g} Hz: not their recording")
+        if rec.n_samples != result.n_samples:
+            raise BmissError(f"{path}: {rec.n_samples} samples, but the decomposition spans {result.n_samples}: "
+                             "not their recording")
+    except BmissError:
+        if named:
+            raise
+        logging.getLogger(__name__).info("%s: no EMG to carry over", path, exc_info=True)
+        return None
+    return rec
+
+
 def _batch(args: argparse.Namespace) -> int:
     from bmiss_engine.batch import OpenOptions, run_batch
     from bmiss_engine.batch.run import quiet_dask_logs
@@ -200,7 +358,8 @@ def _batch(args: argparse.Namespace) -> int:
     options = OpenOptions(args.grid_rows, args.grid_cols, args.ied_mm, args.fs_hz)
     if not args.verbose:
         quiet_dask_logs()
-    with TerminalProgress(sys.stderr, bars=not args.no_progress) as progress:
+    bars = not args.no_progress and sys.stderr.isatty()  # as tqdm(disable=None): none into a file or a pipe
+    with TerminalProgress(sys.stderr, bars=bars) as progress:
         summary = run_batch(args.inputs, args.out, config, formats=args.formats, options=options,
                             scheduler=args.scheduler, n_workers=args.workers, progress=progress)
     print(summary.to_markdown(), end="")
@@ -215,18 +374,48 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    handler = {"decompose": _decompose, "simulate": _simulate, "info": _info, "batch": _batch}[args.command]
+    handler = {"decompose": _decompose, "simulate": _simulate, "info": _info, "export": _export,
+               "batch": _batch}[args.command]
     try:
-        return handler(args)
+        code = handler(args)
+        sys.stdout.flush()  # a closed pipe or a full disk shows here, not in the interpreter's exit
+        return code
     except BmissError as exc:
-        print(f"bmiss: error: {exc}", file=sys.stderr)
-        return 2
+        return _fail(str(exc))
     except MemoryError:
-        print("bmiss: error: out of memory; decompose a shorter window (window_s in --config)", file=sys.stderr)
-        return 2
+        return _fail("out of memory; decompose a shorter window (window_s in --config)")
+    except ModuleNotFoundError as exc:
+        extra = _EXTRAS.get((exc.name or "").split(".")[0])
+        if extra is None:
+            raise
+        return _fail(f"bmiss {args.command} needs {exc.name}, which is not installed; install it with: "
+                     f"pip install 'bmiss[{extra}]'")
+    except OSError as exc:  # stdout closed (| head) or on a full disk, an unreadable file
+        if exc.errno == errno.EPIPE:
+            return _fail("the output was closed before everything was written (broken pipe)")
+        where = f"{exc.filename}: " if exc.filename else "cannot write the output: "
+        return _fail(f"{where}{exc.strerror or exc}")
     except KeyboardInterrupt:
         print("bmiss: interrupted", file=sys.stderr)
         return 130
+
+
+def _fail(message: str) -> int:
+    """Report ``message`` as the one line on stderr; exit status 2."""
+    _drop_unwritable_stdout()
+    with contextlib.suppress(OSError):
+        print(f"bmiss: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _drop_unwritable_stdout() -> None:
+    """When stdout cannot take what is buffered (a closed pipe, a full disk), point it at the
+    null device, so that the interpreter's own flush at exit adds no second message."""
+    try:
+        sys.stdout.flush()
+    except OSError:
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 if __name__ == "__main__":
