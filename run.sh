@@ -73,6 +73,10 @@ case "${1:-}" in
       # the 3D view draws with OpenGL: its tests run on Qt's xcb platform under Xvfb (started
       # by pytest-xvfb), in a process of their own since a process has one Qt platform
       "$VENV/bin/python" -m pytest -q tests/gui3d
+      # a plain `pip install` of the wheel must run: build it, install it alone in a fresh
+      # venv and decompose the bundled demo there (about 1.5 min; pip's cache makes reruns fast)
+      "$VENV/bin/python" tests/packaging/smoke_wheel.py \
+        || { echo "run.sh: the wheel smoke test failed (see above): the installed package does not run" >&2; exit 1; }
     fi
     ;;
   *)

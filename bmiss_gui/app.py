@@ -11,6 +11,7 @@ from types import TracebackType
 
 from PySide6.QtWidgets import QApplication, QMessageBox
 
+from bmiss_engine import __version__
 from bmiss_gui import STARTED_AT
 from bmiss_gui.main_window import MainWindow
 
@@ -29,6 +30,7 @@ def _report_unexpected(kind: type[BaseException], value: BaseException, tb: Trac
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bmiss-gui", description="BMISS desktop application")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("files", nargs="*", help="recording or session (.bmiss) to open (the first one)")
     parser.add_argument("--mri", help="the limb's MRI (NIfTI label map or T1 image, or a DICOM folder), "
                         "placed under the recording's grid")
