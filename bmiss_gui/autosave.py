@@ -12,6 +12,10 @@ A clean close removes both. At the next start, an autosave whose lock is stale (
 died) is offered for restoring; autosaves of other running windows are left alone.
 
 The folder is ``QStandardPaths.AppLocalDataLocation``/recovery, or ``$BMISS_RECOVERY_DIR``.
+
+:class:`Autosave` guards the work through :class:`RecoverableWork` (the window's
+:class:`~bmiss_gui.session_io.SessionFiles`): whether it is unsaved, a snapshot of it, and
+reopening a recovered file.
 """
 
 from __future__ import annotations
@@ -23,17 +27,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from PySide6.QtCore import QLockFile, QObject, QStandardPaths, QTimer, Slot
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtCore import QLockFile, QObject, QSettings, QStandardPaths, QTimer, SignalInstance, Slot
+from PySide6.QtWidgets import QMessageBox, QWidget
 
 from bmiss_engine import BmissError, DecompositionResult
+from bmiss_engine.io import Session as SessionFile
 from bmiss_engine.io import save_session
 from bmiss_gui.background import BackgroundTask
-
-if TYPE_CHECKING:
-    from bmiss_gui.main_window import MainWindow
 
 log = logging.getLogger(__name__)
 
@@ -85,15 +87,43 @@ def discard(path: Path) -> None:
         p.unlink(missing_ok=True)
 
 
-class Autosave(QObject):
-    """Writes the window's unsaved work to its recovery file; offers orphans at start."""
+class RecoverableWork(Protocol):
+    """What autosave needs of the work it guards."""
 
-    def __init__(self, window: MainWindow, interval_s: float | None = None) -> None:
-        super().__init__(window)
-        self._window = window
+    @property
+    def dirty_changed(self) -> SignalInstance:
+        """(bool) the work became unsaved, or saved."""
+
+    @property
+    def dirty(self) -> bool: ...
+
+    @property
+    def can_save(self) -> bool: ...
+
+    @property
+    def path(self) -> Path | None:
+        """The session file the work was last saved to or opened from."""
+
+    @property
+    def current_result(self) -> DecompositionResult | None: ...
+
+    def snapshot_job(self, session_path: str | None) -> Callable[[], SessionFile]:
+        """The work now, completed off the GUI thread; raises BmissError when there is none."""
+
+    def open_session(self, path: Path, recovered: bool = False) -> bool: ...
+
+
+class Autosave(QObject):
+    """Writes ``work`` to its recovery file while it is unsaved, soon after every ``edited``
+    signal and every interval; offers orphans at start (in boxes over ``parent``)."""
+
+    def __init__(self, work: RecoverableWork, edited: SignalInstance, settings: QSettings, parent: QWidget,
+                 interval_s: float | None = None) -> None:
+        super().__init__(parent)
+        self._work, self._settings, self._parent = work, settings, parent
         if interval_s is None:
             try:
-                interval_s = float(str(window.settings.value("autosave/interval_s", DEFAULT_INTERVAL_S)))
+                interval_s = float(str(settings.value("autosave/interval_s", DEFAULT_INTERVAL_S)))
             except (TypeError, ValueError):
                 interval_s = DEFAULT_INTERVAL_S
         self.folder = recovery_dir()
@@ -114,8 +144,8 @@ class Autosave(QObject):
         self.after_edit.setSingleShot(True)
         self.after_edit.setInterval(EDIT_DELAY_MS)
         self.after_edit.timeout.connect(self.save_if_needed)
-        window.session.history_changed.connect(self._on_history)
-        window.files.dirty_changed.connect(self._on_dirty_changed)
+        edited.connect(self._on_history)
+        work.dirty_changed.connect(self._on_dirty_changed)
         # injectable for tests: a modal box would block them
         self.ask_restore: Callable[[Orphan], bool | None] = self._ask_restore
 
@@ -125,7 +155,7 @@ class Autosave(QObject):
 
     def set_interval(self, seconds: float) -> None:
         self.timer.setInterval(max(1, round(seconds * 1000)))
-        self._window.settings.setValue("autosave/interval_s", seconds)
+        self._settings.setValue("autosave/interval_s", seconds)
 
     @Slot()
     def _on_history(self) -> None:
@@ -141,10 +171,9 @@ class Autosave(QObject):
             self._written = None
 
     def _needed(self) -> bool:
-        files = self._window.files
-        s = self._window.session
-        return (files.dirty and files.can_save and s.history is not None
-                and s.history.current is not self._written)
+        work = self._work
+        return (work.dirty and work.can_save and work.current_result is not None
+                and work.current_result is not self._written)
 
     @Slot()
     def save_if_needed(self) -> None:
@@ -153,27 +182,24 @@ class Autosave(QObject):
 
     def save_now(self, wait: bool = False) -> None:
         """Write the work now (in the background; ``wait``: block until written)."""
-        w = self._window
-        if not w.files.can_save:
+        work = self._work
+        if not work.can_save:
             return
         if self.task.busy:
             self._pending = True
         else:
             if self._lock is None and not self._take_lock():
                 return
-            rec = w.session.recording
-            assert rec is not None and w.session.history is not None
-            path = str(w.files.path) if w.files.path is not None else None
             try:
-                snapshot = w.files.snapshot(path, None)
+                job = work.snapshot_job(str(work.path) if work.path is not None else None)
             except BmissError as exc:
                 self.last_error = str(exc)
                 return
-            current = w.session.history.current
+            current = work.current_result
             target = self.path
 
-            def write() -> DecompositionResult:
-                save_session(w.files._with_fingerprint(snapshot, rec), target)
+            def write() -> DecompositionResult | None:
+                save_session(job(), target)
                 return current
 
             self.task.start(write)
@@ -240,7 +266,7 @@ class Autosave(QObject):
         if not answer:
             discard(orphan.path)
             return False
-        restored = self._window.files.open_session(orphan.path, recovered=True)
+        restored = self._work.open_session(orphan.path, recovered=True)
         if restored:
             discard(orphan.path)
             self.save_now()  # the recovered work is safe again under this window's name
@@ -249,7 +275,7 @@ class Autosave(QObject):
     def _ask_restore(self, orphan: Orphan) -> bool | None:
         box = QMessageBox.StandardButton
         answer = QMessageBox.question(
-            self._window, "Recover unsaved work?",
+            self._parent, "Recover unsaved work?",
             f"BMISS did not close properly last time. Work autosaved at {orphan.describe()} can be "
             "restored.\n\nRestore it? (Discard deletes it.)",
             box.Yes | box.Discard | box.Cancel, box.Yes,

@@ -69,14 +69,17 @@ class _Outcome(QObject):
             self.loop.quit()
 
 
-def _start(fn: Callable[[], Any], outcome: _Outcome) -> tuple[QThread, _Call]:
+def _start(fn: Callable[[], Any], on_done: Callable[[object], None], on_failed: Callable[[object], None],
+           name: str) -> tuple[QThread, _Call]:
+    """``fn`` running in a new thread; its value or exception go to the two slots (bound
+    methods of GUI-thread objects, so Qt queues the calls into the GUI thread)."""
     thread = QThread()
-    thread.setObjectName("bmiss-file-work")
+    thread.setObjectName(name)
     call = _Call(fn)
     call.moveToThread(thread)
     thread.started.connect(call.run)
-    call.done.connect(outcome.on_done)
-    call.failed.connect(outcome.on_failed)
+    call.done.connect(on_done)
+    call.failed.connect(on_failed)
     thread.start()
     return thread, call
 
@@ -93,7 +96,7 @@ def run_blocking(fn: Callable[[], T], parent: QWidget | None, label: str) -> T:
     dialog.setWindowModality(Qt.WindowModality.WindowModal)
     dialog.setMinimumDuration(BUSY_DIALOG_DELAY_MS)
     dialog.setValue(0)  # starts the clock: shown once the work has lasted the delay
-    thread, call = _start(fn, outcome)
+    thread, call = _start(fn, outcome.on_done, outcome.on_failed, "bmiss-file-work")
     if not outcome.finished:
         loop.exec()
     thread.quit()
@@ -125,15 +128,7 @@ class BackgroundTask(QObject):
     def start(self, fn: Callable[[], Any]) -> None:
         if self.busy:
             raise RuntimeError("a background task is already running")
-        thread = QThread()
-        thread.setObjectName("bmiss-background")
-        call = _Call(fn)
-        call.moveToThread(thread)
-        thread.started.connect(call.run)
-        call.done.connect(self._on_done)
-        call.failed.connect(self._on_failed)
-        self._thread, self._call = thread, call
-        thread.start()
+        self._thread, self._call = _start(fn, self._on_done, self._on_failed, "bmiss-background")
 
     def wait(self) -> None:
         """Block until the running function returns and its report has been delivered."""

@@ -1,7 +1,10 @@
 """The controller: holds the open recording, the current result and its edit history, the
 selected units; turns what the views ask for (intents) into engine edits.
 
-Views never edit anything themselves: they call methods here and redraw on the signals.
+Views never see this object: they are given data (:class:`ReviewState`, arrays) and emit
+intents, which the main window's presenter (:mod:`bmiss_gui.presenter`) routes to the methods
+here. Every edit is one of the engine's edit objects (:mod:`bmiss_engine.editing`), applied
+through the one :class:`EditHistory`, so every edit can be undone.
 """
 
 from __future__ import annotations
@@ -19,11 +22,10 @@ from bmiss_engine.editing import (
     MergeUnits,
     RemoveDischarges,
     SetStatus,
-    discharges_in_box,
-    largest_peak,
 )
 from bmiss_engine.review import MUAP_HALF_WINDOW_S, filtered_emg, spike_triggered_average
 from bmiss_gui.colors import UnitColors
+from bmiss_gui.views.review_state import ReviewState
 
 
 class Session(QObject):
@@ -45,6 +47,8 @@ class Session(QObject):
         self._offset = 0
         self._selected: tuple[int, ...] = ()
         self._filtered: np.ndarray | None = None
+        # the last template computed: (unit, offset, template); units are immutable
+        self._template: tuple[MotorUnit, int, NDArray[np.float32] | None] | None = None
 
     # -- state ---------------------------------------------------------------------------
     @property
@@ -67,13 +71,11 @@ class Session(QObject):
 
     @property
     def selected_unit(self) -> MotorUnit | None:
-        r = self.result
-        if r is None or not self._selected:
-            return None
-        try:
-            return r.unit(self._selected[0])
-        except KeyError:
-            return None
+        return self.review_state().selected_unit
+
+    def review_state(self) -> ReviewState:
+        """What the unit views draw now."""
+        return ReviewState(self.result, self._selected, self._offset, self.is_live)
 
     def filtered_emg(self) -> np.ndarray | None:
         """Band-passed EMG, computed once per recording (templates average this)."""
@@ -95,6 +97,7 @@ class Session(QObject):
         where the result starts in the recording, and the units selected."""
         self.recording = recording
         self._filtered = filtered
+        self._template = None
         self.history = history
         self._live = None
         self._offset = int(offset_samples)
@@ -182,23 +185,22 @@ class Session(QObject):
             return
         assert self.history is not None
         self.history.do(edit)
-        self._keep_valid_selection()
-        self.result_changed.emit()
-        self.history_changed.emit()
+        self._edited()
 
     def undo(self) -> None:
         if self.can_edit and self.history is not None and self.history.can_undo:
             self.history.undo()
-            self._keep_valid_selection()
-            self.result_changed.emit()
-            self.history_changed.emit()
+            self._edited()
 
     def redo(self) -> None:
         if self.can_edit and self.history is not None and self.history.can_redo:
             self.history.redo()
-            self._keep_valid_selection()
-            self.result_changed.emit()
-            self.history_changed.emit()
+            self._edited()
+
+    def _edited(self) -> None:
+        self._keep_valid_selection()
+        self.result_changed.emit()
+        self.history_changed.emit()
 
     def set_status(self, status: str) -> None:
         if self._selected:
@@ -213,39 +215,31 @@ class Session(QObject):
         if len(self._selected) >= 2:
             self.apply(MergeUnits(self._selected))
 
-    def remove_discharges_in_box(self, t0_s: float, t1_s: float, low: float, high: float) -> int:
-        """Remove the selected unit's discharges inside a box drawn on its pulse train
-        (times in seconds of the recording, heights in pulse-train units). Returns how many."""
-        u = self.selected_unit
-        if u is None or not self.can_edit:
-            return 0
-        a, b = self._to_result_samples(t0_s, t1_s, u.sampling_rate_hz)
-        gone = discharges_in_box(u, a, b, min(low, high), max(low, high))
-        if gone.size:
-            self.apply(RemoveDischarges(u.unit_id, tuple(int(g) for g in gone)))
-        return int(gone.size)
+    def remove_discharges(self, unit_id: int, samples: tuple[int, ...]) -> None:
+        """Intent of the pulse-train view: remove these discharges (samples of the result)."""
+        if samples and self._has_unit(unit_id):
+            self.apply(RemoveDischarges(unit_id, tuple(samples)))
 
-    def add_discharge_in_range(self, t0_s: float, t1_s: float) -> int | None:
-        """Add the largest pulse-train peak between two times as a discharge of the selected
-        unit. Returns the sample added (in the result's samples), or None."""
-        u = self.selected_unit
-        if u is None or not self.can_edit:
-            return None
-        a, b = self._to_result_samples(t0_s, t1_s, u.sampling_rate_hz)
-        peak = largest_peak(u, a, b)
-        if peak is not None:
-            self.apply(AddDischarges(u.unit_id, (peak,)))
-        return peak
+    def add_discharge(self, unit_id: int, sample: int) -> None:
+        """Intent of the pulse-train view: add a discharge (a sample of the result)."""
+        if self._has_unit(unit_id):
+            self.apply(AddDischarges(unit_id, (int(sample),)))
 
-    def _to_result_samples(self, t0_s: float, t1_s: float, fs: float) -> tuple[float, float]:
-        a, b = sorted((t0_s * fs - self._offset, t1_s * fs - self._offset))
-        return a, b
+    def _has_unit(self, unit_id: int) -> bool:
+        r = self.result
+        return r is not None and any(u.unit_id == unit_id for u in r.units)
 
     # -- what the views draw ----------------------------------------------------------------
     def muap_template(self, unit: MotorUnit) -> NDArray[np.float32] | None:
-        """(n_channels, n_lags) spike-triggered average of the band-passed EMG, volts."""
+        """(n_channels, n_lags) spike-triggered average of the band-passed EMG, volts; the
+        last one is kept, so a unit a live snapshot re-sends is not averaged again."""
+        cached = self._template
+        if cached is not None and cached[0] is unit and cached[1] == self._offset:
+            return cached[2]
         emg = self.filtered_emg()
         if emg is None or self.recording is None:
             return None
         half = round(MUAP_HALF_WINDOW_S * self.recording.sampling_rate_hz)
-        return spike_triggered_average(emg, unit.discharge_samples + self._offset, half)
+        template = spike_triggered_average(emg, unit.discharge_samples + self._offset, half)
+        self._template = (unit, self._offset, template)
+        return template

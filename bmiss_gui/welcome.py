@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from PySide6.QtCore import QEvent, QObject, QRect, Qt, Signal
 from PySide6.QtWidgets import (
@@ -26,10 +26,8 @@ from PySide6.QtWidgets import (
 )
 
 from bmiss_gui.paths import demo_recording
+from bmiss_gui.session import Session
 from bmiss_gui.tooltips import COV_ISI_TIP, PNR_TIP, SIL_TIP
-
-if TYPE_CHECKING:
-    from bmiss_gui.main_window import MainWindow
 
 GUIDE_STEPS = (
     ("1  Decompose  (Ctrl+D)",
@@ -183,21 +181,35 @@ class WelcomePanel(QFrame):
         self.raise_()
 
 
-def install_welcome(window: MainWindow) -> WelcomePanel:
-    """Put the welcome panel over ``window`` and wire it: its buttons open files through the
-    window, and it shows only while the session has no recording."""
-    panel = WelcomePanel(window, window.recent_files)
-    panel.open_demo_requested.connect(window.open_demo)
-    panel.open_dialog_requested.connect(window.open_dialog)
-    panel.open_recent_requested.connect(window.open_file)
-    panel.guide_requested.connect(window.show_user_guide)
+class WelcomeHost(Protocol):
+    """What the panel's choices need: the recent files, and the ways to open and to read."""
+
+    def recent_files(self) -> list[str]: ...
+
+    def open_demo(self) -> bool: ...
+
+    def open_dialog(self) -> None: ...
+
+    def open_file(self, path: str | Path) -> bool: ...
+
+    def show_user_guide(self) -> None: ...
+
+
+def install_welcome(window: QMainWindow, host: WelcomeHost, session: Session) -> WelcomePanel:
+    """Put the welcome panel over ``window`` and wire it: its buttons open files through
+    ``host``, and it shows only while ``session`` has no recording."""
+    panel = WelcomePanel(window, host.recent_files)
+    panel.open_demo_requested.connect(host.open_demo)
+    panel.open_dialog_requested.connect(host.open_dialog)
+    panel.open_recent_requested.connect(host.open_file)
+    panel.guide_requested.connect(host.show_user_guide)
 
     def follow_session() -> None:
-        empty = window.session.recording is None
+        empty = session.recording is None
         if empty:
             panel.refresh_recent()
         panel.setVisible(empty)
 
-    window.session.recording_changed.connect(follow_session)
+    session.recording_changed.connect(follow_session)
     follow_session()
     return panel

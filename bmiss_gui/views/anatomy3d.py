@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -23,8 +23,9 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from bmiss_engine import MotorUnit
-from bmiss_gui.session import Session
+from bmiss_gui.colors import UnitColors
 from bmiss_gui.theme import Theme
+from bmiss_gui.views.review_state import ReviewState
 
 log = logging.getLogger(__name__)
 
@@ -84,14 +85,16 @@ def unit_positions(
 
 
 class Anatomy3DView(QWidget):
-    """The scene in a pyvistaqt ``QtInteractor``; ``unit_picked(id)`` when a sphere is clicked
-    (the session's selection follows)."""
+    """The scene in a pyvistaqt ``QtInteractor``, with the units of the :class:`ReviewState`
+    given to :meth:`set_state`; ``unit_picked(id)`` asks for the unit whose sphere was clicked
+    to be selected."""
 
     unit_picked = Signal(int)
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, colors: UnitColors | None = None) -> None:
         super().__init__()
-        self.session = session
+        self._colors = colors or UnitColors()
+        self._state = ReviewState()
         self.scene: Scene | None = None
         self.plotter: Any = None
         #: unit id → the VTK actor of its sphere (for picking and tests)
@@ -110,8 +113,6 @@ class Anatomy3DView(QWidget):
         self.note.setWordWrap(True)
         self._layout.addWidget(self.note, 1)
         self._update_caption()
-        session.result_changed.connect(self.redraw)
-        session.selection_changed.connect(self._show_selection)
 
     # -- building ---------------------------------------------------------------------------
     def _ensure_plotter(self) -> bool:
@@ -176,8 +177,23 @@ class Anatomy3DView(QWidget):
                     p.add_mesh(glyphs, color=colour, pickable=False, name=name)
         self.redraw(reset_camera=True)
 
+    def set_state(self, state: ReviewState) -> None:
+        """Spheres for ``state``'s units (live during a run, then the edited result)."""
+        self._state = state
+        self.redraw()
+
+    def set_selection(self, unit_ids: tuple[int, ...]) -> None:
+        """The selected units' spheres opaque, the others faded."""
+        self._state = replace(self._state, selected_ids=tuple(unit_ids))
+        if self.plotter is None or not self.unit_actors:
+            return
+        selected = set(unit_ids)
+        for uid, actor in self.unit_actors.items():
+            actor.GetProperty().SetOpacity(1.0 if not selected or uid in selected else 0.35)
+        self.plotter.render()
+
     def redraw(self, reset_camera: bool = False) -> None:
-        """Spheres for the current units (live during a run, then the edited result)."""
+        """Spheres for the units last given."""
         self._update_caption()
         if self.scene is None or self.plotter is None:
             return
@@ -188,13 +204,11 @@ class Anatomy3DView(QWidget):
             p.remove_actor(actor, render=False)
         self.unit_actors.clear()
         self.unit_points.clear()
-        r = self.session.result
-        units = r.units if r is not None else ()
-        ids, points, radii = unit_positions(units, self.scene.grid_to_world)
-        selected = set(self.session.selected_ids)
+        ids, points, radii = unit_positions(self._state.units, self.scene.grid_to_world)
+        selected = set(self._state.selected_ids)
         for uid, point, radius in zip(ids, points, radii, strict=True):
             sphere = pv.Sphere(radius=float(radius), center=point, theta_resolution=20, phi_resolution=14)
-            actor = p.add_mesh(sphere, color=self.session.colors.hex(uid), smooth_shading=True,
+            actor = p.add_mesh(sphere, color=self._colors.hex(uid), smooth_shading=True,
                                opacity=1.0 if not selected or uid in selected else 0.35, name=f"unit_{uid}",
                                render=False)
             self.unit_actors[uid] = actor
@@ -225,20 +239,11 @@ class Anatomy3DView(QWidget):
         p.reset_camera()
         p.camera.zoom(1.1)
 
-    def _show_selection(self) -> None:
-        if self.plotter is None or not self.unit_actors:
-            return
-        selected = set(self.session.selected_ids)
-        for uid, actor in self.unit_actors.items():
-            actor.GetProperty().SetOpacity(1.0 if not selected or uid in selected else 0.35)
-        self.plotter.render()
-
     def _update_caption(self) -> None:
         if self.scene is None:
             self.caption.setText("No anatomy: File → Open MRI… (a NIfTI label map or T1 image, or a DICOM folder)")
             return
-        r = self.session.result
-        units = r.units if r is not None else ()
+        units = self._state.units
         n_placed = sum(1 for u in units if u.theta and "depth_mm" in u.theta)
         text = self.scene.title
         if units and n_placed < len(units):
@@ -260,7 +265,6 @@ class Anatomy3DView(QWidget):
             return  # a drag (rotation), not a click
         uid = self.pick_display(int(xy[0]), int(xy[1]))
         if uid is not None:
-            self.session.select((uid,))
             self.unit_picked.emit(uid)
 
     def pick_display(self, x: int, y: int) -> int | None:

@@ -13,9 +13,9 @@ from numpy.typing import NDArray
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDoubleSpinBox, QHBoxLayout, QLabel, QScrollBar, QVBoxLayout
 
-from bmiss_gui.session import Session
+from bmiss_engine import Recording
 from bmiss_gui.theme import Theme
-from bmiss_gui.views.plotting import SinglePlotView, style_plot
+from bmiss_gui.views.plotting import SinglePlotView
 
 MAX_COLUMNS = 1500
 _SCROLL_STEPS_PER_S = 20
@@ -38,8 +38,12 @@ def min_max_envelope(x: NDArray[np.floating], max_columns: int) -> tuple[NDArray
 
 
 class EmgView(SinglePlotView):
-    def __init__(self, session: Session) -> None:
-        super().__init__(session)
+    """The band-passed channels of the recording given to :meth:`set_recording`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._recording: Recording | None = None
+        self._emg: NDArray[np.floating] | None = None
         self.plot.setMouseEnabled(x=False, y=True)
         self.plot.setLabel("bottom", "Time", units="s")
         self.plot.setLabel("left", "Channel")
@@ -65,33 +69,30 @@ class EmgView(SinglePlotView):
         layout.addWidget(self.plot_widget)
         layout.addLayout(bar)
         self._spacing = 1.0
-        session.recording_changed.connect(self._on_recording)
         self.apply_theme(self._theme)
 
     def apply_theme(self, theme: Theme) -> None:
-        self._theme = theme
-        style_plot(self.plot_widget, [self.plot], theme)
+        super().apply_theme(theme)
         self.good_curve.setPen(pg.mkPen(theme.plot_foreground, width=1))
         self.bad_curve.setPen(pg.mkPen(theme.bad_channel, width=1))
 
-    def _on_recording(self) -> None:
-        emg = self._session.filtered_emg()
-        if emg is None:
+    def set_recording(self, rec: Recording | None, emg: NDArray[np.floating] | None) -> None:
+        """Show ``rec`` through its band-passed EMG ``emg`` (n_channels, n_samples), volts."""
+        if rec is None or emg is None:
             return
+        self._recording, self._emg = rec, emg
         # channels one robust peak-to-peak apart: large MUAPs may overlap a neighbour, noise never.
         # 20 000 samples per channel estimate the percentile as well as all of them, and a long
         # recording's full sort would hold the GUI thread ~0.1 s
         stride = max(1, emg.shape[1] // 20_000)
         self._spacing = float(np.median(np.percentile(np.abs(emg[:, ::stride]), 99.5, axis=1))) * 2.2 or 1.0
-        rec = self._session.recording
-        assert rec is not None
         n = rec.n_channels
         step = max(1, n // 16)
         self.plot.getAxis("left").setTicks([[(-k * self._spacing, str(k)) for k in range(0, n, step)]])
         self._update_scroller()
 
     def _update_scroller(self) -> None:
-        rec = self._session.recording
+        rec = self._recording
         if rec is None:
             return
         span = max(0.0, rec.duration_s - self.window_s.value())
@@ -105,8 +106,7 @@ class EmgView(SinglePlotView):
         return start, start + self.window_s.value()
 
     def redraw(self) -> None:
-        rec = self._session.recording
-        emg = self._session.filtered_emg()
+        rec, emg = self._recording, self._emg
         if rec is None or emg is None:
             return
         fs = rec.sampling_rate_hz

@@ -10,70 +10,77 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from numpy.typing import NDArray
-from PySide6.QtWidgets import QVBoxLayout
 
-from bmiss_gui.session import Session
+from bmiss_engine import ElectrodeGrid, MotorUnit
+from bmiss_gui.colors import UnitColors
 from bmiss_gui.theme import Theme
-from bmiss_gui.views.plotting import SinglePlotView, caption_label, style_plot
+from bmiss_gui.views.plotting import CaptionedPlotView
 
 _CELL_FILL = 0.85  # fraction of a cell a trace may span, so neighbours do not touch
+_EMPTY_CAPTION = "MUAP templates of the selected unit"
 
 
-class MuapGridView(SinglePlotView):
-    def __init__(self, session: Session) -> None:
-        super().__init__(session)
+class MuapGridView(CaptionedPlotView):
+    def __init__(self, colors: UnitColors | None = None) -> None:
+        super().__init__()
+        self._colors = colors or UnitColors()
         self.plot.hideAxis("left")
         self.plot.hideAxis("bottom")
         self.plot.invertY(True)  # row 0 at the top, as the grid is drawn in manuals
         self.good_curve = self.plot.plot([], [], connect="finite")
         self.bad_curve = self.plot.plot([], [], connect="finite")
-        self.caption = caption_label()
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(4, 2, 4, 2)
-        layout.addWidget(self.caption)
-        layout.addWidget(self.plot_widget)
         #: (n_channels, n_lags) template last drawn, volts; None when nothing is shown
         self.template: NDArray[np.float32] | None = None
         self.peak_to_peak_uv: NDArray[np.float64] | None = None
+        self._grid: ElectrodeGrid | None = None
+        self._unit: MotorUnit | None = None
         self._drawn: tuple[object, ...] = ()
-        session.result_changed.connect(self.redraw)
-        session.selection_changed.connect(self.redraw)
-        session.recording_changed.connect(self.redraw)
         self.apply_theme(self._theme)
 
     def apply_theme(self, theme: Theme) -> None:
-        self._theme = theme
-        style_plot(self.plot_widget, [self.plot], theme)
-        self.plot.showGrid(x=False, y=False)
+        super().apply_theme(theme)
         self.bad_curve.setPen(pg.mkPen(theme.bad_channel, width=1))
         self.redraw()
 
+    def set_unit(self, grid: ElectrodeGrid | None, unit: MotorUnit | None,
+                 template: NDArray[np.float32] | None) -> None:
+        """Show ``unit``'s ``template`` (n_channels, n_lags), volts, on ``grid``; None: nothing."""
+        self._grid, self._unit, self.template = grid, unit, template
+        self.redraw()
+
     def redraw(self) -> None:
-        rec = self._session.recording
-        unit = self._session.selected_unit
-        drawn = (rec, unit, self._session.offset_samples, self._theme.name)
-        if drawn == self._drawn:
+        grid, unit, template = self._grid, self._unit, self.template
+        drawn = (grid, unit, template, self._theme.name)
+        if len(drawn) == len(self._drawn) and all(a is b for a, b in zip(drawn, self._drawn, strict=True)):
             return  # a live snapshot re-sends unchanged units: nothing to redraw
         self._drawn = drawn
-        template = self._session.muap_template(unit) if unit is not None and rec is not None else None
-        self.template = template
-        if template is None or rec is None or unit is None:
+        if template is None or grid is None or unit is None:
             self.good_curve.setData([], [])
             self.bad_curve.setData([], [])
-            self.caption.setText("MUAP templates of the selected unit")
+            self.caption.setText(_EMPTY_CAPTION)
             self.peak_to_peak_uv = None
             return
         ptp = np.ptp(template, axis=1).astype(np.float64)
         self.peak_to_peak_uv = ptp * 1e6
-        rc = rec.grid.channel_rc
+        bad = np.zeros(grid.n_channels, dtype=bool)
+        bad[list(grid.bad_channels)] = True
+        self._draw_traces(grid, template, bad, pg.mkPen(self._colors.color(unit.unit_id), width=1.5))
+        rc = grid.channel_rc
+        best = int(np.argmax(np.where(bad, -np.inf, ptp)))
+        self.caption.setText(
+            f"Unit {unit.unit_id}: {unit.n_discharges} discharges averaged, ±{template.shape[1] // 2} samples; "
+            f"largest {ptp[best] * 1e6:.0f} µV peak-to-peak at row {rc[best, 0]}, column {rc[best, 1]}"
+        )
+
+    def _draw_traces(self, grid: ElectrodeGrid, template: NDArray[np.float32], bad: NDArray[np.bool_],
+                     pen: object) -> None:
+        rc = grid.channel_rc
         n_lags = template.shape[1]
         # one amplitude scale for the whole grid: where the unit is large is the information
-        scale = _CELL_FILL / max(float(ptp.max()), 1e-12)
+        scale = _CELL_FILL / max(float(np.ptp(template, axis=1).max()), 1e-12)
         x_local = np.linspace(-_CELL_FILL / 2, _CELL_FILL / 2, n_lags)
-        bad = np.zeros(rec.n_channels, dtype=bool)
-        bad[list(rec.grid.bad_channels)] = True
-        for mask, curve, pen in (
-            (~bad, self.good_curve, pg.mkPen(self._session.colors.color(unit.unit_id), width=1.5)),
+        for mask, curve, curve_pen in (
+            (~bad, self.good_curve, pen),
             (bad, self.bad_curve, pg.mkPen(self._theme.bad_channel, width=1)),
         ):
             idx = np.flatnonzero(mask)
@@ -85,11 +92,6 @@ class MuapGridView(SinglePlotView):
             ys = np.full((idx.size, n_lags + 1), np.nan)
             xs[:, :n_lags] = rc[idx, 1][:, None] + x_local[None, :]
             ys[:, :n_lags] = rc[idx, 0][:, None] - template[idx] * scale
-            curve.setData(xs.ravel(), ys.ravel(), pen=pen, connect="finite")
-        self.plot.setXRange(-0.6, rec.grid.n_columns - 0.4, padding=0)
-        self.plot.setYRange(-0.6, rec.grid.n_rows - 0.4, padding=0)
-        best = int(np.argmax(np.where(bad, -np.inf, ptp)))
-        self.caption.setText(
-            f"Unit {unit.unit_id}: {unit.n_discharges} discharges averaged, ±{template.shape[1] // 2} samples; "
-            f"largest {ptp[best] * 1e6:.0f} µV peak-to-peak at row {rc[best, 0]}, column {rc[best, 1]}"
-        )
+            curve.setData(xs.ravel(), ys.ravel(), pen=curve_pen, connect="finite")
+        self.plot.setXRange(-0.6, grid.n_columns - 0.4, padding=0)
+        self.plot.setYRange(-0.6, grid.n_rows - 0.4, padding=0)

@@ -5,25 +5,39 @@ from __future__ import annotations
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QResizeEvent
-from PySide6.QtWidgets import QLabel, QSizePolicy, QWidget
+from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
-from bmiss_gui.session import Session
 from bmiss_gui.theme import LIGHT, Theme
 
 pg.setConfigOptions(antialias=False, useOpenGL=False)  # plain raster drawing: fast offscreen and on any GPU
 
 
 class SinglePlotView(QWidget):
-    """A view around one pyqtgraph plot (``plot_widget`` / ``plot``) that reads ``session``
-    and follows the theme; the context menu is off (its actions bypass the undo history)."""
+    """A view around one pyqtgraph plot (``plot_widget`` / ``plot``) that follows the theme;
+    the context menu is off (its actions bypass the undo history)."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self._session = session
         self._theme = LIGHT
         self.plot_widget = pg.PlotWidget()
         self.plot = self.plot_widget.getPlotItem()
         self.plot.setMenuEnabled(False)
+
+    def apply_theme(self, theme: Theme) -> None:
+        self._theme = theme
+        style_plot(self.plot_widget, [self.plot], theme)
+
+
+class CaptionedPlotView(SinglePlotView):
+    """A :class:`SinglePlotView` under a one-line ``caption``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.caption = caption_label()
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 2, 4, 2)
+        layout.addWidget(self.caption)
+        layout.addWidget(self.plot_widget)
 
 
 def style_plot(widget: pg.PlotWidget | pg.GraphicsLayoutWidget, plots: list[pg.PlotItem], theme: Theme) -> None:

@@ -2,7 +2,9 @@
 
 Modes (toolbar, or hold a key while dragging): Pan/zoom; Remove (Shift+drag) removes the
 discharges inside the box; Add (Ctrl+drag) adds the largest pulse-train peak in the dragged
-time range. The view only reports the box; the session makes the edit.
+time range. The view only asks: it turns a finished box into an intent
+(``discharges_remove_requested(unit_id, samples)``, ``discharge_add_requested(unit_id,
+sample)``, samples of the result) and the controller makes the edit.
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QAction, QActionGroup, QColor
 from PySide6.QtWidgets import QGraphicsRectItem, QHBoxLayout, QToolBar, QVBoxLayout, QWidget
 
-from bmiss_gui.session import Session
+from bmiss_engine.editing import discharges_in_box, largest_peak
+from bmiss_gui.colors import UnitColors
 from bmiss_gui.theme import LIGHT, Theme
 from bmiss_gui.views.plotting import caption_label, style_plot
+from bmiss_gui.views.review_state import ReviewState
 
 MODES = ("pan", "remove", "add")
 
@@ -63,9 +67,15 @@ class _EditViewBox(pg.ViewBox):  # type: ignore[misc]  # pyqtgraph ships no type
 
 
 class PulseTrainView(QWidget):
-    def __init__(self, session: Session) -> None:
+    """The selected unit of the :class:`ReviewState` given to :meth:`set_state`."""
+
+    discharges_remove_requested = Signal(int, object)  # unit id, tuple of samples of the result
+    discharge_add_requested = Signal(int, int)  # unit id, sample of the result
+
+    def __init__(self, colors: UnitColors | None = None) -> None:
         super().__init__()
-        self._session = session
+        self._colors = colors or UnitColors()
+        self._state = ReviewState()
         self._theme = LIGHT
         self.viewbox = _EditViewBox()
         self.plot_widget = pg.PlotWidget(viewBox=self.viewbox)
@@ -109,8 +119,6 @@ class PulseTrainView(QWidget):
         layout.addLayout(header)
         layout.addWidget(self.plot_widget)
 
-        session.result_changed.connect(self.redraw)
-        session.selection_changed.connect(self._on_selection)
         self._shown_unit: int | None = None
         self._drawn: tuple[object, ...] = ()
         self.apply_theme(self._theme)
@@ -127,12 +135,14 @@ class PulseTrainView(QWidget):
         style_plot(self.plot_widget, [self.plot], theme)
         self.redraw()
 
-    def _on_selection(self) -> None:
-        self.redraw(autorange=True)
+    def set_state(self, state: ReviewState, autorange: bool = False) -> None:
+        """Show ``state``'s selected unit; ``autorange``: fit the plot to it (a new selection)."""
+        self._state = state
+        self.redraw(autorange)
 
     def redraw(self, autorange: bool = False) -> None:
-        u = self._session.selected_unit
-        drawn = (u, self._session.is_live, self._session.offset_samples, self._theme.name)
+        u = self._state.selected_unit
+        drawn = (u, self._state.live, self._state.offset_samples, self._theme.name)
         if not autorange and drawn == self._drawn:
             return  # a live snapshot re-sends unchanged units: nothing to redraw
         self._drawn = drawn
@@ -143,9 +153,9 @@ class PulseTrainView(QWidget):
             self._shown_unit = None
             return
         fs = u.sampling_rate_hz
-        offset = self._session.offset_samples
+        offset = self._state.offset_samples
         t = (np.arange(u.pulse_train.size) + offset) / fs
-        colour = self._session.colors.color(u.unit_id)
+        colour = self._colors.color(u.unit_id)
         self.curve.setData(t, u.pulse_train, pen=pg.mkPen(self._theme.plot_foreground, width=1))
         d = u.discharge_samples
         self.discharges.setData(
@@ -154,7 +164,7 @@ class PulseTrainView(QWidget):
         )
         self.title.setText(
             f"Unit {u.unit_id}: {u.n_discharges} discharges, SIL {u.sil:.3f}, {u.status}"
-            + ("  (decomposing…)" if self._session.is_live else "")
+            + ("  (decomposing…)" if self._state.live else "")
         )
         if autorange or self._shown_unit != u.unit_id:
             self.plot.enableAutoRange()
@@ -164,8 +174,19 @@ class PulseTrainView(QWidget):
         self.edit_box(mode, rect.left(), rect.right(), rect.top(), rect.bottom())
 
     def edit_box(self, mode: str, t0_s: float, t1_s: float, low: float, high: float) -> None:
-        """What a finished box drag does (also the entry point for scripted review)."""
+        """What a finished box drag asks for (also the entry point for scripted review): the
+        shown unit's discharges inside the box (times in seconds of the recording, heights in
+        pulse-train units) removed, or the largest pulse-train peak between the two times that
+        is not a discharge yet added. Nothing is asked when the box holds nothing to change."""
+        u = self._state.selected_unit
+        if u is None:
+            return
+        a, b = self._state.to_result_samples(t0_s, t1_s)
         if mode == "remove":
-            self._session.remove_discharges_in_box(t0_s, t1_s, low, high)
+            gone = discharges_in_box(u, a, b, min(low, high), max(low, high))
+            if gone.size:
+                self.discharges_remove_requested.emit(u.unit_id, tuple(int(g) for g in gone))
         elif mode == "add":
-            self._session.add_discharge_in_range(t0_s, t1_s)
+            peak = largest_peak(u, a, b)
+            if peak is not None:
+                self.discharge_add_requested.emit(u.unit_id, peak)

@@ -8,17 +8,21 @@ import pyqtgraph as pg
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from bmiss_engine.review import smoothed_rate_hz
-from bmiss_gui.session import Session
+from bmiss_gui.colors import UnitColors
 from bmiss_gui.theme import LIGHT, Theme
 from bmiss_gui.views.plotting import style_plot
+from bmiss_gui.views.review_state import ReviewState
 
 _TICK_HEIGHT = 0.8
 
 
 class DischargeRateView(QWidget):
-    def __init__(self, session: Session) -> None:
+    """The units of the :class:`ReviewState` given to :meth:`set_state`."""
+
+    def __init__(self, colors: UnitColors | None = None) -> None:
         super().__init__()
-        self._session = session
+        self._colors = colors or UnitColors()
+        self._state = ReviewState()
         self._theme = LIGHT
         self.layout_widget = pg.GraphicsLayoutWidget()
         self.raster = self.layout_widget.addPlot(row=0, col=0)
@@ -45,8 +49,6 @@ class DischargeRateView(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.layout_widget)
-        session.result_changed.connect(self.redraw)
-        session.selection_changed.connect(self.redraw)
         self.apply_theme(self._theme)
 
     def apply_theme(self, theme: Theme) -> None:
@@ -54,10 +56,14 @@ class DischargeRateView(QWidget):
         style_plot(self.layout_widget, [self.raster, self.rate], theme)  # type: ignore[arg-type]
         self.redraw()
 
+    def set_state(self, state: ReviewState) -> None:
+        self._state = state
+        self.redraw()
+
     def redraw(self) -> None:
-        r = self._session.result
+        r = self._state.result
         shown = [u for u in r.units if u.status != "rejected"] if r is not None else []
-        selected = set(self._session.selected_ids)
+        selected = set(self._state.selected_ids)
         wanted = {u.unit_id for u in shown}
         for uid in [k for k in self._drawn if k not in wanted]:
             tick, curve = self._drawn.pop(uid)[2:]
@@ -67,14 +73,14 @@ class DischargeRateView(QWidget):
         if r is None:
             return
         fs = r.sampling_rate_hz
-        offset = self._session.offset_samples
+        offset = self._state.offset_samples
         for row, u in enumerate(shown):
             key = (u, row, u.unit_id in selected, offset)
             drawn = self._drawn.get(u.unit_id)
             # a live decomposition re-sends unchanged units: redraw only what changed
             if drawn is not None and drawn[0] is u and drawn[1] == key[1:]:
                 continue
-            colour = self._session.colors.color(u.unit_id)
+            colour = self._colors.color(u.unit_id)
             t = (u.discharge_samples + offset) / fs
             # vertical ticks as one line with breaks: x = t t nan, y = row-h row+h nan
             xs = np.repeat(t, 3)

@@ -6,17 +6,16 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from numpy.typing import NDArray
-from PySide6.QtWidgets import QVBoxLayout
 
+from bmiss_engine import Recording
 from bmiss_engine.review import rms_on_grid
-from bmiss_gui.session import Session
 from bmiss_gui.theme import Theme
-from bmiss_gui.views.plotting import SinglePlotView, caption_label, style_plot
+from bmiss_gui.views.plotting import CaptionedPlotView
 
 
-class RmsMapView(SinglePlotView):
-    def __init__(self, session: Session) -> None:
-        super().__init__(session)
+class RmsMapView(CaptionedPlotView):
+    def __init__(self) -> None:
+        super().__init__()
         self.plot.setAspectLocked(True)
         self.plot.invertY(True)
         self.plot.setLabel("bottom", "Column")
@@ -29,25 +28,16 @@ class RmsMapView(SinglePlotView):
         self.colour_bar.setImageItem(self.image, insert_in=self.plot)
         self.bad_marks = pg.ScatterPlotItem(symbol="x", size=14)
         self.plot.addItem(self.bad_marks)
-        self.caption = caption_label()
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(4, 2, 4, 2)
-        layout.addWidget(self.caption)
-        layout.addWidget(self.plot_widget)
         #: (n_rows, n_columns) RMS in µV last drawn; NaN where no electrode
         self.rms_uv: NDArray[np.float64] | None = None
-        session.recording_changed.connect(self.redraw)
         self.apply_theme(self._theme)
 
     def apply_theme(self, theme: Theme) -> None:
-        self._theme = theme
-        style_plot(self.plot_widget, [self.plot], theme)
-        self.plot.showGrid(x=False, y=False)
+        super().apply_theme(theme)
         self.bad_marks.setPen(pg.mkPen("#dc2626", width=2))
 
-    def redraw(self) -> None:
-        rec = self._session.recording
-        emg = self._session.filtered_emg()
+    def set_recording(self, rec: Recording | None, emg: NDArray[np.floating] | None) -> None:
+        """Draw the RMS map of ``rec`` from its band-passed EMG ``emg`` (n_channels, n_samples)."""
         if rec is None or emg is None:
             return
         rms = rms_on_grid(rec, emg) * 1e6

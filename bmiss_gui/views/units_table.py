@@ -5,13 +5,22 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QItemSelection, QItemSelectionModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QItemSelection,
+    QItemSelectionModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    Qt,
+    Signal,
+)
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView
 
 from bmiss_engine import MotorUnit
-from bmiss_gui.session import Session
+from bmiss_gui.colors import UnitColors
 from bmiss_gui.tooltips import COV_ISI_TIP, PNR_TIP, SIL_TIP
+from bmiss_gui.views.review_state import ReviewState
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -37,22 +46,19 @@ def _theta(unit: MotorUnit, name: str, digits: int) -> str:
 
 
 class UnitsTableModel(QAbstractTableModel):
-    """Rows follow ``session.result.units``; cells are the units' derived properties, so
-    they are recomputed for edited discharges by construction."""
+    """Rows follow the units given to :meth:`set_units`; cells are the units' derived
+    properties, so they are recomputed for edited discharges by construction."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, colors: UnitColors | None = None) -> None:
         super().__init__()
-        self._session = session
+        self._colors = colors or UnitColors()
         self._units: tuple[MotorUnit, ...] = ()
-        session.result_changed.connect(self.refresh)
 
     @property
     def units(self) -> tuple[MotorUnit, ...]:
         return self._units
 
-    def refresh(self) -> None:
-        r = self._session.result
-        new = r.units if r is not None else ()
+    def set_units(self, new: tuple[MotorUnit, ...]) -> None:
         old_ids = [u.unit_id for u in self._units]
         new_ids = [u.unit_id for u in new]
         if new_ids[: len(old_ids)] == old_ids:
@@ -104,7 +110,7 @@ class UnitsTableModel(QAbstractTableModel):
                 _number(u.sil, 3), _number(u.pnr_db, 1), _theta(u, "depth_mm", 1), _theta(u, "cv_m_s", 2), u.status,
             )[col]
         if role == Qt.ItemDataRole.DecorationRole and col == 0:
-            return self._session.colors.color(u.unit_id)
+            return self._colors.color(u.unit_id)
         if role == Qt.ItemDataRole.ForegroundRole and col == len(COLUMNS) - 1:
             return QColor(_STATUS_COLOURS[u.status])
         if role == Qt.ItemDataRole.TextAlignmentRole:
@@ -116,12 +122,15 @@ class UnitsTableModel(QAbstractTableModel):
 
 
 class UnitsTableView(QTableView):
-    """The table widget; selecting rows selects units in the session."""
+    """The table widget; selecting rows asks for those units to be selected
+    (``units_selected(ids)``, the current row's unit first)."""
 
-    def __init__(self, session: Session) -> None:
+    units_selected = Signal(object)  # tuple of unit ids
+
+    def __init__(self, colors: UnitColors | None = None) -> None:
         super().__init__()
-        self._session = session
-        self.units_model = UnitsTableModel(session)
+        self._selected_ids: tuple[int, ...] = ()
+        self.units_model = UnitsTableModel(colors)
         self.setModel(self.units_model)
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
@@ -141,14 +150,22 @@ class UnitsTableView(QTableView):
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self._syncing = False
         self.selectionModel().selectionChanged.connect(self._on_selection)
-        session.selection_changed.connect(self._show_session_selection)
-        self.units_model.modelReset.connect(self._show_session_selection)
-        self.units_model.rowsInserted.connect(self._show_session_selection)
+        self.units_model.modelReset.connect(self._show_selection)
+        self.units_model.rowsInserted.connect(self._show_selection)
 
-    def redraw(self) -> None:
-        """Rows and selection from the session (the live path calls this directly)."""
-        self.units_model.refresh()
-        self._show_session_selection()
+    def set_units(self, units: tuple[MotorUnit, ...]) -> None:
+        self.units_model.set_units(units)
+
+    def set_selection(self, unit_ids: tuple[int, ...]) -> None:
+        """Select the rows of these units (the first one current)."""
+        self._selected_ids = tuple(unit_ids)
+        self._show_selection()
+
+    def set_state(self, state: ReviewState) -> None:
+        """Rows and selection at once (the live path)."""
+        self._selected_ids = state.selected_ids
+        self.units_model.set_units(state.units)
+        self._show_selection()
 
     def _on_selection(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
         if self._syncing:
@@ -159,11 +176,11 @@ class UnitsTableView(QTableView):
         if current in rows:
             rows.remove(current)
             rows.insert(0, current)
-        self._session.select(tuple(self.units_model.units[r].unit_id for r in rows))
+        self.units_selected.emit(tuple(self.units_model.units[r].unit_id for r in rows))
 
-    def _show_session_selection(self) -> None:
+    def _show_selection(self) -> None:
         current = self.currentIndex()
-        ids = self._session.selected_ids
+        ids = self._selected_ids
         if current.isValid() and ids and self.units_model.units[current.row()].unit_id == ids[0] and len(
             self.selectionModel().selectedRows()) == len(ids):
             return  # already shown: re-selecting would repaint the table for nothing
@@ -171,7 +188,7 @@ class UnitsTableView(QTableView):
         try:
             sm = self.selectionModel()
             sm.clearSelection()
-            for i, uid in enumerate(self._session.selected_ids):
+            for i, uid in enumerate(ids):
                 row = self.units_model.row_of(uid)
                 if row is None:
                     continue
