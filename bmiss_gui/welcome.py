@@ -44,6 +44,22 @@ GUIDE_STEPS = (
 )
 
 
+def _guide() -> QVBoxLayout:
+    """The guided path: the steps, then what the quality figures mean."""
+    guide = QVBoxLayout()
+    guide.addWidget(QLabel("<b>How it goes</b>"))
+    for heading, text in GUIDE_STEPS:
+        label = QLabel(f"<b>{heading}</b><br>{text}")
+        label.setWordWrap(True)
+        guide.addWidget(label)
+    quality = QLabel("<b>Quality figures</b> (hover the table's headers for these): "
+                     f"{SIL_TIP} {PNR_TIP} {COV_ISI_TIP}")
+    quality.setWordWrap(True)
+    quality.setObjectName("hint")
+    guide.addWidget(quality)
+    return guide
+
+
 class WelcomePanel(QFrame):
     """Covers the window's dock area while no recording is open.
 
@@ -69,7 +85,38 @@ class WelcomePanel(QFrame):
                           "review the units, export their discharge times.")
         subtitle.setWordWrap(True)
         subtitle.setObjectName("hint")
+        recent_label = QLabel("<b>Recent recordings</b>")
+        self.recent_list = QListWidget()
+        self.recent_list.setObjectName("welcome_recent")
+        self.recent_list.setMaximumHeight(150)
+        self.recent_list.itemActivated.connect(self._on_recent)
+        self.recent_list.itemClicked.connect(self._on_recent)
 
+        column = QVBoxLayout()
+        column.addWidget(title)
+        column.addWidget(subtitle)
+        column.addSpacing(8)
+        column.addLayout(self._buttons())
+        column.addSpacing(12)
+        column.addWidget(recent_label)
+        column.addWidget(self.recent_list)
+        column.addSpacing(12)
+        column.addLayout(_guide())
+        column.addStretch(1)
+        content = QWidget()
+        content.setLayout(column)
+        content.setMaximumWidth(760)
+        outer = QHBoxLayout(self)
+        outer.addStretch(1)
+        outer.addWidget(content, 100)
+        outer.addStretch(1)
+
+        window.installEventFilter(self)
+        self.refresh_recent()
+        self._place()
+        self.raise_()
+
+    def _buttons(self) -> QHBoxLayout:
         self.demo_button = QPushButton("Open the demo")
         self.demo_button.setObjectName("primary")
         demo = demo_recording()
@@ -89,49 +136,7 @@ class WelcomePanel(QFrame):
         for b in (self.demo_button, self.open_button, self.guide_button):
             buttons.addWidget(b)
         buttons.addStretch(1)
-
-        recent_label = QLabel("<b>Recent recordings</b>")
-        self.recent_list = QListWidget()
-        self.recent_list.setObjectName("welcome_recent")
-        self.recent_list.setMaximumHeight(150)
-        self.recent_list.itemActivated.connect(self._on_recent)
-        self.recent_list.itemClicked.connect(self._on_recent)
-
-        guide = QVBoxLayout()
-        guide.addWidget(QLabel("<b>How it goes</b>"))
-        for heading, text in GUIDE_STEPS:
-            label = QLabel(f"<b>{heading}</b><br>{text}")
-            label.setWordWrap(True)
-            guide.addWidget(label)
-        quality = QLabel("<b>Quality figures</b> (hover the table's headers for these): "
-                         f"{SIL_TIP} {PNR_TIP} {COV_ISI_TIP}")
-        quality.setWordWrap(True)
-        quality.setObjectName("hint")
-        guide.addWidget(quality)
-
-        column = QVBoxLayout()
-        column.addWidget(title)
-        column.addWidget(subtitle)
-        column.addSpacing(8)
-        column.addLayout(buttons)
-        column.addSpacing(12)
-        column.addWidget(recent_label)
-        column.addWidget(self.recent_list)
-        column.addSpacing(12)
-        column.addLayout(guide)
-        column.addStretch(1)
-        content = QWidget()
-        content.setLayout(column)
-        content.setMaximumWidth(760)
-        outer = QHBoxLayout(self)
-        outer.addStretch(1)
-        outer.addWidget(content, 100)
-        outer.addStretch(1)
-
-        window.installEventFilter(self)
-        self.refresh_recent()
-        self._place()
-        self.raise_()
+        return buttons
 
     # -- content ---------------------------------------------------------------------------
     def refresh_recent(self) -> None:

@@ -73,7 +73,28 @@ class BatchDialog(QDialog):
         self.summary: BatchSummary | None = None
         self.out_dir: Path | None = None
 
-        # inputs and output
+        files_form = self._files_form()
+        self.settings = DecomposeSettings(config, None)
+        settings_box = QGroupBox("Decomposition settings (every recording)")
+        QVBoxLayout(settings_box).addWidget(self.settings)
+        self._make_table()
+        buttons = self._run_widgets()
+        layout = QVBoxLayout(self)
+        layout.addLayout(files_form)
+        layout.addWidget(settings_box)
+        layout.addWidget(self.progress_bar)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(self.status)
+        layout.addLayout(buttons)
+
+        self.runner.progress.connect(self._on_progress)
+        self.runner.finished.connect(self._on_finished)
+        self.runner.failed.connect(self._on_failed)
+        self.runner.running_changed.connect(self._on_running_changed)
+        self._sync_buttons()
+
+    def _files_form(self) -> QFormLayout:
+        """Inputs, output folder, workers and the formats to write."""
         self.inputs = QListWidget()
         self.inputs.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.inputs.setToolTip("Folders (walked whole; a BIDS dataset by its layout) and files to decompose")
@@ -117,12 +138,10 @@ class BatchDialog(QDialog):
         files_form.addRow("Output folder", output_row)
         files_form.addRow("Workers", self.workers)
         files_form.addRow("Also write", formats_row)
+        return files_form
 
-        self.settings = DecomposeSettings(config, None)
-        settings_box = QGroupBox("Decomposition settings (every recording)")
-        QVBoxLayout(settings_box).addWidget(self.settings)
-
-        # the run
+    def _make_table(self) -> None:
+        """One row per recording: status, units, wall time, error."""
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -136,6 +155,9 @@ class BatchDialog(QDialog):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
         self.table.itemSelectionChanged.connect(self._sync_buttons)
         self.table.cellDoubleClicked.connect(self._open_row)
+
+    def _run_widgets(self) -> QHBoxLayout:
+        """The progress bar, the status line and the run's buttons (returned as a row)."""
         self.progress_bar = QProgressBar()
         self.progress_bar.setFormat("%v / %m recordings")
         self.progress_bar.setValue(0)
@@ -157,20 +179,7 @@ class BatchDialog(QDialog):
         buttons.addStretch(1)
         for b in (self.start_button, self.cancel_button, self.close_button):
             buttons.addWidget(b)
-
-        layout = QVBoxLayout(self)
-        layout.addLayout(files_form)
-        layout.addWidget(settings_box)
-        layout.addWidget(self.progress_bar)
-        layout.addWidget(self.table, 1)
-        layout.addWidget(self.status)
-        layout.addLayout(buttons)
-
-        self.runner.progress.connect(self._on_progress)
-        self.runner.finished.connect(self._on_finished)
-        self.runner.failed.connect(self._on_failed)
-        self.runner.running_changed.connect(self._on_running_changed)
-        self._sync_buttons()
+        return buttons
 
     # -- choosing -------------------------------------------------------------------------
     def input_paths(self) -> list[Path]:

@@ -7,7 +7,6 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDialog,
-    QDialogButtonBox,
     QDoubleSpinBox,
     QFormLayout,
     QHBoxLayout,
@@ -18,6 +17,7 @@ from PySide6.QtWidgets import (
 )
 
 from bmiss_engine import DecomposerConfig
+from bmiss_gui.dialogs.buttons import ok_cancel_buttons
 from bmiss_gui.tooltips import SIL_TIP
 
 # key, title, available, tooltip
@@ -40,6 +40,17 @@ def equal_widths(*widgets: QWidget) -> None:
         w.setMinimumWidth(width)
 
 
+def _method_box(method: str) -> QComboBox:
+    box = QComboBox()
+    for key, title, available, tip in _METHODS:
+        box.addItem(title, key)
+        index = box.count() - 1
+        box.setItemData(index, tip, Qt.ItemDataRole.ToolTipRole)
+        box.model().item(index).setEnabled(available)  # type: ignore[attr-defined]
+    box.setCurrentIndex(max(0, box.findData(method)))
+    return box
+
+
 class DecomposeSettings(QWidget):
     """The settings form, shared by the Decompose and the Batch dialogs: edits a
     :class:`DecomposerConfig`; ``config()`` returns the chosen one. ``duration_s``: the
@@ -49,18 +60,33 @@ class DecomposeSettings(QWidget):
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._initial = initial
-        self.method = QComboBox()
-        for key, title, available, tip in _METHODS:
-            self.method.addItem(title, key)
-            index = self.method.count() - 1
-            self.method.setItemData(index, tip, Qt.ItemDataRole.ToolTipRole)
-            self.method.model().item(index).setEnabled(available)  # type: ignore[attr-defined]
-        self.method.setCurrentIndex(max(0, self.method.findData(initial.method)))
-
+        self.method = _method_box(initial.method)
         # one box, two settings: the bmiss method's restarts, and the hybrid's restarts on the
         # baseline's residual; each method keeps its own value while the user switches
         self._restart_values = {"bmiss": initial.inversion.restarts, "hybrid": initial.inversion.hybrid_restarts}
         self._restarts_for = "bmiss"
+        self._make_boxes(initial)
+        form = QFormLayout(self)
+        form.setContentsMargins(0, 0, 0, 0)
+        # a spin box as wide as the dialog reads badly; the method's combo box fits its names
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
+        equal_widths(self.iterations, self.restarts, self.sil, self.extension, self.device)
+        form.addRow("Method", self.method)
+        form.addRow("Iterations", self.iterations)
+        form.addRow("Restarts (BMISS, hybrid)", self.restarts)
+        form.addRow("SIL threshold", self.sil)
+        form.addRow("Extension factor", self.extension)
+        form.addRow("Device", self.device)
+        self.use_window = QCheckBox("Only part of the recording")
+        self.start = QDoubleSpinBox()
+        self.stop = QDoubleSpinBox()
+        self._has_window = duration_s is not None
+        if duration_s is not None:
+            self._add_window_rows(form, initial.window_s, duration_s)
+        self.method.currentIndexChanged.connect(self._sync_method)
+        self._sync_method()
+
+    def _make_boxes(self, initial: DecomposerConfig) -> None:
         self.restarts = QSpinBox()
         self.restarts.setRange(0, 200)
         self.restarts.setValue(initial.inversion.restarts)
@@ -88,44 +114,27 @@ class DecomposeSettings(QWidget):
             self.device.addItem(d, d)
         self.device.setCurrentIndex(max(0, self.device.findData(initial.device)))
 
-        form = QFormLayout(self)
-        form.setContentsMargins(0, 0, 0, 0)
-        # a spin box as wide as the dialog reads badly; the method's combo box fits its names
-        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
-        equal_widths(self.iterations, self.restarts, self.sil, self.extension, self.device)
-        form.addRow("Method", self.method)
-        form.addRow("Iterations", self.iterations)
-        form.addRow("Restarts (BMISS, hybrid)", self.restarts)
-        form.addRow("SIL threshold", self.sil)
-        form.addRow("Extension factor", self.extension)
-        form.addRow("Device", self.device)
-
-        self.use_window = QCheckBox("Only part of the recording")
-        self.start = QDoubleSpinBox()
-        self.stop = QDoubleSpinBox()
-        self._has_window = duration_s is not None
-        if duration_s is not None:
-            for box in (self.start, self.stop):
-                box.setRange(0.0, duration_s)
-                box.setDecimals(2)
-                box.setSuffix(" s")
-            window = initial.window_s or (0.0, duration_s)
-            self.start.setValue(window[0])
-            self.stop.setValue(min(window[1], duration_s))
-            self.use_window.setChecked(initial.window_s is not None)
-            self.use_window.toggled.connect(self._sync_window)
-            window_row = QHBoxLayout()
-            window_row.addWidget(self.start)
-            window_row.addWidget(QLabel("to"))
-            window_row.addWidget(self.stop)
-            window_widget = QWidget()
-            window_widget.setLayout(window_row)
-            window_row.setContentsMargins(0, 0, 0, 0)
-            form.addRow(self.use_window)
-            form.addRow("Time window", window_widget)
-            self._sync_window(self.use_window.isChecked())
-        self.method.currentIndexChanged.connect(self._sync_method)
-        self._sync_method()
+    def _add_window_rows(self, form: QFormLayout, window_s: tuple[float, float] | None, duration_s: float) -> None:
+        """The time-window rows: a check box, then start and stop within the recording."""
+        for box in (self.start, self.stop):
+            box.setRange(0.0, duration_s)
+            box.setDecimals(2)
+            box.setSuffix(" s")
+        window = window_s or (0.0, duration_s)
+        self.start.setValue(window[0])
+        self.stop.setValue(min(window[1], duration_s))
+        self.use_window.setChecked(window_s is not None)
+        self.use_window.toggled.connect(self._sync_window)
+        window_row = QHBoxLayout()
+        window_row.addWidget(self.start)
+        window_row.addWidget(QLabel("to"))
+        window_row.addWidget(self.stop)
+        window_widget = QWidget()
+        window_widget.setLayout(window_row)
+        window_row.setContentsMargins(0, 0, 0, 0)
+        form.addRow(self.use_window)
+        form.addRow("Time window", window_widget)
+        self._sync_window(self.use_window.isChecked())
 
     def _sync_method(self) -> None:
         method = self.method.currentData()
@@ -174,12 +183,7 @@ class DecomposeDialog(QDialog):
         self.method, self.iterations, self.restarts, self.sil = f.method, f.iterations, f.restarts, f.sil
         self.extension, self.device = f.extension, f.device
         self.use_window, self.start, self.stop = f.use_window, f.start, f.stop
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
-        ok = buttons.button(QDialogButtonBox.StandardButton.Ok)
-        ok.setText("Decompose")
-        ok.setObjectName("primary")
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
+        buttons, _ok = ok_cancel_buttons(self, "Decompose")
         layout = QVBoxLayout(self)
         layout.addWidget(self.settings)
         layout.addWidget(buttons)

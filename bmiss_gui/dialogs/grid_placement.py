@@ -20,7 +20,6 @@ from PySide6.QtCore import QTimer, Signal, Slot
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import (
     QDialog,
-    QDialogButtonBox,
     QDoubleSpinBox,
     QFormLayout,
     QHBoxLayout,
@@ -33,6 +32,7 @@ from PySide6.QtWidgets import (
 
 from bmiss_engine.anatomy import GridPlacement, PlacedGrid, place_grid
 from bmiss_gui.background import BackgroundTask
+from bmiss_gui.dialogs.buttons import ok_cancel_buttons
 from bmiss_gui.dialogs.decompose import equal_widths
 from bmiss_gui.mri import LoadedAnatomy, placement_file_for, save_placement_beside
 
@@ -57,6 +57,38 @@ class GridPlacementDialog(QDialog):
         self.placed: PlacedGrid = anatomy.placed
         start = anatomy.placed.placement
 
+        self._make_boxes(start)
+        self.layers = QLabel()
+        self.layers.setObjectName("layers")
+        self.note = QLabel()
+        self.note.setWordWrap(True)
+        form = QFormLayout()
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
+        form.addRow("Angle around the limb", self.angle)
+        form.addRow("Position along the limb", self.axial)
+        form.addRow("Rotation on the skin", self.rotation)
+        form.addRow("Under the grid", self.layers)
+        # injectable for tests: a modal box would block them
+        self.ask_overwrite: Callable[[Path], bool] = self._ask_overwrite
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.note)
+        layout.addStretch(1)
+        layout.addLayout(self._button_row())
+
+        self._task = BackgroundTask(self)
+        self._task.finished.connect(self._on_placed)
+        self._task.failed.connect(self._on_failed)
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(_SETTLE_MS)
+        self._timer.timeout.connect(self._place)
+        self._placing: GridPlacement | None = None  # being placed now
+        self._failed: GridPlacement | None = None  # the last that did not fit (not tried again)
+        self._closing = False
+        self._show_layers(self.placed)
+
+    def _make_boxes(self, start: GridPlacement) -> None:
         self.angle = QDoubleSpinBox()
         self.angle.setRange(0.0, 360.0)
         self.angle.setWrapping(True)
@@ -78,22 +110,11 @@ class GridPlacementDialog(QDialog):
             box.setSingleStep(step)
             box.setKeyboardTracking(False)  # typed values count once complete, not per digit
             box.valueChanged.connect(self._schedule)
-
         equal_widths(self.angle, self.axial, self.rotation)
-        self.layers = QLabel()
-        self.layers.setObjectName("layers")
-        self.note = QLabel()
-        self.note.setWordWrap(True)
-        form = QFormLayout()
-        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
-        form.addRow("Angle around the limb", self.angle)
-        form.addRow("Position along the limb", self.axial)
-        form.addRow("Rotation on the skin", self.rotation)
-        form.addRow("Under the grid", self.layers)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        # the placement's own buttons on the left, apart from OK and Cancel on the right
+
+    def _button_row(self) -> QHBoxLayout:
+        """Save and Reset on the left, apart from OK and Cancel on the right."""
+        buttons, ok = ok_cancel_buttons(self)
         self.reset_button = QPushButton("Back to the start")
         self.reset_button.clicked.connect(self.reset)
         self.save_button = QPushButton("Save placement next to the MRI")
@@ -101,35 +122,17 @@ class GridPlacementDialog(QDialog):
         self.save_button.setToolTip(f"Write this placement to {placement_file_for(self.mri_path)}: opening the MRI "
                                     "again places the grid there (sessions keep their own placement)")
         self.save_button.clicked.connect(self.save_beside_mri)
-        # injectable for tests: a modal box would block them
-        self.ask_overwrite: Callable[[Path], bool] = self._ask_overwrite
         for button in (*buttons.buttons(), self.reset_button, self.save_button):
             button.setIcon(QIcon())  # the style's stock icons (a broom for Reset) say less than the words
             if isinstance(button, QPushButton):
                 button.setAutoDefault(False)
-        buttons.button(QDialogButtonBox.StandardButton.Ok).setDefault(True)
-        button_row = QHBoxLayout()
-        button_row.addWidget(self.save_button)
-        button_row.addWidget(self.reset_button)
-        button_row.addStretch(1)
-        button_row.addWidget(buttons)
-        layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addWidget(self.note)
-        layout.addStretch(1)
-        layout.addLayout(button_row)
-
-        self._task = BackgroundTask(self)
-        self._task.finished.connect(self._on_placed)
-        self._task.failed.connect(self._on_failed)
-        self._timer = QTimer(self)
-        self._timer.setSingleShot(True)
-        self._timer.setInterval(_SETTLE_MS)
-        self._timer.timeout.connect(self._place)
-        self._placing: GridPlacement | None = None  # being placed now
-        self._failed: GridPlacement | None = None  # the last that did not fit (not tried again)
-        self._closing = False
-        self._show_layers(self.placed)
+        ok.setDefault(True)
+        row = QHBoxLayout()
+        row.addWidget(self.save_button)
+        row.addWidget(self.reset_button)
+        row.addStretch(1)
+        row.addWidget(buttons)
+        return row
 
     # -- placing --------------------------------------------------------------------------
     def placement(self) -> GridPlacement:

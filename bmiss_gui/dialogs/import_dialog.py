@@ -12,7 +12,6 @@ from pathlib import Path
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
-    QDialogButtonBox,
     QDoubleSpinBox,
     QFormLayout,
     QLabel,
@@ -24,8 +23,20 @@ from PySide6.QtWidgets import (
 from bmiss_engine.io import MatrixShape, TabularDescription
 from bmiss_engine.io.grids import KNOWN_GRIDS
 from bmiss_engine.io.matrix_import import CUSTOM_GRID, grid_codes_for, guess_shape
+from bmiss_gui.dialogs.buttons import ok_cancel_buttons
 
 _UNITS = (("µV", "uV"), ("mV", "mV"), ("V", "V"))
+
+
+def _grid_code_box(n_channels: int) -> QComboBox:
+    """The custom grid, then the known grids of ``n_channels`` electrodes."""
+    box = QComboBox()
+    box.addItem("Custom grid (channels row by row)", CUSTOM_GRID)
+    for code in grid_codes_for(n_channels):
+        rows, columns, ied, _, _ = KNOWN_GRIDS[code]
+        box.addItem(f"{code} — OT Bioelettronica {rows}×{columns}, {ied:g} mm", code)
+    box.setToolTip("A known grid also fixes the channel order (which electrode each channel is)")
+    return box
 
 
 class ImportDialog(QDialog):
@@ -44,12 +55,7 @@ class ImportDialog(QDialog):
         )
         about.setWordWrap(True)
 
-        self.grid_code = QComboBox()
-        self.grid_code.addItem("Custom grid (channels row by row)", CUSTOM_GRID)
-        for code in grid_codes_for(shape.n_channels):
-            rows, columns, ied, _, _ = KNOWN_GRIDS[code]
-            self.grid_code.addItem(f"{code} — OT Bioelettronica {rows}×{columns}, {ied:g} mm", code)
-        self.grid_code.setToolTip("A known grid also fixes the channel order (which electrode each channel is)")
+        self.grid_code = _grid_code_box(shape.n_channels)
         self.rows = QSpinBox()
         self.columns = QSpinBox()
         for box in (self.rows, self.columns):
@@ -77,12 +83,7 @@ class ImportDialog(QDialog):
         form.addRow("Inter-electrode distance", self.ied)
         form.addRow("Sampling rate", self.fs)
         form.addRow("Values in", self.unit)
-        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
-        self.ok_button = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
-        self.ok_button.setText("Open")
-        self.ok_button.setObjectName("primary")
-        self.buttons.accepted.connect(self.accept)
-        self.buttons.rejected.connect(self.reject)
+        self.buttons, self.ok_button = ok_cancel_buttons(self, "Open")
         layout = QVBoxLayout(self)
         layout.addWidget(about)
         layout.addLayout(form)
