@@ -70,7 +70,7 @@ class MainWindow(QMainWindow):
         self.resize(1440, 900)
 
         # typed handles for the views the window talks to; ``views`` names every dock's widget
-        views = Views.create()
+        views = Views.create(self.session.colors)
         self.units_view, self.pulse_train_view, self.rates_view = views.units, views.pulse_train, views.rates
         self.muap_view, self.anatomy_view = views.muap, views.anatomy
         self.views = views.by_name()

@@ -38,8 +38,8 @@ class Views:
     anatomy: Anatomy3DView
 
     @classmethod
-    def create(cls) -> Views:
-        colors = UnitColors()  # one unit, one colour, in every view
+    def create(cls, colors: UnitColors) -> Views:
+        """The views, drawing each unit in its colour of ``colors`` (the same in every view)."""
         return cls(EmgView(), RmsMapView(), UnitsTableView(colors), PulseTrainView(colors), DischargeRateView(colors),
                    MuapGridView(colors), Anatomy3DView(colors))
 

@@ -42,7 +42,7 @@ class Session(QObject):
         super().__init__(parent)
         self.recording: Recording | None = None
         self.history: EditHistory | None = None
-        self.colors = UnitColors()
+        self.colors = UnitColors()  # one colour per unit id, the views' too
         self._live: DecompositionResult | None = None
         self._offset = 0
         self._selected: tuple[int, ...] = ()
@@ -102,7 +102,6 @@ class Session(QObject):
         self._live = None
         self._offset = int(offset_samples)
         self._selected = tuple(int(i) for i in selected)
-        self.colors = UnitColors()
         self._keep_valid_selection(quiet=True)
         self.recording_changed.emit()
         self.result_changed.emit()
