@@ -3,12 +3,15 @@ that yields progress snapshots and returns its result; these helpers consume the
 
 ``drain`` runs one to its end; ``relay`` re-yields its snapshots converted to another type,
 inside another generator, and hands back its result (closing the outer generator closes the
-inner one, so a Cancel reaches the innermost step).
+inner one, so a Cancel reaches the innermost step). ``checkpoint`` stops a computation within
+an inner loop when the thread's :class:`CancelFlag` (see :func:`cancellable`) is set.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 Y = TypeVar("Y")
@@ -43,3 +46,40 @@ def relay(gen: Generator[Y, Any, R], convert: Callable[[Y], Z | None]) -> Genera
                 yield converted
     finally:
         gen.close()
+
+
+class Cancelled(Exception):
+    """Raised by :func:`checkpoint` in a thread whose :class:`CancelFlag` is set."""
+
+
+class CancelFlag:
+    """A plain flag another thread sets to stop a computation at its next :func:`checkpoint`:
+    within one step of an inner loop, not only between the snapshots a generator yields."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def set(self) -> None:
+        self.requested = True
+
+
+_flag: ContextVar[CancelFlag | None] = ContextVar("bmiss_cancel_flag", default=None)
+
+
+@contextmanager
+def cancellable(flag: CancelFlag) -> Iterator[CancelFlag]:
+    """Within this block (in this thread), :func:`checkpoint` raises :class:`Cancelled` once
+    ``flag`` is set. Generators advanced inside it check the flag too."""
+    token = _flag.set(flag)
+    try:
+        yield flag
+    finally:
+        _flag.reset(token)
+
+
+def checkpoint() -> None:
+    """Raise :class:`Cancelled` if the running thread's computation was asked to stop. Cheap:
+    called in every inner loop of the engine (an Adam step, a batch of θ, a fixed-point step)."""
+    flag = _flag.get()
+    if flag is not None and flag.requested:
+        raise Cancelled

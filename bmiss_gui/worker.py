@@ -18,6 +18,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 
 from bmiss_engine import BmissError, DecomposerConfig, IterationState, Recording
 from bmiss_engine.device import cpu_threads, set_cpu_threads
+from bmiss_engine.progress import CancelFlag, Cancelled, cancellable
 from bmiss_gui.thread_owner import ThreadOwner
 
 log = logging.getLogger(__name__)
@@ -46,11 +47,25 @@ class DecompositionWorker(QObject):
         self._config = config
         self._recording = recording
         self._min_interval_s = min_interval_s
-        # a plain flag: written by the GUI thread, read here between snapshots
-        self.cancel_requested = False
+        # a plain flag: written by the GUI thread, read here between snapshots and by the
+        # engine's inner loops (bmiss_engine.progress.checkpoint), so Cancel acts within a step
+        self._cancel = CancelFlag()
+
+    @property
+    def cancel_requested(self) -> bool:
+        return self._cancel.requested
+
+    @cancel_requested.setter
+    def cancel_requested(self, value: bool) -> None:
+        if value:
+            self._cancel.set()
 
     @Slot()
     def run(self) -> None:
+        with cancellable(self._cancel):
+            self._run()
+
+    def _run(self) -> None:
         last: IterationState | None = None
         pending = False
         last_emit = -math.inf  # the first snapshot always goes through
@@ -80,6 +95,11 @@ class DecompositionWorker(QObject):
                     last_emit, pending = now, False
                 else:
                     pending = True
+        except Cancelled:
+            # stopped inside a step: nothing it found after the last snapshot is reported
+            if pending and last is not None:
+                self.snapshot.emit(last)
+            self.cancelled.emit(last)
         except BmissError as exc:
             self.failed.emit(str(exc))
         except MemoryError:

@@ -26,8 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np
 import torch
 
-from bmiss_engine.inversion import THETA_NAMES, InversionConfig, InvertedUnit, ThetaSearch
+from bmiss_engine.inversion import THETA_NAMES, InversionConfig, InversionProgress, InvertedUnit, ThetaSearch
 from bmiss_engine.metrics import match_units
+from bmiss_engine.progress import drain
 from bmiss_engine.simulate import SimulationConfig, SimulationTruth, simulate_recording
 from research.common import machine, write_table
 
@@ -80,20 +81,19 @@ def main() -> None:
                           n_steps=args.steps, extension_factor=10, seed=args.seed)
     search = ThetaSearch(cfg, device=torch.device(args.device))
     t0 = time.perf_counter()
-    gen = search.iterate(torch.as_tensor(np.array(rec.emg_v)), rec.grid, fs)
     per_restart: list[list[str]] = []
-    while True:
-        try:
-            progress = next(gen)
-        except StopIteration as stop:
-            units: tuple[InvertedUnit, ...] = stop.value
-            break
+
+    def report(progress: InversionProgress) -> None:
+        if not progress.complete:
+            return  # a snapshot between the steps of a restart
         n_id, _ = _theta_rows(progress.units, truth, fs)
         elapsed = time.perf_counter() - t0
         line = [str(progress.restart + 1), f"{elapsed:.0f}", str(len(progress.units)), f"{n_id}/{args.units}"]
         per_restart.append(line)
         print("restart {} at {} s: {} units reported, {} true units identified".format(*line), flush=True)
-    n_id, theta_rows = _theta_rows(units, truth, fs)
+
+    units: tuple[InvertedUnit, ...] = drain(search.iterate(torch.as_tensor(np.array(rec.emg_v)), rec.grid, fs), report)
+    _, theta_rows = _theta_rows(units, truth, fs)
     for r in theta_rows:
         print("true unit {}: RoA {}, θ RMSE all {} / identifiable {}, worst {}, semi-length errors {}, sd {}".format(*r))
     table = write_table(

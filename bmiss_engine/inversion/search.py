@@ -46,12 +46,15 @@ from bmiss_engine.inversion.residual import (
 )
 from bmiss_engine.inversion.settings import InversionConfig, InversionProgress, InvertedUnit
 from bmiss_engine.inversion.waveform import fit_to_waveform, misfit_table
-from bmiss_engine.progress import drain
+from bmiss_engine.progress import checkpoint, drain, relay
 from bmiss_engine.recording import ElectrodeGrid
 from bmiss_engine.separation.acceptance import AcceptanceRule
 from bmiss_engine.separation.spikes import SpikeDetection
 
 log = logging.getLogger(__name__)
+
+# the candidates' contrasts and SILs of a snapshot taken within a restart: none yet
+_NONE = np.zeros(0, dtype=np.float64)
 
 THETA_NAMES: tuple[str, ...] = MotorUnitParameters.field_names()
 # the contrast is blind to amplitude: the fibre count is fitted afterwards, not searched
@@ -150,23 +153,31 @@ class ThetaSearch:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Adam ascent of the contrast from searched θ (K, n_searched), kept in [0, 1]; returns
         each candidate's best θ seen and its contrast (K,)."""
+        return drain(self.ascent(start, estimator, grid, fs, n_steps))
+
+    def ascent(
+        self, start: torch.Tensor, estimator: MvdrEstimator, grid: ElectrodeGrid, fs: float, n_steps: int
+    ) -> Generator[int, None, tuple[torch.Tensor, torch.Tensor]]:
+        """:meth:`ascend` step by step: yields the step just taken, returns as it does."""
         theta = start.detach().clone().to(self.device, torch.float32).requires_grad_(True)
         optimiser = torch.optim.Adam([theta], lr=self.config.learning_rate)
         best = theta.detach().clone()
         best_value = torch.full((theta.shape[0],), -torch.inf, device=self.device)
-        for _ in range(n_steps + 1):
+        for step in range(n_steps + 1):
+            checkpoint()
             value = self.contrast(theta, estimator, grid, fs)
             with torch.no_grad():
                 better = value.detach() > best_value
                 best[better] = theta.detach()[better]
                 best_value = torch.where(better, value.detach(), best_value)
-            if _ == n_steps:
+            if step == n_steps:
                 break
             optimiser.zero_grad()
             torch.autograd.backward(-value.sum())  # candidates are independent: one backward for all
             optimiser.step()
             with torch.no_grad():
                 theta.clamp_(0.0, 1.0)
+            yield step
         return best, best_value
 
     def probe(
@@ -196,6 +207,7 @@ class ThetaSearch:
         values, misfits = [], []
         with torch.no_grad():
             for start in range(0, cfg.n_probe, cfg.probe_batch):
+                checkpoint()
                 muaps = self.render(self.full_theta(points[start : start + cfg.probe_batch]), grid, fs)
                 columns, _ = extended_columns(muaps, estimator.extension_factor)
                 values.append(excess_kurtosis(estimator.sources(columns), guard=self._guard(estimator, fs),
@@ -247,12 +259,19 @@ class ThetaSearch:
             x, _ = peeled(x, [e.detection.discharge_samples for e in known_entries], onset, self.model.n_samples(fs), fs)
         estimator, loaded = MvdrEstimator.fit_floors(x, factor, (cfg.rel_floor, cfg.search_rel_floor))
         pool: list[_PoolEntry] = []
+        pooled: tuple[InvertedUnit, ...] = ()
         for restart in range(cfg.n_restarts):
+
+            def heartbeat(_: object, restart: int = restart, shown: tuple[InvertedUnit, ...] = pooled,
+                          ) -> InversionProgress:
+                # a snapshot between the steps of a restart: the pool as the last restart left it
+                return InversionProgress(restart, cfg.n_restarts, shown, _NONE, _NONE, complete=False)
+
             # probe and ascent on the loaded estimator (wide basins), then a few steps on the
             # fine one, whose sources separate best
             start = self.probe(loaded, grid, fs, restart, x)
-            theta, _ = self.ascend(start, loaded, grid, fs, cfg.n_steps)
-            theta, value = self.ascend(theta, estimator, grid, fs, cfg.fine_steps)
+            theta, _ = yield from relay(self.ascent(start, loaded, grid, fs, cfg.n_steps), heartbeat)
+            theta, value = yield from relay(self.ascent(theta, estimator, grid, fs, cfg.fine_steps), heartbeat)
             with torch.no_grad():
                 src, end = self.sources(theta, estimator, grid, fs)
                 src_loaded, _ = self.sources(theta, loaded, grid, fs)
@@ -276,9 +295,11 @@ class ThetaSearch:
                 elif slot >= len(known_entries):
                     (pool + promising)[slot - len(known_entries)].n_converged += 1
             if promising and cfg.refine_steps > 0:
+                yield heartbeat(None)
                 # half-converged candidates too: the STA fit pulls θ into the unit's basin, and
                 # the source at the refined θ is detected again
                 self._refine(promising, x * scale, grid, fs)
+                yield heartbeat(None)
                 self._redetect(promising, estimator, grid, fs)
             new: list[_PoolEntry] = []
             for entry in promising:
@@ -295,11 +316,12 @@ class ThetaSearch:
                     e.detection = replace(e.detection, discharge_samples=discharges)
                 del estimator, loaded  # free their whitened signals before the new pair is built
                 estimator, loaded = MvdrEstimator.fit_floors(x, factor, (cfg.rel_floor, cfg.search_rel_floor))
+            pooled = tuple(self._unit(e, grid, fs, emg_v) for e in pool)
             yield InversionProgress(
-                restart, cfg.n_restarts, tuple(self._unit(e, grid, fs, emg_v) for e in pool),
+                restart, cfg.n_restarts, pooled,
                 value.detach().cpu().numpy().astype(np.float64), np.asarray(sils, dtype=np.float64),
             )
-        return tuple(self._unit(e, grid, fs, emg_v) for e in pool)
+        return pooled
 
     def run(
         self, emg_v: torch.Tensor, grid: ElectrodeGrid, fs: float, known: Sequence[NDArray[np.int64]] = ()

@@ -146,11 +146,15 @@ class InvertedUnit:
 
 @dataclass(frozen=True)
 class InversionProgress:
-    """Snapshot after one restart: units pooled so far, and the candidates' final contrasts."""
+    """Snapshot after one restart: units pooled so far, and the candidates' final contrasts.
+
+    complete: False for the snapshots taken between the steps of restart ``restart`` (so a
+    consumer can cancel within a step): the pool as the restart before left it, no candidates."""
 
     restart: int
     n_restarts: int
     units: tuple[InvertedUnit, ...]
     candidate_contrast: NDArray[np.float64]
     candidate_sil: NDArray[np.float64]
+    complete: bool = True
 

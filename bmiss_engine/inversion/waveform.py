@@ -26,6 +26,8 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
+from bmiss_engine import progress
+
 Renderer = Callable[[torch.Tensor], torch.Tensor]
 
 # early stop of the fit: no row's relative residual fell by this much over this many steps
@@ -109,10 +111,11 @@ def fit_to_waveform(
     parts = [] if start is None else [start.detach()[:, None, :]]
     if probe is not None and n_from_probe > 0:
         with torch.no_grad():
-            misfit = torch.cat([
-                misfit_table(render(probe[i : i + probe_batch]), sta, max_lag)
-                for i in range(0, probe.shape[0], probe_batch)
-            ], dim=1)  # (K, M)
+            tables = []
+            for i in range(0, probe.shape[0], probe_batch):
+                progress.checkpoint()
+                tables.append(misfit_table(render(probe[i : i + probe_batch]), sta, max_lag))
+            misfit = torch.cat(tables, dim=1)  # (K, M)
             best = misfit.topk(min(n_from_probe, probe.shape[0]), dim=1, largest=False).indices
         parts.append(probe.to(sta.dtype)[best])
     starts = torch.cat(parts, dim=1)
@@ -158,6 +161,7 @@ def _fit_batch(
     active = torch.ones(theta.shape[0], dtype=torch.bool, device=theta.device)
     sta_energy = window_energy(sta, sta.shape[2] - 2 * max_lag)  # the STAs stay: their window energies too
     for step in range(n_steps + 1):
+        progress.checkpoint()
         rows = active.nonzero().squeeze(1)
         moving = theta[rows].requires_grad_(True)
         relative, _, _, _ = _best_lag_fit(render(moving), sta[rows], max_lag, sta_energy[rows])

@@ -54,9 +54,11 @@ class BmissMethod:
         def state(progress: InversionProgress) -> IterationState:
             units = tuple(inverted_unit(i, u, fs) for i, u in enumerate(progress.units))
             best_sil = float(progress.candidate_sil.max()) if progress.candidate_sil.size else float("nan")
+            done = progress.restart + 1 if progress.complete else progress.restart
             return IterationState(
-                iteration=progress.restart + 1, total=total, units=units, current_sil=best_sil, phase="separating",
-                elapsed_s=time.perf_counter() - t0, message=f"restart {progress.restart + 1}/{total}: {len(units)} units",
+                iteration=done, total=total, units=units, current_sil=best_sil, phase="separating",
+                elapsed_s=time.perf_counter() - t0,
+                message=f"restart {progress.restart + 1}/{total}{'' if progress.complete else ' running'}: {len(units)} units",
                 templates_v=templates(progress.units), theta=tuple(u.theta_physical for u in progress.units),
                 stage=STAGE,
             )

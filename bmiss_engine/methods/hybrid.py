@@ -155,8 +155,9 @@ class HybridMethod:
             every = tuple(fit.fitted) + shown
             return dataclasses.replace(
                 # the progress bar follows the restarts
-                self._state(progress.restart + 1, restarts, units + extra, clock(),
-                            f"residual restart {progress.restart + 1}/{restarts}: "
+                self._state(progress.restart + 1 if progress.complete else progress.restart, restarts, units + extra,
+                            clock(), f"residual restart {progress.restart + 1}/{restarts}"
+                            f"{'' if progress.complete else ' running'}: "
                             f"{len(extra)} units beyond the baseline's {n}", "residual search"),
                 current_sil=best_sil, templates_v=templates(every), theta=tuple(u.theta_physical for u in every))
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 import torch
 
 from bmiss_engine.errors import ConfigError
+from bmiss_engine.progress import checkpoint
 
 Contrast = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
@@ -111,6 +112,7 @@ def fixed_point(
     active = torch.ones(w.shape[1], dtype=torch.bool, device=w.device)
     it = 0
     for it in range(1, max_iter + 1):  # noqa: B007 - the count is returned
+        checkpoint()
         idx = torch.nonzero(active).squeeze(1)
         wa = w[:, idx]
         expect_zg, expect_g_prime = contrast_step(z, wa, contrast)
