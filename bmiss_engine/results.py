@@ -13,6 +13,9 @@ from numpy.typing import NDArray
 from bmiss_engine.separation import quality
 
 UnitStatus = Literal["accepted", "flagged", "rejected"]
+# "blind": found by blind source separation (FastICA); "model": found through the forward
+# model (the BMISS inversion, the hybrid's residual restarts, the joint method's discovery)
+UnitOrigin = Literal["blind", "model"]
 
 _MAX_ISI_S = 0.4  # intervals longer than this are pauses, not rate
 
@@ -55,6 +58,9 @@ class MotorUnit:
     theta_sd:
         Their uncertainty (field → standard deviation in the [0, 1] parameter scale; nan where
         not measured), or None.
+    origin:
+        "blind" for a unit blind source separation found, "model" for one found through the
+        forward model, beyond what blind separation finds.
     """
 
     unit_id: int
@@ -66,6 +72,7 @@ class MotorUnit:
     source_lag_samples: int = 0
     theta: dict[str, float] | None = None
     theta_sd: dict[str, float] | None = None
+    origin: UnitOrigin = "blind"
 
     def __post_init__(self) -> None:
         d = np.unique(np.asarray(self.discharge_samples, dtype=np.int64))

@@ -75,6 +75,7 @@ def write_result_npz(result: DecompositionResult, path: str | os.PathLike[str]) 
         "meta": np.asarray(json.dumps({"config": result.config, "provenance": result.provenance}, default=str)),
         "unit_ids": np.asarray([u.unit_id for u in result.units], dtype=np.int64),
         "status": np.asarray([u.status for u in result.units]),
+        "origin": np.asarray([u.origin for u in result.units]),
         "source_lag_samples": np.asarray([u.source_lag_samples for u in result.units], dtype=np.int64),
         # θ and its sd (bmiss and hybrid units), null for units without
         "theta": np.asarray(json.dumps([{"theta": u.theta, "theta_sd": u.theta_sd} for u in result.units],
@@ -120,6 +121,8 @@ def read_result_npz(path: str | os.PathLike[str]) -> DecompositionResult:
                 data.get(f"filter_{i}"), str(data["status"][i]),  # type: ignore[arg-type]
                 int(data["source_lag_samples"][i]),
                 _floats(thetas[i].get("theta")), _floats(thetas[i].get("theta_sd")),
+                # files written before units had an origin: every unit was blind
+                str(data["origin"][i]) if "origin" in data else "blind",  # type: ignore[arg-type]
             ))
         meta = json.loads(str(data["meta"]))
         model = None

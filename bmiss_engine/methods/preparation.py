@@ -118,6 +118,7 @@ def inverted_unit(unit_id: int, unit: InvertedUnit, fs: float) -> MotorUnit:
         unit_id, unit.detection.discharge_samples, unit.detection.pulse_train, fs,
         theta=dict(unit.theta_physical),
         theta_sd={name: float(sd) for name, sd in zip(names, unit.theta_sd_unit, strict=True)},
+        origin="model",
     )
 
 

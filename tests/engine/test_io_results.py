@@ -100,3 +100,17 @@ def test_npz_result_keeps_theta(tmp_path) -> None:
         k: v for k, v in sd.items() if k != "n_fibres"}
     assert back.units[0].theta_sd["n_fibres"] != back.units[0].theta_sd["n_fibres"]  # nan
     assert all(u.theta is None for u in back.units[1:])
+
+
+def test_the_origin_of_each_unit_survives_a_round_trip(tmp_path) -> None:
+    """Units found through the forward model stay marked as such in a saved result."""
+    import numpy as np
+
+    from bmiss_engine import DecompositionResult, MotorUnit
+    from bmiss_engine.io import read_result_npz, write_result
+
+    fs, n = 2048.0, 4096
+    units = tuple(MotorUnit(i, np.arange(100 + 37 * i, n, 200), np.zeros(n, np.float32), fs, origin=origin)
+                  for i, origin in enumerate(("blind", "model")))
+    write_result(DecompositionResult(units, fs, n), tmp_path / "r.npz")
+    assert [u.origin for u in read_result_npz(tmp_path / "r.npz").units] == ["blind", "model"]
