@@ -71,7 +71,8 @@ def main() -> None:
                 continue
             unit = result.units[int(m.estimated)]
             k = int(m.true_key)
-            assert unit.theta is not None and unit.theta_sd is not None
+            assert unit.theta is not None
+            assert unit.theta_sd is not None
             cells = [f"{seed}", str(k), f"{m.roa:.2f}"]
             for f in FIELDS:
                 true = float(truth.theta_physical[f][k])

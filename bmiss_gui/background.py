@@ -39,7 +39,7 @@ class _Call(QObject):
     def run(self) -> None:
         try:
             value = self._fn()
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a worker reports every failure to the GUI thread
             self.failed.emit(exc)
             return
         self.done.emit(value)

@@ -73,7 +73,7 @@ def bandpass(x: np.ndarray, fs: float) -> np.ndarray:
 
 def decompose(x: np.ndarray, fs: float, max_sources: int) -> tuple[dict[int, np.ndarray], dict[int, float], int]:
     """Run emgdecomp; return (discharges per unit in original samples, SIL per unit, R)."""
-    np.random.seed(0)
+    np.random.seed(0)  # noqa: NPY002 - emgdecomp draws from numpy's global generator
     params = EmgDecompositionParams(
         sampling_rate=fs, maximum_num_sources=max_sources, sil_threshold=SIL_THRESHOLD, min_n_peaks=MIN_DISCHARGES
     )

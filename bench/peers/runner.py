@@ -182,7 +182,7 @@ def run_peer(
     csv_path = Path(out_dir) / f"{_stem(name, Path(npz_path), args)}.csv"
     try:
         return _run_peer(name, Path(npz_path), Path(out_dir), cache, timeout_s, args)
-    except Exception as exc:  # the bench must go on whatever a peer does
+    except Exception as exc:  # noqa: BLE001 - the bench must go on whatever a peer does
         return PeerRun(name, csv_path, 0.0, 0.0, False, f"runner error: {exc!r}")
 
 

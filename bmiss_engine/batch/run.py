@@ -347,7 +347,7 @@ def _outcome(future: Any, t: RecordingTask) -> RecordingOutcome:
     except KilledWorker:
         return RecordingOutcome(t.name, "failed", error="the worker process died while decomposing it "
                                                         "(crash or out of memory; KilledWorker)")
-    except Exception as exc:  # the task keeps its own errors; this is Dask's (lost scheduler, pickling)
+    except Exception as exc:  # noqa: BLE001 - the task keeps its own errors; this is Dask's (lost scheduler, pickling)
         return RecordingOutcome(t.name, "failed", error=describe_error(exc))
 
 

@@ -33,6 +33,7 @@ def test_demo_mri_matches_its_generator_and_the_demo_recording() -> None:
     assert placed.mean_fat_mm == pytest.approx(4.0, abs=0.2)  # the grid sits on the 4 mm region
     # the units lie in the muscle under the grid
     depth = demo_truth["theta_depth_mm"]
-    assert depth.min() >= 1.9 and depth.max() <= 8.1
+    assert depth.min() >= 1.9
+    assert depth.max() <= 8.1
     inside = placed.grid_to_world(depth, demo_truth["theta_ml_mm"], demo_truth["theta_iz_mm"])
     assert np.all(np.linalg.norm(inside - placed.centre_world_mm, axis=1) < 70)

@@ -132,7 +132,8 @@ def test_label_map_values_are_translated(tmp_path) -> None:
     labels = load_label_map(path, TissueLabels(skin=10, fat=20, muscle=(30, 31), bone=40, ignore=(99,)))
     assert labels.labels.dtype == np.uint8
     assert labels.labels[0, 0, 0] == Tissue.BACKGROUND
-    assert labels.labels[0, 1, 0] == Tissue.SKIN and labels.labels[1, 0, 0] == Tissue.FAT
+    assert labels.labels[0, 1, 0] == Tissue.SKIN
+    assert labels.labels[1, 0, 0] == Tissue.FAT
     assert set(np.unique(labels.labels[2:4, :2])) == {int(Tissue.MUSCLE)}
     assert labels.labels[3, 3, 1] == Tissue.BONE
     with pytest.raises(AnatomyError, match=r"label values \[10, 20, 30, 31, 40, 99\] are not assigned"):

@@ -17,7 +17,8 @@ def test_surfaces_enclose_their_tissues() -> None:
         assert sum(s.n_faces for s in surfaces.values()) <= 20_000
         voxel_mm3 = float(np.prod(label_map.voxel_size_mm))
         for name, surface in surfaces.items():
-            assert surface.vertices.dtype == np.float32 and surface.faces.dtype == np.int32
+            assert surface.vertices.dtype == np.float32
+            assert surface.faces.dtype == np.int32
             assert surface.faces.max() < surface.vertices.shape[0]
             truth = np.isin(label_map.labels, [int(t) for t in SURFACE_TISSUES[name]]).sum() * voxel_mm3
             assert abs(surface.enclosed_volume_mm3() / truth - 1) < 0.05, name

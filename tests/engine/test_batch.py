@@ -95,10 +95,12 @@ def test_good_recordings_match_bmiss_decompose(first_run, study, reference) -> N
         outcome = summary.outcome(name)
         assert outcome.status == "ok", outcome
         got, want = open_result(outcome.result), reference[name]
-        assert got.n_units == want.n_units > 0 and outcome.units == want.n_units
+        assert got.n_units == want.n_units > 0
+        assert outcome.units == want.n_units
         for a, b in zip(got.units, want.units, strict=True):
             np.testing.assert_array_equal(a.discharge_samples, b.discharge_samples)
-        assert got.provenance["batch"]["recording"] == name and outcome.worker in ("gpu0", "gpu1")
+        assert got.provenance["batch"]["recording"] == name
+        assert outcome.worker in ("gpu0", "gpu1")
         # every export asked for, beside the result
         assert outcome.result.with_name(outcome.result.name.replace("_result.npz", "_discharges.csv")).is_file()
         assert outcome.result.with_name(outcome.result.name.replace("_result.npz", ".mat")).is_file()
@@ -110,15 +112,20 @@ def test_damaged_file_and_crashed_worker_fail_alone(first_run, study) -> None:
     summary, snapshots = first_run
     assert [o.recording for o in summary.outcomes] == [e.name for e in discover_recordings(study)]
     broken = summary.outcome(BROKEN)
-    assert broken.status == "failed" and "broken.npz" in broken.error and "not a readable .npz" in broken.error
+    assert broken.status == "failed"
+    assert "broken.npz" in broken.error
+    assert "not a readable .npz" in broken.error
     crashed = summary.outcome(CRASH)
-    assert crashed.status == "failed" and "KilledWorker" in crashed.error
+    assert crashed.status == "failed"
+    assert "KilledWorker" in crashed.error
     assert summary.count("ok") == 3
     table = (study.parent / "out" / "batch_summary.csv").read_text().splitlines()
-    assert len(table) == 1 + len(summary.outcomes) and any(r.startswith("broken.npz,failed,") for r in table)
+    assert len(table) == 1 + len(summary.outcomes)
+    assert any(r.startswith("broken.npz,failed,") for r in table)
     # progress: every worker was seen on a recording, and the last snapshot has them all
     seen = {r.worker for p in snapshots for r in p.running}
-    assert seen <= {"gpu0", "gpu1"} and seen
+    assert seen <= {"gpu0", "gpu1"}
+    assert seen
     assert snapshots[-1].done == snapshots[-1].total == len(GOOD) + 1
 
 
@@ -152,7 +159,8 @@ def test_changed_settings_recompute(rerun, study, address) -> None:
     # and a missing export makes a recording run again
     (out / "rec_a_discharges.csv").unlink()
     again = run_batch(study / "rec_a.npz", out, changed, formats="csv,mat", scheduler=address)
-    assert again.outcome("rec_a.npz").status == "ok" and (out / "rec_a_discharges.csv").is_file()
+    assert again.outcome("rec_a.npz").status == "ok"
+    assert (out / "rec_a_discharges.csv").is_file()
 
 
 def test_command_line(rerun, study, address, tmp_path, capsys) -> None:
@@ -161,9 +169,11 @@ def test_command_line(rerun, study, address, tmp_path, capsys) -> None:
                  "--config", str(study.parent / "config.json"), "--formats", "summary", "--no-progress"])
     captured = capsys.readouterr()
     assert code == 1  # broken.npz failed
-    assert "| rec_a.npz | ok |" in captured.out and "| broken.npz | failed |" in captured.out
+    assert "| rec_a.npz | ok |" in captured.out
+    assert "| broken.npz | failed |" in captured.out
     assert f"scheduler {address}" in captured.err
-    assert (out / "rec_a_result.npz").is_file() and (out / "rec_a_summary.csv").is_file()
+    assert (out / "rec_a_result.npz").is_file()
+    assert (out / "rec_a_summary.csv").is_file()
     assert (out / "batch_summary.md").read_text().startswith("# Batch summary")
     assert main(["batch", str(study / "rec_a.npz"), "--out", str(out), "--formats", "xls"]) == 2
     assert "unknown export format" in capsys.readouterr().err
@@ -175,7 +185,8 @@ def test_own_local_cluster(study, reference, tmp_path) -> None:
     summary = run_batch(study / "rec_a.npz", tmp_path / "own", DecomposerConfig.from_dict(CONFIG), n_workers=1,
                         progress=snapshots.append)
     outcome = summary.outcome("rec_a.npz")
-    assert outcome.status == "ok" and outcome.worker == "cpu0"
+    assert outcome.status == "ok"
+    assert outcome.worker == "cpu0"
     got, want = open_result(outcome.result), reference["rec_a.npz"]
     assert [u.discharge_samples.tolist() for u in got.units] == [u.discharge_samples.tolist() for u in want.units]
     assert snapshots[-1].cluster == "LocalCluster: 1 CPU worker, 1 thread each"

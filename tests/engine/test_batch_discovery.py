@@ -103,19 +103,23 @@ def test_fingerprint_follows_content_settings_and_sidecars(study, tmp_path) -> N
 
 def test_cluster_plan_for_cpus_and_gpus() -> None:
     cpu = plan_cluster(0, cpu_count=4)
-    assert cpu.n_workers == 4 and not cpu.uses_gpus and cpu.task_resources is None
+    assert cpu.n_workers == 4
+    assert not cpu.uses_gpus
+    assert cpu.task_resources is None
     assert all(not w.resources and not w.env for w in cpu.workers)
     assert plan_cluster(0, n_workers=2).n_workers == 2
 
     gpu = plan_cluster(2, cpu_count=16)
-    assert gpu.uses_gpus and gpu.task_resources == {GPU: 1.0}
+    assert gpu.uses_gpus
+    assert gpu.task_resources == {GPU: 1.0}
     assert [w.env["CUDA_VISIBLE_DEVICES"] for w in gpu.workers] == ["0", "1"]
     assert all(w.resources == {GPU: 1.0} for w in gpu.workers)
     assert plan_cluster(4, n_workers=2).n_workers == 2  # fewer workers than GPUs: the first ones
     assert plan_cluster(8, n_workers=16).n_workers == 8  # never two workers on one GPU
 
     forced_cpu = plan_cluster(2, n_workers=3, device="cpu")
-    assert forced_cpu.n_workers == 3 and not forced_cpu.uses_gpus
+    assert forced_cpu.n_workers == 3
+    assert not forced_cpu.uses_gpus
     with pytest.raises(ConfigError):
         plan_cluster(0, n_workers=0)
 
@@ -133,7 +137,9 @@ def test_summary_tables(tmp_path) -> None:
     assert lines[1] == "a.npz,ok,3,0.950,1.50,cpu,cpu0,"
     assert lines[3] == "d.npz,skipped,0,,2.00,cpu,cpu1,"
     md = md_path.read_text()
-    assert "| b\\|c.npz | failed |" in md and "(bad)" in md and "\n(bad)" not in md
+    assert "| b\\|c.npz | failed |" in md
+    assert "(bad)" in md
+    assert "\n(bad)" not in md
 
 
 def test_terminal_progress_shows_workers_and_dashboard_note() -> None:
@@ -152,5 +158,7 @@ def test_terminal_progress_shows_workers_and_dashboard_note() -> None:
     text = out.getvalue()
     assert "LocalCluster: 2 CPU workers, 1 thread each; Dask dashboard not available" in text
     assert text.count("dashboard") == 1
-    assert "worker cpu0: b.npz (3/8 vectors)" in text and "worker cpu1: c.npz (0/8 vectors)" in text
-    assert "1/3" in text and "1 skipped" in text
+    assert "worker cpu0: b.npz (3/8 vectors)" in text
+    assert "worker cpu1: c.npz (0/8 vectors)" in text
+    assert "1/3" in text
+    assert "1 skipped" in text

@@ -37,11 +37,14 @@ def test_error_cases_exit_nonzero_with_one_line(tmp_path, capsys) -> None:
         assert main(["decompose", path, "--no-progress"]) == 2, path
         err = capsys.readouterr().err
         lines = err.strip().splitlines()
-        assert len(lines) == 1 and lines[0].startswith("bmiss: error:"), (path, err)
+        assert len(lines) == 1, (path, err)
+        assert lines[0].startswith("bmiss: error:"), (path, err)
     # and as a real process: exit status and stderr as a user sees them
     proc = _run("decompose", cases[1], "--no-progress")
-    assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert proc.stderr.strip().startswith("bmiss: error:") and "garbage.npz" in proc.stderr
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip().startswith("bmiss: error:")
+    assert "garbage.npz" in proc.stderr
 
 
 def test_bad_settings_are_one_line_errors(tmp_path, capsys) -> None:
@@ -62,7 +65,9 @@ def test_simulate_info_decompose_csv(tmp_path) -> None:
     assert main(["simulate", str(rec), "--units", "6", "--duration", "6", "--seed", "4"]) == 0
     assert (tmp_path / "sim_truth.npz").exists()
     proc = _run("info", str(rec))
-    assert proc.returncode == 0 and "64 (0 marked bad)" in proc.stdout and "6.000 s" in proc.stdout
+    assert proc.returncode == 0
+    assert "64 (0 marked bad)" in proc.stdout
+    assert "6.000 s" in proc.stdout
     out = tmp_path / "units.csv"
     proc = _run("decompose", str(rec), "--out", str(out), "--no-progress")
     assert proc.returncode == 0, proc.stderr

@@ -39,7 +39,8 @@ def _cli(*args: str | Path, **kwargs: object) -> subprocess.Popen[str]:
 
 def _one_error_line(err: str) -> str:
     lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("bmiss: error: "), err
+    assert len(lines) == 1, err
+    assert lines[0].startswith("bmiss: error: "), err
     return lines[0]
 
 
@@ -56,15 +57,20 @@ def test_version_of_bmiss_gui() -> None:
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", PYTHONPATH=str(REPO))
     proc = subprocess.run([sys.executable, "-m", "bmiss_gui.app", "--version"], capture_output=True, text=True,
                           env=env, timeout=120)
-    assert proc.returncode == 0 and proc.stdout.strip() == f"bmiss-gui {__version__}", proc.stderr
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == f"bmiss-gui {__version__}"
 
 
 def test_info_json(recording: Path, capsys) -> None:
     assert main(["info", str(recording), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
-    assert info["file"] == str(recording) and info["format"] == "npz"
-    assert info["n_channels"] == 64 and info["grid"] == {"rows": 13, "columns": 5, "ied_mm": 8.0, "fibre_axis": "rows"}
-    assert info["sampling_rate_hz"] == 2048.0 and info["duration_s"] == 6.0 and info["n_samples"] == 6 * 2048
+    assert info["file"] == str(recording)
+    assert info["format"] == "npz"
+    assert info["n_channels"] == 64
+    assert info["grid"] == {"rows": 13, "columns": 5, "ied_mm": 8.0, "fibre_axis": "rows"}
+    assert info["sampling_rate_hz"] == 2048.0
+    assert info["duration_s"] == 6.0
+    assert info["n_samples"] == 6 * 2048
 
 
 def test_decompose_json_summarises_the_units_it_wrote(recording: Path, tmp_path: Path, capsys) -> None:
@@ -75,7 +81,8 @@ def test_decompose_json_summarises_the_units_it_wrote(recording: Path, tmp_path:
         raise AssertionError(f"not strict JSON: {name}")
 
     summary = json.loads(capsys.readouterr().out, parse_constant=no_nan)
-    assert summary["method"] == "fastica" and summary["out"] == str(out)
+    assert summary["method"] == "fastica"
+    assert summary["out"] == str(out)
     assert summary["recording"]["n_channels"] == 64
     assert summary["n_units"] == len(summary["units"]) >= 3
     rows = out.read_text().splitlines()[1:]
@@ -94,7 +101,8 @@ def test_method_reaches_the_settings(command: list[str], method: str) -> None:
 def test_unknown_method_is_refused(capsys) -> None:
     with pytest.raises(SystemExit) as exit_:
         main(["decompose", "x.npz", "--method", "ica"])
-    assert exit_.value.code == 2 and "invalid choice: 'ica'" in capsys.readouterr().err
+    assert exit_.value.code == 2
+    assert "invalid choice: 'ica'" in capsys.readouterr().err
 
 
 def test_decompose_help_lists_every_readable_format(capsys) -> None:
@@ -117,8 +125,10 @@ def test_closed_pipe_after_the_result_is_written(recording: Path, tmp_path: Path
     proc.stdout.close()  # the reader is gone before anything is printed
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 2
-    assert "broken pipe" in _one_error_line(err) and "decomposing" not in err
-    assert out.read_text().startswith("unit_id,sample,time_s\n") and len(out.read_text().splitlines()) > 10
+    assert "broken pipe" in _one_error_line(err)
+    assert "decomposing" not in err
+    assert out.read_text().startswith("unit_id,sample,time_s\n")
+    assert len(out.read_text().splitlines()) > 10
 
 
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
@@ -126,7 +136,8 @@ def test_full_disk_on_stdout(recording: Path) -> None:
     with open("/dev/full", "w") as full:
         proc = _cli("info", recording, "--json", stdout=full, stderr=subprocess.PIPE)
         _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 2 and "No space left on device" in _one_error_line(err)
+    assert proc.returncode == 2
+    assert "No space left on device" in _one_error_line(err)
 
 
 def test_full_disk_for_the_result(tmp_path: Path, monkeypatch, capsys) -> None:
@@ -139,7 +150,8 @@ def test_full_disk_for_the_result(tmp_path: Path, monkeypatch, capsys) -> None:
     write_result_npz(small_result(), tmp_path / "units.npz")
     assert main(["export", str(tmp_path / "units.npz"), "--out", str(tmp_path / "units.csv")]) == 2
     line = _one_error_line(capsys.readouterr().err)
-    assert str(tmp_path / "units.csv") in line and "No space left on device" in line
+    assert str(tmp_path / "units.csv") in line
+    assert "No space left on device" in line
 
 
 def test_missing_extra_is_named(tmp_path: Path, monkeypatch, capsys) -> None:

@@ -17,7 +17,7 @@ from bmiss_engine.io.session import Session, save_session
 from tests.engine.io_helpers import assert_same_discharges, small_recording, small_result
 
 
-@pytest.fixture()
+@pytest.fixture
 def stored(tmp_path: Path) -> tuple[Path, Path]:
     """A recording (.npz) and a decomposition of it (BMISS result .npz)."""
     rec, res = tmp_path / "rec.npz", tmp_path / "units.npz"
@@ -37,11 +37,13 @@ def test_result_to_mat_carries_units_and_emg(stored: tuple[Path, Path], tmp_path
     mat = tmp_path / "for_demuse.mat"
     code, out, err = _export(capsys, res, "--out", mat, "--recording", rec)
     assert code == 0, err
-    assert out.startswith(f"wrote {mat}: 3 motor units") and "the EMG of" in out
+    assert out.startswith(f"wrote {mat}: 3 motor units")
+    assert "the EMG of" in out
     assert_same_discharges(open_result(mat), small_result())
     back = open_recording(mat)
     original = small_recording()
-    assert back.n_samples == original.n_samples and back.sampling_rate_hz == original.sampling_rate_hz
+    assert back.n_samples == original.n_samples
+    assert back.sampling_rate_hz == original.sampling_rate_hz
     np.testing.assert_allclose(back.emg_v, original.emg_v, rtol=1e-5, atol=1e-12)
 
 
@@ -50,7 +52,8 @@ def test_mat_to_openhdemg_takes_the_emg_from_the_mat(stored: tuple[Path, Path], 
     mat, js = tmp_path / "a.mat", tmp_path / "a.json"
     assert _export(capsys, res, "--out", mat, "--recording", rec)[0] == 0
     code, out, _ = _export(capsys, mat, "--out", js)
-    assert code == 0 and f"the EMG of {mat}" in out
+    assert code == 0
+    assert f"the EMG of {mat}" in out
     assert_same_discharges(open_result(js), small_result())
     np.testing.assert_allclose(open_recording(js).emg_v, small_recording().emg_v, rtol=1e-4, atol=1e-10)
 
@@ -66,7 +69,8 @@ def test_openhdemg_to_tables_and_back(stored: tuple[Path, Path], tmp_path: Path,
     summary = tmp_path / "a_summary.csv"
     assert _export(capsys, js, "--out", summary)[0] == 0
     lines = summary.read_text().splitlines()
-    assert lines[0].startswith("unit_id,n_discharges") and len(lines) == 1 + 3
+    assert lines[0].startswith("unit_id,n_discharges")
+    assert len(lines) == 1 + 3
 
 
 def test_session_exports_with_its_recording(stored: tuple[Path, Path], tmp_path: Path, capsys) -> None:
@@ -76,7 +80,8 @@ def test_session_exports_with_its_recording(stored: tuple[Path, Path], tmp_path:
     js = tmp_path / "from_session.json"
     code, out, err = _export(capsys, session, "--out", js)
     assert code == 0, err
-    assert f"the EMG of {rec}" in out and "without the EMG" not in err
+    assert f"the EMG of {rec}" in out
+    assert "without the EMG" not in err
     assert_same_discharges(open_result(js), small_result())
     assert open_recording(js).n_channels == small_recording().n_channels
 
@@ -85,7 +90,8 @@ def test_export_without_emg_says_so_and_wrong_recording_is_refused(stored: tuple
                                                                     capsys) -> None:
     _, res = stored
     code, _, err = _export(capsys, res, "--out", tmp_path / "a.mat")
-    assert code == 0 and "without the EMG" in err
+    assert code == 0
+    assert "without the EMG" in err
     other = tmp_path / "other.npz"
     rec = small_recording()
     from bmiss_engine.recording import Recording
@@ -93,7 +99,9 @@ def test_export_without_emg_says_so_and_wrong_recording_is_refused(stored: tuple
     write_npz(Recording(rec.emg_v[:, :1000], rec.sampling_rate_hz, rec.grid, {}, "x", "test"), other)
     code, _, err = _export(capsys, res, "--out", tmp_path / "b.mat", "--recording", other)
     lines = err.strip().splitlines()
-    assert code == 2 and len(lines) == 1 and "not their recording" in lines[0]
+    assert code == 2
+    assert len(lines) == 1
+    assert "not their recording" in lines[0]
     assert not (tmp_path / "b.mat").exists()
 
 
@@ -103,4 +111,6 @@ def test_export_errors_are_one_line(stored: tuple[Path, Path], tmp_path: Path, c
     source, out = (res, tmp_path / name) if name.endswith(".xlsx") else (tmp_path / name, tmp_path / "a.csv")
     code, _, err = _export(capsys, source, "--out", out)
     lines = err.strip().splitlines()
-    assert code == 2 and len(lines) == 1 and message in lines[0], err
+    assert code == 2, err
+    assert len(lines) == 1, err
+    assert message in lines[0], err

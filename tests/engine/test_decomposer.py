@@ -25,7 +25,8 @@ def test_baseline_identifies_most_units_of_the_20_unit_simulation(sim20) -> None
     # precision: nearly every reported unit is a true one
     assert result.n_units - report.n_identified <= 2
     for u in result.units:
-        assert u.sil >= 0.9 and u.separation_filter is not None
+        assert u.sil >= 0.9
+        assert u.separation_filter is not None
         assert u.pulse_train.shape == (rec.n_samples,)
 
 
@@ -33,15 +34,19 @@ def test_iterate_yields_growing_snapshots_and_returns_the_result(sim_short) -> N
     rec, _truth = sim_short
     gen = Decomposer(DecomposerConfig().replace(n_iterations=48)).iterate(rec)
     states, result = states_and_result(gen)
-    assert states[0].phase == "preparing" and states[-1].phase == "done"
+    assert states[0].phase == "preparing"
+    assert states[-1].phase == "done"
     iterations = [s.iteration for s in states]
-    assert iterations == sorted(iterations) and max(iterations) <= 48
+    assert iterations == sorted(iterations)
+    assert max(iterations) <= 48
     assert len(states[-1].units) == result.n_units >= 4
     sep = [s for s in states if s.phase == "separating"]
-    assert sep and all(s.current_pulse_train.shape == (rec.n_samples,) for s in sep)
+    assert sep
+    assert all(s.current_pulse_train.shape == (rec.n_samples,) for s in sep)
     # snapshots are numpy data the consumer cannot corrupt
     u = sep[-1].units[0] if sep[-1].units else result.units[0]
-    assert isinstance(u.pulse_train, np.ndarray) and not u.pulse_train.flags.writeable
+    assert isinstance(u.pulse_train, np.ndarray)
+    assert not u.pulse_train.flags.writeable
 
 
 def test_closing_the_generator_cancels_and_leaves_nothing_behind(sim_short, tmp_path, monkeypatch) -> None:
@@ -68,7 +73,8 @@ def test_transform_applies_learned_filters_to_new_data(sim20) -> None:
     second = rec.crop(10, 20)
     fitted = Decomposer().run(first)
     applied = Decomposer().transform(fitted, second)
-    assert applied.n_units == fitted.n_units and applied.n_samples == second.n_samples
+    assert applied.n_units == fitted.n_units
+    assert applied.n_samples == second.n_samples
     offset = int(10 * fs)
     later_truth = [d[d >= offset] - offset for d in truth.discharge_samples]
     report = match_units(later_truth, [u.discharge_samples for u in applied.units], fs)
@@ -106,7 +112,8 @@ def test_unit_ids_of_the_result_are_those_seen_live(sim_short, monkeypatch) -> N
         gen = Decomposer(DecomposerConfig().replace(n_iterations=48, discharge_marking=marking)).iterate(rec)
         states, result = states_and_result(gen)
         live = {u.unit_id: u for u in states[-2].units}  # the "finishing" snapshot: all units found
-        assert states[-2].phase == "finishing" and len(live) >= 3
+        assert states[-2].phase == "finishing"
+        assert len(live) >= 3
         assert [u.unit_id for u in result.units] == sorted(live)[1:]
         assert [u.unit_id for u in states[-1].units] == [u.unit_id for u in result.units]
         for u in result.units:

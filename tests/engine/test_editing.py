@@ -81,7 +81,8 @@ def test_status_delete_and_merge(result: DecompositionResult) -> None:
     assert merged.unit(0).n_discharges > result.unit(0).n_discharges
     for _ in range(3):
         h.undo()
-    assert h.current is result and not h.can_undo
+    assert h.current is result
+    assert not h.can_undo
 
 
 def test_merge_counts_coincident_discharges_once(result: DecompositionResult) -> None:
@@ -108,7 +109,8 @@ def test_invalid_edit_changes_nothing(result: DecompositionResult) -> None:
         SetStatus((0,), "maybe")  # type: ignore[arg-type]
     with pytest.raises(EditError):
         MergeUnits((1, 1))
-    assert h.current is result and not h.can_undo
+    assert h.current is result
+    assert not h.can_undo
 
 
 def test_log_is_json_and_replays_to_the_same_result(result: DecompositionResult) -> None:
@@ -161,13 +163,16 @@ def test_history_rebuilt_from_its_logs_undoes_and_redoes_as_before(result: Decom
     h.undo()
     h.undo()  # two edits on the redo branch
     log, redo_log = json.loads(json.dumps(h.log)), json.loads(json.dumps(h.redo_log))
-    assert len(log) == 2 and [e["kind"] for e in redo_log] == ["merge_units", "delete_unit"]
+    assert len(log) == 2
+    assert [e["kind"] for e in redo_log] == ["merge_units", "delete_unit"]
 
     back = EditHistory.from_log(result, log, redo_log)
     assert back.initial is result
     assert _snapshot(back.current) == _snapshot(h.current)
-    assert back.undo_label == h.undo_label and back.redo_label == h.redo_label
+    assert back.undo_label == h.undo_label
+    assert back.redo_label == h.redo_label
     back.redo(), h.redo()
     assert _snapshot(back.current) == _snapshot(h.current)
     back.undo(), back.undo(), back.undo()
-    assert not back.can_undo and _snapshot(back.current) == _snapshot(result)
+    assert not back.can_undo
+    assert _snapshot(back.current) == _snapshot(result)

@@ -118,12 +118,14 @@ def test_layered_model_is_converged_in_its_frequency_grids() -> None:
 
 def test_amplitude_falls_with_depth_and_with_fat() -> None:
     deeper = ptp(render(units(4, depth_mm=[0.5, 3.0, 8.0, 15.0]))).max(axis=1)
-    assert np.all(np.diff(deeper) < 0) and deeper[-1] < 0.2 * deeper[0]
+    assert np.all(np.diff(deeper) < 0)
+    assert deeper[-1] < 0.2 * deeper[0]
     # one anatomy per unit: fat 1, 3, 6, 12 mm
     fat = torch.tensor([1.0, 3.0, 6.0, 12.0], dtype=torch.float64)
     anatomy = AnatomyParameters(**{**AnatomyParameters.default().as_dict(), "fat_mm": fat})
     fatter = ptp(render(units(4), anatomy)).max(axis=1)
-    assert np.all(np.diff(fatter) < 0) and fatter[-1] < 0.2 * fatter[0]
+    assert np.all(np.diff(fatter) < 0)
+    assert fatter[-1] < 0.2 * fatter[0]
 
 
 def test_superficial_units_have_realistic_amplitudes() -> None:
@@ -147,7 +149,8 @@ def test_innervation_zone_reverses_the_single_differential_signal() -> None:
     # SD at a channel spans (z, z + 8 mm); use the pairs wholly on one side of the IZ
     above = {polarity(channel(r)) for r in range(13) if z[channel(r)] > iz}
     below = {polarity(channel(r)) for r in range(13) if z[channel(r)] + 8 < iz}
-    assert above == {1.0} and below == {-1.0}
+    assert above == {1.0}
+    assert below == {-1.0}
     # the pair straddling the IZ symmetrically sees almost nothing
     assert np.ptp(sd[channel(6)]) < 1e-3 * np.ptp(sd).max()
     # mirror images about the IZ: z = 16…24 and z = −16…−8 are 12–20 mm from it
@@ -276,12 +279,14 @@ def test_no_overflow_over_the_whole_anatomy_range() -> None:
 def test_generator_drives_the_simulator() -> None:
     cfg = SimulationConfig(n_units=6, duration_s=2.0, ramp_s=0.5, depth_range_mm=(4.0, 9.0), seed=4)
     rec, truth = simulate_recording(cfg, generator=AnalyticGenerator())
-    assert rec.n_channels == 64 and np.isfinite(rec.emg_v).all()
+    assert rec.n_channels == 64
+    assert np.isfinite(rec.emg_v).all()
     assert truth.muaps_v.shape == (6, 64, AnalyticForwardModel().n_samples(cfg.sampling_rate_hz))
     assert truth.muap_onset == AnalyticForwardModel().onset(cfg.sampling_rate_hz)
     amplitude_uv = np.ptp(truth.muaps_v, axis=2).max(axis=1) * 1e6
     # 1–6 mm into the muscle under 1 mm skin and 2 mm fat: tens to hundreds of µV
-    assert np.all(amplitude_uv > 10.0) and np.all(amplitude_uv < 3000.0)
+    assert np.all(amplitude_uv > 10.0)
+    assert np.all(amplitude_uv < 3000.0)
     assert np.median(amplitude_uv) > 30.0
     assert all(len(d) > 5 for d in truth.discharge_samples)
 

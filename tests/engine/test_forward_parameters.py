@@ -35,8 +35,10 @@ def test_bounds_are_the_physical_ranges_and_fibres_use_a_log_scale() -> None:
 
 def test_anatomy_defaults_and_its_map() -> None:
     anatomy = AnatomyParameters.default()
-    assert float(anatomy.sigma_muscle_along_s_m) == 0.5 and float(anatomy.sigma_muscle_across_s_m) == 0.1
-    assert float(anatomy.sigma_fat_s_m) == 0.05 and float(anatomy.sigma_skin_s_m) == 1.0
+    assert float(anatomy.sigma_muscle_along_s_m) == 0.5
+    assert float(anatomy.sigma_muscle_across_s_m) == 0.1
+    assert float(anatomy.sigma_fat_s_m) == 0.05
+    assert float(anatomy.sigma_skin_s_m) == 1.0
     unit = to_unit_interval(anatomy)
     assert unit.shape == (len(AnatomyParameters.field_names()),)
     assert bool(((unit >= 0) & (unit <= 1)).all())

@@ -104,7 +104,8 @@ def test_values_stay_finite_for_thin_and_thick_layers() -> None:
         for skin in (0.5, 3.0):
             anatomy = AnatomyParameters.default(skin_mm=skin, fat_mm=fat)
             h = layered_transfer(kx, kz, depth, torch.full_like(depth, 2.0), anatomy)
-            assert bool(torch.isfinite(h).all()) and bool((h >= 0).all())
+            assert bool(torch.isfinite(h).all())
+            assert bool((h >= 0).all())
             assert float(h[:, 0, 0].min()) > 0  # low frequencies always carry signal
             # in float32 too: exponentials underflow to 0, never to inf or NaN
             anatomy32 = AnatomyParameters.default(skin_mm=skin, fat_mm=fat, dtype=torch.float32)

@@ -49,7 +49,8 @@ def test_hybrid_theta_is_near_the_truth(recording_and_truth, hybrid_run) -> None
     for m in report.identified:
         unit = result.units[int(m.estimated)]
         k = int(m.true_key)
-        assert unit.theta is not None and unit.theta_sd is not None
+        assert unit.theta is not None
+        assert unit.theta_sd is not None
         # the model that simulated the data fits it: position within a few mm, CV within 0.8 m/s
         # (a unit whose STA other units blur fits worse: measured 4.4 → 5.0 m/s, residual 0.37)
         assert abs(unit.theta["depth_mm"] - truth.theta_physical["depth_mm"][k]) < 2.0
@@ -64,7 +65,8 @@ def test_hybrid_states_show_the_fit_progress(hybrid_run) -> None:
     finishing = [s for s in states if s.phase == "finishing" and s.theta]
     assert finishing, "no state carried θ while fitting"
     assert len(finishing[-1].theta) == result.n_units
-    assert states[-1].phase == "done" and states[-1].templates_v is not None
+    assert states[-1].phase == "done"
+    assert states[-1].templates_v is not None
     assert states[-1].templates_v.shape[0] == result.n_units
 
 
@@ -137,16 +139,19 @@ def test_hybrid_residual_restarts_add_units_beyond_the_baseline(recording_and_tr
     before = match_units(truth.discharge_samples, [u.discharge_samples for u in baseline.units], fs).n_identified
     after = match_units(truth.discharge_samples, [u.discharge_samples for u in result.units], fs).n_identified
     # every unit the residual search adds is a true unit the baseline did not have
-    assert after >= before + 1 and after - before == result.n_units - n
+    assert after >= before + 1
+    assert after - before == result.n_units - n
     for extra in result.units[n:]:
-        assert extra.theta is not None and extra.unit_id >= n
+        assert extra.theta is not None
+        assert extra.unit_id >= n
         assert extra.separation_filter is not None  # the CKC filter of its discharges
     # transform() re-detects every unit, those of the residual search too
     applied = Decomposer(DecomposerConfig().replace(device="cpu")).transform(result, rec)
     assert applied.n_units == result.n_units
     for before, again in zip(result.units, applied.units, strict=True):
         assert rate_of_agreement(before.discharge_samples, again.discharge_samples, fs, max_lag_s=0.002) >= 0.9
-    assert states[-1].templates_v is not None and states[-1].templates_v.shape[0] == result.n_units
+    assert states[-1].templates_v is not None
+    assert states[-1].templates_v.shape[0] == result.n_units
 
 
 def test_a_unit_must_fire_as_a_motor_unit_does() -> None:

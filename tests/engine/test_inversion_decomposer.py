@@ -39,8 +39,10 @@ def test_bmiss_finds_most_units_with_their_theta(bmiss_run) -> None:
     assert result.n_units - report.n_identified <= 1  # few false units
     names = set(MotorUnitParameters.field_names())
     for unit in result.units:
-        assert unit.theta is not None and set(unit.theta) == names
-        assert unit.theta_sd is not None and np.isnan(unit.theta_sd["n_fibres"])
+        assert unit.theta is not None
+        assert set(unit.theta) == names
+        assert unit.theta_sd is not None
+        assert np.isnan(unit.theta_sd["n_fibres"])
         bounds = MotorUnitParameters.BOUNDS
         assert all(bounds[k].low <= v <= bounds[k].high for k, v in unit.theta.items())
     # identified units sit where the truth puts them (medio-lateral position within 3 mm)
@@ -51,7 +53,8 @@ def test_bmiss_finds_most_units_with_their_theta(bmiss_run) -> None:
 
 def test_bmiss_states_follow_the_generator_protocol(bmiss_run) -> None:
     rec, _, states, result = bmiss_run
-    assert states[0].phase == "preparing" and states[-1].phase == "done"
+    assert states[0].phase == "preparing"
+    assert states[-1].phase == "done"
     separating = [s for s in states if s.phase == "separating"]
     assert [s.iteration for s in separating] == [1, 2]
     assert all(s.total == 2 for s in states)
@@ -67,7 +70,8 @@ def test_bmiss_units_carry_separation_filters_that_transform_applies(bmiss_run) 
     """The inversion gives discharges and θ but no separation vector; each unit gets the CKC
     filter of its discharges, so transform() re-detects it on the same grid."""
     rec, _, _, result = bmiss_run
-    assert result.n_units >= 2 and result.model is not None
+    assert result.n_units >= 2
+    assert result.model is not None
     assert all(u.separation_filter is not None for u in result.units)
     assert result.model.extension_factor == 12  # the configuration's extension
     applied = Decomposer(DecomposerConfig().replace(device="cpu")).transform(result, rec)

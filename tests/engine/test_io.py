@@ -13,7 +13,8 @@ def test_plain_layout_round_trip(sim_short, tmp_path) -> None:
     write_npz(rec, tmp_path / "r.npz")
     back = open_recording(tmp_path / "r.npz")
     np.testing.assert_allclose(back.emg_v, rec.emg_v, rtol=1e-5, atol=1e-12)
-    assert back.grid.shape == rec.grid.shape and back.sampling_rate_hz == rec.sampling_rate_hz
+    assert back.grid.shape == rec.grid.shape
+    assert back.sampling_rate_hz == rec.sampling_rate_hz
     np.testing.assert_array_equal(back.grid.channel_rc, rec.grid.channel_rc)
     np.testing.assert_allclose(back.aux["excitation"], rec.aux["excitation"])
 
@@ -27,7 +28,7 @@ def test_channel_rc_defaults_to_row_major_and_units_convert(tmp_path) -> None:
 
 
 @pytest.mark.parametrize(
-    "arrays, message",
+    ("arrays", "message"),
     [
         ({"fs_hz": 2048.0, "grid_shape": (2, 2), "ied_mm": 8.0}, "missing 'emg'"),
         ({"emg": np.ones((4, 10)), "grid_shape": (2, 2), "ied_mm": 8.0}, "missing 'fs_hz'"),

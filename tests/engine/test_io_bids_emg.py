@@ -71,8 +71,12 @@ def test_bids_emg_grid_from_electrodes(tmp_path, bdf) -> None:
     write_edf(path, [*names, "force"], ["uV"] * 6 + ["N"], np.vstack([emg_uv, force]), bdf=bdf)
     _write_tables(base, names, xy, bad=(2,))
     rec = open_recording(path)
-    assert rec.file_format == "bids-emg" and rec.sampling_rate_hz == FS_HZ and rec.n_samples == 2048
-    assert rec.grid.shape == (3, 2) and rec.grid.ied_mm == 10.0 and rec.grid.bad_channels == (2,)
+    assert rec.file_format == "bids-emg"
+    assert rec.sampling_rate_hz == FS_HZ
+    assert rec.n_samples == 2048
+    assert rec.grid.shape == (3, 2)
+    assert rec.grid.ied_mm == 10.0
+    assert rec.grid.bad_channels == (2,)
     assert tuple(rec.grid.channel_rc[4]) == (1, 1)
     lsb_uv = 10000.0 / (2**24 if bdf else 2**16)
     np.testing.assert_allclose(rec.emg_v, emg_uv * 1e-6, atol=lsb_uv * 1e-6)
@@ -83,7 +87,8 @@ def test_edf_without_tables_and_bad_files(tmp_path) -> None:
     path = tmp_path / "x_emg.edf"
     write_edf(path, ["a", "b"], ["mV", "mV"], np.ones((2, 1024)), phys_range=(-5.0, 5.0))
     rec = open_recording(path)
-    assert rec.grid.shape == (2, 1) and rec.emg_v[0, 0] == pytest.approx(1e-3, rel=1e-3)
+    assert rec.grid.shape == (2, 1)
+    assert rec.emg_v[0, 0] == pytest.approx(1e-3, rel=1e-3)
     (tmp_path / "x_channels.tsv").write_text("name\ttype\tunits\nzz\tEMG\tuV\n")
     with pytest.raises(RecordingFormatError, match=r"not in x_emg\.edf"):
         open_recording(path)
@@ -106,13 +111,16 @@ def test_written_bids_emg_reads_back(tmp_path) -> None:
     back = open_recording(path)
     assert back.n_samples == rec.n_samples  # the padded last record is trimmed
     np.testing.assert_array_equal(back.grid.channel_rc, rec.grid.channel_rc)
-    assert back.grid.shape == rec.grid.shape and back.grid.ied_mm == rec.grid.ied_mm
+    assert back.grid.shape == rec.grid.shape
+    assert back.grid.ied_mm == rec.grid.ied_mm
     assert back.grid.bad_channels == rec.grid.bad_channels
     step = np.abs(rec.emg_v).max() / (2**23 - 1)
     np.testing.assert_allclose(back.emg_v, rec.emg_v, atol=2 * step)
     np.testing.assert_allclose(back.aux["force"], rec.aux["force"], atol=1e-6)
     sidecar = json.loads((tmp_path / "sub-01_task-ramp_emg.json").read_text())
-    assert sidecar["SamplingFrequency"] == rec.sampling_rate_hz and sidecar["EMGChannelCount"] == rec.n_channels
+    assert sidecar["SamplingFrequency"] == rec.sampling_rate_hz
+    assert sidecar["EMGChannelCount"] == rec.n_channels
     assert (tmp_path / "sub-01_task-ramp_coordsystem.json").exists()
     raw = path.read_bytes()
-    assert raw[:8] == b"\xffBIOSEMI" and raw[192:197] == b"24BIT"
+    assert raw[:8] == b"\xffBIOSEMI"
+    assert raw[192:197] == b"24BIT"

@@ -12,13 +12,16 @@ def test_info_on_a_bare_npy_with_grid_flags(tmp_path, capsys) -> None:
     assert main(["info", str(tmp_path / "a.npy"), "--fs-hz", "2048", "--grid-rows", "2", "--grid-cols", "3",
                  "--ied-mm", "5"]) == 0
     out = capsys.readouterr().out
-    assert "format:        npy" in out and "grid:          2×3, 5 mm" in out and "2.000 s (4096 samples)" in out
+    assert "format:        npy" in out
+    assert "grid:          2×3, 5 mm" in out
+    assert "2.000 s (4096 samples)" in out
 
 
 def test_grid_flags_missing_or_half_given(tmp_path, capsys) -> None:
     np.save(tmp_path / "a.npy", np.ones((6, 100)))
     assert main(["info", str(tmp_path / "a.npy")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "--grid-rows --grid-cols --ied-mm --fs-hz" in err[0]
+    assert len(err) == 1
+    assert "--grid-rows --grid-cols --ied-mm --fs-hz" in err[0]
     assert main(["decompose", str(tmp_path / "a.npy"), "--grid-rows", "2", "--no-progress"]) == 2
     assert "give both --grid-rows and --grid-cols" in capsys.readouterr().err

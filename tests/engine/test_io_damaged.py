@@ -81,8 +81,11 @@ def test_damaged_files_fail_cleanly(tmp_path) -> None:
             for opener in (open_recording, open_result):
                 try:
                     opener(path)
+                    message = None
                 except RecordingFormatError as exc:
-                    assert path.name in str(exc), (name, k, exc)
+                    message = str(exc)
+                # read as something, or refused naming the file
+                assert message is None or path.name in message, (name, k, message)
                 checked += 1
     assert checked == 2 * 10 * 7
 

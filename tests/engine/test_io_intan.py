@@ -66,7 +66,9 @@ def test_rhd_amplifiers_are_emg_and_adc_is_aux(tmp_path, version) -> None:
     adc = rng.integers(0, 65535, (1, n)).astype(np.uint16)
     write_rhd(tmp_path / "r.rhd", amp, adc, version=version)
     rec = open_recording(tmp_path / "r.rhd")
-    assert rec.file_format == "intan-rhd" and rec.sampling_rate_hz == 2000.0 and rec.n_channels == 4
+    assert rec.file_format == "intan-rhd"
+    assert rec.sampling_rate_hz == 2000.0
+    assert rec.n_channels == 4
     np.testing.assert_allclose(rec.emg_v, (amp.astype(float) - 32768) * 0.195e-6, rtol=1e-6)
     np.testing.assert_allclose(rec.aux["FORCE-0"], adc[0] * 50.354e-6, rtol=1e-6)
     assert open_recording(tmp_path / "r.rhd", grid=ElectrodeGrid.full(2, 2, 4.0)).grid.shape == (2, 2)

@@ -48,8 +48,11 @@ def test_demuse_file_gives_recording_and_units(tmp_path, version) -> None:
     else:
         write_mat73(path, variables)
     rec = open_recording(path)
-    assert rec.file_format == "demuse" and rec.grid.shape == (13, 5) and rec.n_channels == 64
-    assert rec.grid.ied_mm == 8.0 and rec.sampling_rate_hz == 2048.0
+    assert rec.file_format == "demuse"
+    assert rec.grid.shape == (13, 5)
+    assert rec.n_channels == 64
+    assert rec.grid.ied_mm == 8.0
+    assert rec.sampling_rate_hz == 2048.0
     k = next(i for i, rc in enumerate(rec.grid.channel_rc) if tuple(rc) == (7, 3))
     assert rec.emg_v[k].mean() == pytest.approx(0.703, abs=1e-4)  # 703 mV in volts
     assert (0, 0) not in {tuple(rc) for rc in rec.grid.channel_rc}
@@ -87,10 +90,13 @@ def test_muedit_file_gives_one_recording_per_grid_and_its_units(tmp_path, versio
         write_mat73(path, variables)
     first = open_recording(path)
     second = open_recording(path, grid_index=1)
-    assert first.file_format == "muedit" and first.grid.name == "GR08MM1305" and first.grid.shape == (13, 5)
+    assert first.file_format == "muedit"
+    assert first.grid.name == "GR08MM1305"
+    assert first.grid.shape == (13, 5)
     np.testing.assert_array_equal(first.grid.channel_rc, otb_channel_rc("GR08MM1305", 64))
     assert first.grid.bad_channels == (5,)
-    assert second.grid.shape == (8, 8) and second.grid.ied_mm == 10.0
+    assert second.grid.shape == (8, 8)
+    assert second.grid.ied_mm == 10.0
     assert second.emg_v[6].mean() == pytest.approx(5e-3, rel=1e-2)
     assert set(first.aux) == {"target", "path"}
     units_1 = open_result(path)
@@ -112,7 +118,8 @@ def test_our_mat_opens_as_demuse_and_as_muedit(tmp_path) -> None:
     mat = scipy.io.loadmat(tmp_path / "r.mat", squeeze_me=False, struct_as_record=False)
     scipy.io.savemat(tmp_path / "muedit_only.mat", {"signal": mat["signal"]})
     muedit = open_recording(tmp_path / "muedit_only.mat")
-    assert muedit.file_format == "muedit" and muedit.grid.bad_channels == rec.grid.bad_channels
+    assert muedit.file_format == "muedit"
+    assert muedit.grid.bad_channels == rec.grid.bad_channels
     np.testing.assert_allclose(muedit.aux["target"], rec.aux["force"])  # the force is MUedit's target
     np.testing.assert_allclose(muedit.aux["force"], rec.aux["force"])  # and keeps its name in signal.auxiliary
     np.testing.assert_array_equal(muedit.grid.channel_rc, rec.grid.channel_rc)
@@ -125,7 +132,8 @@ def test_our_mat_opens_as_demuse_and_as_muedit(tmp_path) -> None:
         np.testing.assert_allclose(by_position[tuple(rc)], rec.emg_v[k], rtol=1e-5, atol=1e-12)
     assert_same_discharges(result, open_result(tmp_path / "demuse_only.mat"), ids=False)
     assert mat["MUPulses"][0, 0].ravel()[0] == result.units[0].discharge_samples[0] + 1  # 1-based for MATLAB
-    assert mat["IPTs"].shape == (3, N_SAMPLES) and float(mat["fsamp"].squeeze()) == FS_HZ
+    assert mat["IPTs"].shape == (3, N_SAMPLES)
+    assert float(mat["fsamp"].squeeze()) == FS_HZ
 
 
 @pytest.mark.parametrize(
@@ -183,9 +191,12 @@ def test_otb_export_gives_grid_units_and_force(tmp_path) -> None:
     variables, firing = _otb_export_variables(np.random.default_rng(5))
     scipy.io.savemat(tmp_path / "otb.mat", variables)
     rec = open_recording(tmp_path / "otb.mat")
-    assert rec.file_format == "otb-mat" and rec.grid.name == "GR08MM1305" and rec.n_channels == 64
+    assert rec.file_format == "otb-mat"
+    assert rec.grid.name == "GR08MM1305"
+    assert rec.n_channels == 64
     loud = int(np.argmax(np.abs(rec.emg_v).mean(axis=1)))
-    assert loud == 12 and tuple(rec.grid.channel_rc[loud]) == (12, 1)
+    assert loud == 12
+    assert tuple(rec.grid.channel_rc[loud]) == (12, 1)
     assert rec.emg_v[loud].mean() == pytest.approx(1e-3, rel=0.01)  # 1000 µV
     assert list(rec.aux) == ["acquired data[ %(MVC)]"]
     result = open_result(tmp_path / "otb.mat")

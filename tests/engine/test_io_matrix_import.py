@@ -21,7 +21,8 @@ def test_peek_reads_the_size_in_either_layout(tmp_path) -> None:
     assert peek_matrix(tmp_path / "b.npy") == MatrixShape(6, 40, True)
     assert peek_matrix(tmp_path / "c.csv") == MatrixShape(6, 40, True)  # the header is not a sample
     assert peek_matrix(tmp_path / "d.txt") == MatrixShape(6, 40, False)
-    assert all(is_tabular(tmp_path / n) for n in ("a.npy", "c.csv", "d.TXT")) and not is_tabular("r.npz")
+    assert all(is_tabular(tmp_path / n) for n in ("a.npy", "c.csv", "d.TXT"))
+    assert not is_tabular("r.npz")
 
 
 def test_peek_refuses_what_is_no_matrix(tmp_path) -> None:
@@ -37,7 +38,8 @@ def test_peek_refuses_what_is_no_matrix(tmp_path) -> None:
 
 def test_grids_proposed_for_a_channel_count() -> None:
     assert [guess_shape(n) for n in (64, 32, 65, 128, 7)] == [(8, 8), (8, 4), (13, 5), (16, 8), (7, 1)]
-    assert grid_codes_for(64)[0] == "GR08MM1305" and grid_codes_for(32)[0] == "HD10MM0804"
+    assert grid_codes_for(64)[0] == "GR08MM1305"
+    assert grid_codes_for(32)[0] == "HD10MM0804"
     assert grid_codes_for(7) == []
 
 
@@ -47,7 +49,9 @@ def test_description_opens_the_matrix_and_round_trips(tmp_path) -> None:
     custom = TabularDescription(CUSTOM_GRID, 2, 3, 5.0, 1000.0, "mV")
     assert custom.problem(6) == ""
     rec = open_recording(tmp_path / "a.npy", **custom.open_options(peek_matrix(tmp_path / "a.npy").n_channels))
-    assert rec.grid.shape == (2, 3) and rec.grid.ied_mm == 5.0 and rec.sampling_rate_hz == 1000.0
+    assert rec.grid.shape == (2, 3)
+    assert rec.grid.ied_mm == 5.0
+    assert rec.sampling_rate_hz == 1000.0
     np.testing.assert_allclose(rec.emg_v, emg * 1e-3, rtol=1e-6)
     assert TabularDescription.from_dict(custom.as_dict()) == custom
     # a custom grid that does not fit the channels says why, and cannot open the file
@@ -57,4 +61,6 @@ def test_description_opens_the_matrix_and_round_trips(tmp_path) -> None:
         wrong.open_options(6)
     # a known grid fixes shape, spacing and channel order
     known = TabularDescription("GR08MM1305", 0, 0, 0.0, 2048.0)
-    assert known.problem(64) == "" and known.grid(64).shape == (13, 5) and known.grid(64).ied_mm == 8.0
+    assert known.problem(64) == ""
+    assert known.grid(64).shape == (13, 5)
+    assert known.grid(64).ied_mm == 8.0

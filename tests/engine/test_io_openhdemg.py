@@ -46,7 +46,9 @@ def test_openhdemg_file_gives_emg_and_units(tmp_path, source, volts_per_unit) ->
     ipts = rng.random((600, 2))
     _openhdemg_file(tmp_path / "f.json", source, emg, pulses, ipts)
     rec = open_recording(tmp_path / "f.json")
-    assert rec.file_format == "openhdemg" and rec.n_channels == 6 and rec.sampling_rate_hz == 2048.0
+    assert rec.file_format == "openhdemg"
+    assert rec.n_channels == 6
+    assert rec.sampling_rate_hz == 2048.0
     np.testing.assert_allclose(rec.emg_v, emg.T * volts_per_unit, rtol=1e-6)
     assert rec.grid.shape == (6, 1)  # openhdemg keeps no layout
     assert rec.aux["ref_signal"][-1] == pytest.approx(50.0)
@@ -66,7 +68,8 @@ def test_our_json_has_openhdemg_layout_and_round_trips(tmp_path) -> None:
     assert json.loads(outer["SOURCE"]) in ("DEMUSE", "OTB", "CUSTOMCSV", "DELSYS")
     firing = json.loads(outer["BINARY_MUS_FIRING"])
     assert np.asarray(firing["data"]).shape == (rec.n_samples, result.n_units)
-    assert json.loads(outer["NUMBER_OF_MUS"]) == 3 and json.loads(outer["EMG_LENGTH"]) == rec.n_samples
+    assert json.loads(outer["NUMBER_OF_MUS"]) == 3
+    assert json.loads(outer["EMG_LENGTH"]) == rec.n_samples
     raw = json.loads(outer["RAW_SIGNAL"])
     np.testing.assert_allclose(np.asarray(raw["data"]).T * 1e-6, rec.emg_v, rtol=1e-6)
     back = open_recording(tmp_path / "r.json")

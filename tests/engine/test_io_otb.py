@@ -58,17 +58,25 @@ def test_two_grids_and_force_are_mapped_and_scaled(tmp_path) -> None:
     _otb_plus(tmp_path / "t.otb+", _device_xml(adapters), _raw_frames())
     a, b = read_otb_plus(tmp_path / "t.otb+")
     lsb_v = 5.0 / 2**16 / 150  # Quattrocento: 5 V reference, 16 bits, gain 150
-    assert a.grid.name == "GR08MM1305" and a.grid.shape == (13, 5) and a.grid.ied_mm == 8.0
-    assert b.grid.name == "GR10MM0808" and b.grid.shape == (8, 8) and b.grid.ied_mm == 10.0
-    assert a.sampling_rate_hz == FS_HZ and a.n_samples == N_SAMPLES
+    assert a.grid.name == "GR08MM1305"
+    assert a.grid.shape == (13, 5)
+    assert a.grid.ied_mm == 8.0
+    assert b.grid.name == "GR10MM0808"
+    assert b.grid.shape == (8, 8)
+    assert b.grid.ied_mm == 10.0
+    assert a.sampling_rate_hz == FS_HZ
+    assert a.n_samples == N_SAMPLES
     # channel number (1-based) found at each electrode, against openhdemg's 180° table
     number_at = {tuple(rc): round(float(a.emg_v[k, 0]) / lsb_v) for k, rc in enumerate(a.grid.channel_rc)}
-    assert (0, 0) not in number_at and len(number_at) == 64
+    assert (0, 0) not in number_at
+    assert len(number_at) == 64
     expected = {(1, 0): 1, (12, 0): 12, (12, 1): 13, (0, 1): 25, (0, 2): 26, (12, 2): 38, (12, 3): 39,
                 (0, 3): 51, (0, 4): 52, (12, 4): 64}
     assert {rc: number_at[rc] for rc in expected} == expected
     number_at_b = {tuple(rc): round(float(b.emg_v[k, 0]) / lsb_v) - 64 for k, rc in enumerate(b.grid.channel_rc)}
-    assert number_at_b[(7, 0)] == 1 and number_at_b[(0, 0)] == 8 and number_at_b[(0, 7)] == 64
+    assert number_at_b[(7, 0)] == 1
+    assert number_at_b[(0, 0)] == 8
+    assert number_at_b[(0, 7)] == 64
     np.testing.assert_allclose(a.emg_v[0, :3], np.array([1, 2, 3]) * lsb_v, rtol=1e-6)
     force_v = 385 * 5.0 / 2**16 / 0.5
     assert a.aux["Force"][0] == pytest.approx(force_v, rel=1e-6)
@@ -82,7 +90,8 @@ def test_adc_range_follows_ot_conversion_table(tmp_path, device, adc_range_v) ->
     rec = open_recording(tmp_path / "s.otb+")
     assert rec.emg_v[0, 0] == pytest.approx(1 * adc_range_v / 2**16 / 256, rel=1e-6)
     np.testing.assert_array_equal(rec.grid.channel_rc, otb_channel_rc("HD08MM1305", 64))
-    assert tuple(rec.grid.channel_rc[0]) == (1, 4) and tuple(rec.grid.channel_rc[63]) == (12, 0)
+    assert tuple(rec.grid.channel_rc[0]) == (1, 4)
+    assert tuple(rec.grid.channel_rc[63]) == (12, 0)
 
 
 @pytest.mark.parametrize(
@@ -119,7 +128,8 @@ def test_channel_gain_multiplies_and_control_channels_stay_counts(tmp_path) -> N
     _otb_plus(tmp_path / "g.otb+", _device_xml(grid + control), _raw_frames())
     rec = open_recording(tmp_path / "g.otb+")
     assert rec.emg_v[0, 0] == pytest.approx(1 * 5.0 / 2**16 / 300, rel=1e-6)
-    assert rec.aux["Buffer"][0] == 401 and rec.aux["Ramp"][0] == 402  # raw counts of inputs 400, 401
+    assert rec.aux["Buffer"][0] == 401
+    assert rec.aux["Ramp"][0] == 402
 
 
 def _track(subtitle: str, n_channels: int, gain: float, adc_range_v: float = 5.0) -> str:
@@ -145,7 +155,9 @@ def test_otb4_grid_and_aux_tracks(tmp_path) -> None:
             info.size = len(payload)
             tar.addfile(info, io.BytesIO(payload))
     rec = open_recording(tmp_path / "t.otb4")
-    assert rec.file_format == "otb4" and rec.grid.name == "GR08MM1305" and rec.n_channels == 64
+    assert rec.file_format == "otb4"
+    assert rec.grid.name == "GR08MM1305"
+    assert rec.n_channels == 64
     np.testing.assert_array_equal(rec.grid.channel_rc, otb_channel_rc("GR08MM1305", 64))
     assert rec.emg_v[12, 0] == pytest.approx(13 * 5.0 / 2**16 / 150, rel=1e-6)
     assert rec.aux["AUX Torque"][0] == pytest.approx(65 * 5.0 / 2**16 / 0.5, rel=1e-6)

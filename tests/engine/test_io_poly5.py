@@ -49,11 +49,14 @@ def test_poly5_emg_and_aux(tmp_path, version) -> None:
     write_poly5(tmp_path / "t.poly5", ["UNI 1", "UNI 2", "UNI 3", "UNI 4", "AUX 1-1"], ["µV"] * 4 + ["V"],
                 np.vstack([emg_uv, aux]), version=version)
     rec = open_recording(tmp_path / "t.poly5")
-    assert rec.file_format == "poly5" and rec.sampling_rate_hz == 2000.0 and rec.n_samples == 950
+    assert rec.file_format == "poly5"
+    assert rec.sampling_rate_hz == 2000.0
+    assert rec.n_samples == 950
     np.testing.assert_allclose(rec.emg_v, emg_uv * 1e-6, rtol=1e-5, atol=1e-11)
     assert rec.aux["AUX 1-1"][-1] == pytest.approx(3.0, rel=1e-5)
     laid_out = open_recording(tmp_path / "t.poly5", grid=ElectrodeGrid.full(2, 2, 8.75))
-    assert laid_out.grid.shape == (2, 2) and laid_out.grid.ied_mm == 8.75
+    assert laid_out.grid.shape == (2, 2)
+    assert laid_out.grid.ied_mm == 8.75
 
 
 def test_poly5_without_emg_or_blocks(tmp_path) -> None:

@@ -31,10 +31,12 @@ def test_bids_events_layout(tmp_path) -> None:
     rows = list(csv.DictReader(path.read_text().splitlines(), delimiter="\t"))
     assert list(rows[0]) == ["onset", "duration", "sample", "unit_id"]
     onsets = [float(r["onset"]) for r in rows]
-    assert onsets == sorted(onsets) and len(rows) == sum(u.n_discharges for u in result.units)
+    assert onsets == sorted(onsets)
+    assert len(rows) == sum(u.n_discharges for u in result.units)
     assert all(float(r["onset"]) == pytest.approx(int(r["sample"]) / FS_HZ, abs=1e-6) for r in rows)
     sidecar = json.loads((tmp_path / "sub-01_task-ramp_events.json").read_text())
-    assert sidecar["SamplingFrequency"] == FS_HZ and "unit_id" in sidecar
+    assert sidecar["SamplingFrequency"] == FS_HZ
+    assert "unit_id" in sidecar
     # without the sidecar the rate comes from onset/sample
     (tmp_path / "sub-01_task-ramp_events.json").unlink()
     assert open_result(path).sampling_rate_hz == FS_HZ
@@ -82,7 +84,8 @@ def test_bids_events_written_elsewhere(tmp_path) -> None:
     (tmp_path / "sub-02_task-x_events.tsv").write_text("\n".join(lines) + "\n")
     result = open_result(tmp_path / "sub-02_task-x_events.tsv")
     assert [u.unit_id for u in result.units] == [3, 7]
-    assert result.unit(7).discharge_samples.tolist() == [100, 200] and result.sampling_rate_hz == 2000.0
+    assert result.unit(7).discharge_samples.tolist() == [100, 200]
+    assert result.sampling_rate_hz == 2000.0
 
 
 def test_npz_result_keeps_theta(tmp_path) -> None:

@@ -27,7 +27,7 @@ def _result() -> DecompositionResult:
     return DecompositionResult(units, FS, 20000, model, {"sil_threshold": 0.9}, {"source": "x.npz"})
 
 
-@pytest.fixture()
+@pytest.fixture
 def recording_file(tmp_path: Path) -> Path:
     path = tmp_path / "rec.npz"
     path.write_bytes(b"pretend recording bytes")
@@ -43,13 +43,16 @@ def test_round_trip_restores_result_edits_settings_and_view(tmp_path: Path, reco
     save_session(session, path)
     back = load_session(path)
     assert back.recording_path == str(recording_file.resolve())
-    assert back.edit_log == edits and back.settings == {"n_iterations": 64} and back.view_state == {"selected_unit": 3}
+    assert back.edit_log == edits
+    assert back.settings == {"n_iterations": 64}
+    assert back.view_state == {"selected_unit": 3}
     for a, b in zip(session.result.units, back.result.units, strict=True):
         assert (a.unit_id, a.status, a.source_lag_samples) == (b.unit_id, b.status, b.source_lag_samples)
         np.testing.assert_array_equal(a.discharge_samples, b.discharge_samples)
         np.testing.assert_array_equal(a.pulse_train, b.pulse_train)
         np.testing.assert_array_equal(a.separation_filter, b.separation_filter)  # type: ignore[arg-type]
-    assert back.result.model is not None and back.result.model.channels == (0, 1, 2, 5)
+    assert back.result.model is not None
+    assert back.result.model.channels == (0, 1, 2, 5)
     assert back.result.model.notch_hz == 50.0
     assert back.locate_recording(path) == recording_file.resolve()
 
@@ -125,7 +128,8 @@ def test_the_decomposition_output_and_redo_branch_round_trip(tmp_path: Path, rec
                                     initial_result=initial, redo_log=tuple(history.redo_log))
     save_session(session, tmp_path / "s.bmiss")
     back = load_session(tmp_path / "s.bmiss")
-    assert back.initial_result is not None and back.redo_log == ({"kind": "set_status", "unit_ids": [0, 7],
+    assert back.initial_result is not None
+    assert back.redo_log == ({"kind": "set_status", "unit_ids": [0, 7],
                                                                   "status": "flagged"},)
     rebuilt = EditHistory.from_log(back.initial_result, back.edit_log, back.redo_log)
     np.testing.assert_array_equal(rebuilt.current.unit(3).discharge_samples, history.current.unit(3).discharge_samples)
@@ -138,6 +142,7 @@ def test_the_decomposition_output_and_redo_branch_round_trip(tmp_path: Path, rec
 def test_a_session_without_the_decomposition_output_still_loads(tmp_path: Path, recording_file: Path) -> None:
     save_session(Session.for_recording(recording_file, _result()), tmp_path / "s.bmiss")
     back = load_session(tmp_path / "s.bmiss")
-    assert back.initial_result is None and back.redo_log == ()
+    assert back.initial_result is None
+    assert back.redo_log == ()
     with zipfile.ZipFile(tmp_path / "s.bmiss") as archive:
         assert "initial.npz" not in archive.namelist()

@@ -19,7 +19,9 @@ def test_npy_in_either_orientation(tmp_path) -> None:
     np.save(tmp_path / "b.npy", emg.T)
     for name in ("a.npy", "b.npy"):
         rec = open_recording(tmp_path / name, grid=GRID, sampling_rate_hz=1000.0)
-        assert rec.n_channels == 6 and rec.n_samples == 40 and rec.grid.ied_mm == 5.0
+        assert rec.n_channels == 6
+        assert rec.n_samples == 40
+        assert rec.grid.ied_mm == 5.0
         np.testing.assert_allclose(rec.emg_v, emg * 1e-6, rtol=1e-6)
     mv = open_recording(tmp_path / "a.npy", grid=GRID, sampling_rate_hz=1000.0, emg_unit="mV")
     assert mv.emg_v[0, 1] == pytest.approx(1e-3)
@@ -31,7 +33,8 @@ def test_csv_with_header_one_row_per_sample(tmp_path) -> None:
     (tmp_path / "e.csv").write_text("\n".join(lines) + "\n")
     rec = open_recording(tmp_path / "e.csv", grid=GRID, sampling_rate_hz=2048.0)
     np.testing.assert_allclose(rec.emg_v, emg.T * 1e-6, rtol=1e-5, atol=1e-12)
-    assert rec.file_format == "csv" and rec.sampling_rate_hz == 2048.0
+    assert rec.file_format == "csv"
+    assert rec.sampling_rate_hz == 2048.0
 
 
 def test_missing_description_and_mismatch(tmp_path) -> None:

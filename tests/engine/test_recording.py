@@ -21,7 +21,7 @@ def test_columns_fibre_axis_swaps_positions() -> None:
 
 
 @pytest.mark.parametrize(
-    "kwargs, message",
+    ("kwargs", "message"),
     [
         ({"channel_rc": [[0, 0], [0, 0]]}, "share"),
         ({"channel_rc": [[13, 0]]}, "outside"),
@@ -41,7 +41,7 @@ def test_good_channels_exclude_bad() -> None:
 
 
 @pytest.mark.parametrize(
-    "emg, message",
+    ("emg", "message"),
     [
         (np.zeros((4, 0)), "empty"),
         (np.zeros(16), "2-D"),
@@ -57,9 +57,11 @@ def test_recording_rejects_bad_arrays(emg: np.ndarray, message: str) -> None:
 def test_recording_is_immutable_float32_and_crops() -> None:
     rec = Recording(np.ones((4, 2048), dtype=np.float64), 1024.0, ElectrodeGrid.full(2, 2, 5.0),
                     aux={"force": np.arange(2048)})
-    assert rec.emg_v.dtype == np.float32 and not rec.emg_v.flags.writeable
-    with pytest.raises(ValueError):
+    assert rec.emg_v.dtype == np.float32
+    assert not rec.emg_v.flags.writeable
+    with pytest.raises(ValueError, match="read-only"):
         rec.emg_v[0, 0] = 2.0
     part = rec.crop(0.5, 1.0)
-    assert part.n_samples == 512 and part.aux["force"][0] == 512
+    assert part.n_samples == 512
+    assert part.aux["force"][0] == 512
     assert rec.duration_s == pytest.approx(2.0)

@@ -62,7 +62,8 @@ def test_restore_puts_back_exactly_what_peel_off_took() -> None:
     original = z.clone()
     spikes = torch.arange(50, 2900, 41)
     peel = peel_off(z, spikes, 8)
-    assert peel is not None and peel.template.shape == (17, 5)
+    assert peel is not None
+    assert peel.template.shape == (17, 5)
     assert (z - original).abs().max() > 0.1  # something was taken out
     restore(z, peel)
     torch.testing.assert_close(z, original)

@@ -10,7 +10,8 @@ from bmiss_engine.simulate import SimulationConfig, simulate_recording
 
 def test_pool_and_discharges_follow_the_configuration(sim20) -> None:
     rec, truth = sim20
-    assert rec.n_channels == 64 and rec.n_samples == 20 * 2048
+    assert rec.n_channels == 64
+    assert rec.n_samples == 20 * 2048
     assert (0, 0) not in {tuple(p) for p in rec.grid.channel_rc.tolist()}
     # thresholds spread exponentially: constant ratio between neighbours, range 30
     ratios = truth.thresholds[1:] / truth.thresholds[:-1]
@@ -87,4 +88,5 @@ def test_units_of_a_grid_wider_than_the_muscle_stay_over_the_muscle() -> None:
     assert np.abs(ml).max() <= 40.0  # within the forward model's bound, so θ can be fitted
     assert np.abs(ml).max() > 30.0  # and spread over the muscle, not bunched at the centre
     bound = MotorUnitParameters.BOUNDS["ml_mm"]
-    assert bound.low <= ml.min() and ml.max() <= bound.high
+    assert bound.low <= ml.min()
+    assert ml.max() <= bound.high

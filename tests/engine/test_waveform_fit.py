@@ -47,7 +47,8 @@ def test_rows_stop_on_their_own_and_the_rest_still_converge() -> None:
     assert float(relative.max()) < 1e-3
     assert torch.allclose(best, truth, atol=0.05)  # the stopping rule: residual gains under 1e-3
     # the settled row left the batch while the other one kept moving
-    assert rows_rendered[0] == 2 and 1 in rows_rendered
+    assert rows_rendered[0] == 2
+    assert 1 in rows_rendered
 
 
 def test_without_an_estimate_the_fit_starts_from_distinct_probe_points() -> None:
@@ -62,6 +63,7 @@ def test_without_an_estimate_the_fit_starts_from_distinct_probe_points() -> None
     fit = fit_to_waveform(render, None, _sta(truth), MAX_LAG, n_steps=150, learning_rate=0.02, n_starts=4,
                           probe=probe)
     first_step = seen[1]  # seen[0] renders the probe; then the batch of starts
-    assert first_step.shape[0] == 4 and torch.unique(first_step, dim=0).shape[0] == 4
+    assert first_step.shape[0] == 4
+    assert torch.unique(first_step, dim=0).shape[0] == 4
     assert float(fit.relative_residual[0]) < 1e-3
     assert torch.allclose(fit.theta, truth, atol=0.02)

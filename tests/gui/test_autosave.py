@@ -87,7 +87,8 @@ def test_edits_survive_a_crash_and_are_restored_exactly(
     s = window.session
     assert s.history is not None
     assert units_of(s.result) == expected["units"]
-    assert s.history.log == expected["log"] and s.history.redo_log == expected["redo_log"]
+    assert s.history.log == expected["log"]
+    assert s.history.redo_log == expected["redo_log"]
     assert list(s.selected_ids) == expected["selected"]
     assert window.isWindowModified()  # recovered work is unsaved until saved
     # undo and redo walk the same states as before the crash
@@ -115,7 +116,8 @@ def test_an_edit_is_autosaved_soon_after_and_a_clean_close_removes_it(qtbot, rev
     w.action_by_name["accept"].trigger()
     assert w.autosave.after_edit.isActive()
     qtbot.waitUntil(lambda: w.autosave.saves > saves, timeout=10_000)
-    assert w.autosave.path.is_file() and w.autosave.path.with_suffix(".lock").is_file()
+    assert w.autosave.path.is_file()
+    assert w.autosave.path.with_suffix(".lock").is_file()
     w.close()
     assert not list(recovery_dir.iterdir()), "a clean exit leaves nothing to recover"
 

@@ -69,7 +69,8 @@ def _dialog(window, study: Path, out: Path, scheduler: str, **options: object): 
     assert window.action_by_name["batch"].shortcut().toString() == "Ctrl+B"
     window.action_by_name["batch"].trigger()
     dialog = window.batch
-    assert dialog is not None and dialog.isVisible()
+    assert dialog is not None
+    assert dialog.isVisible()
     dialog.run_options = {"scheduler": scheduler, **options}
     dialog.add_inputs([study])
     dialog.set_output(out)
@@ -92,7 +93,8 @@ def test_batch_fills_rows_live_writes_the_summary_and_opens_a_result(qtbot, wind
     dialog.runner.progress.connect(lambda _p: seen.append(tuple(dialog.row_texts(r)[1] for r in range(2))))
     assert dialog.start()
     assert [dialog.row_texts(r)[:2] for r in range(2)] == [(NAMES[0], "waiting"), (NAMES[1], "waiting")]
-    assert not dialog.start_button.isEnabled() and dialog.cancel_button.isEnabled()
+    assert not dialog.start_button.isEnabled()
+    assert dialog.cancel_button.isEnabled()
     qtbot.waitUntil(lambda: not dialog.runner.is_running, timeout=RUN_S)
 
     rows = [dialog.row_texts(r) for r in range(2)]
@@ -105,16 +107,19 @@ def test_batch_fills_rows_live_writes_the_summary_and_opens_a_result(qtbot, wind
     assert {n: table[n]["status"] for n in NAMES} == {NAMES[0]: "ok", NAMES[1]: "ok"}
     assert [table[n]["units"] for n in NAMES] == [r[2] for r in rows]
     assert (out / "rec_a_discharges.csv").is_file()  # the export checked by default
-    assert dialog.start_button.isEnabled() and not dialog.cancel_button.isEnabled()
+    assert dialog.start_button.isEnabled()
+    assert not dialog.cancel_button.isEnabled()
 
     # Open result: the second recording's units in the main window, on its recording
     dialog.table.selectRow(1)
     assert dialog.open_button.isEnabled()
     assert dialog.open_selected()
     result = window.session.result
-    assert result is not None and result.n_units == int(rows[1][2])
+    assert result is not None
+    assert result.n_units == int(rows[1][2])
     assert Path(window.session.recording.source).name == NAMES[1]
-    assert window.session.history is not None and not window.session.history.can_undo
+    assert window.session.history is not None
+    assert not window.session.history.can_undo
     assert window.config.separation.n_iterations == 8  # the settings it was made with
 
 
@@ -129,7 +134,8 @@ def test_cancel_keeps_finished_recordings_and_a_rerun_skips_them(qtbot, window, 
         qtbot.waitUntil(HELD_STARTED.is_set, timeout=RUN_S)
         qtbot.waitUntil(lambda: dialog.row_texts(0)[1] == "done", timeout=10_000)
         dialog.cancel_button.click()
-        assert not dialog.cancel_button.isEnabled() and "Cancelling" in dialog.status.text()
+        assert not dialog.cancel_button.isEnabled()
+        assert "Cancelling" in dialog.status.text()
         qtbot.waitUntil(lambda: not dialog.runner.is_running, timeout=30_000)
     finally:
         HOLD.set()
@@ -137,7 +143,8 @@ def test_cancel_keeps_finished_recordings_and_a_rerun_skips_them(qtbot, window, 
     table = _summary_rows(out)
     assert (table[NAMES[0]]["status"], table[NAMES[1]]["status"]) == ("ok", "cancelled")
     done_a = out / "rec_a_result.npz"
-    assert done_a.is_file() and not (out / "rec_b_result.npz").exists()
+    assert done_a.is_file()
+    assert not (out / "rec_b_result.npz").exists()
     stamp = done_a.stat().st_mtime_ns
 
     dialog.run_options = {"scheduler": scheduler}  # the real task again
@@ -145,7 +152,8 @@ def test_cancel_keeps_finished_recordings_and_a_rerun_skips_them(qtbot, window, 
     qtbot.waitUntil(lambda: not dialog.runner.is_running, timeout=RUN_S)
     rows = [dialog.row_texts(r) for r in range(2)]
     assert [r[1] for r in rows] == ["skipped", "done"], rows
-    assert int(rows[0][2]) > 0 and done_a.stat().st_mtime_ns == stamp  # not recomputed
+    assert int(rows[0][2]) > 0
+    assert done_a.stat().st_mtime_ns == stamp
     assert _summary_rows(out)[NAMES[0]]["status"] == "skipped"
     dialog.table.selectRow(0)
     assert dialog.open_button.isEnabled()  # a skipped row's result opens too

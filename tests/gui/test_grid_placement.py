@@ -38,7 +38,8 @@ def _dialog(window):  # type: ignore[no-untyped-def]
     assert window.action_by_name["grid_placement"].shortcut().toString() == "Ctrl+Shift+G"
     window.action_by_name["grid_placement"].trigger()
     dialog = window.placement_dialog
-    assert dialog is not None and dialog.isVisible()
+    assert dialog is not None
+    assert dialog.isVisible()
     return dialog
 
 
@@ -115,14 +116,17 @@ def test_a_new_placement_is_unsaved_work_until_saved_or_put_back(qtbot, on_mri, 
     window.session.finish_decomposition(small_result)
     session = tmp_path / "placed.bmiss"
     assert window.files.save_to(session)
-    assert not window.files.dirty and not window.isWindowModified()
+    assert not window.files.dirty
+    assert not window.isWindowModified()
 
     dialog = _dialog(window)
     dialog.angle.setValue(0.0)
     qtbot.waitUntil(lambda: window.anatomy.placed.placement.angle_deg == 0.0, timeout=20_000)
-    assert window.files.dirty and window.isWindowModified()
+    assert window.files.dirty
+    assert window.isWindowModified()
     dialog.reject()  # Cancel: back where it was saved, nothing unsaved
-    assert not window.files.dirty and not window.isWindowModified()
+    assert not window.files.dirty
+    assert not window.isWindowModified()
 
     dialog = _dialog(window)
     dialog.angle.setValue(240.0)
@@ -132,7 +136,8 @@ def test_a_new_placement_is_unsaved_work_until_saved_or_put_back(qtbot, on_mri, 
     asked: list[str] = []
     window.files.ask_unsaved = lambda: asked.append("asked") or "cancel"
     assert not window.close()  # closing asks, like after an edit; Cancel keeps the window
-    assert asked == ["asked"] and window.isVisible()
+    assert asked == ["asked"]
+    assert window.isVisible()
 
     window.files.ask_unsaved = lambda: "discard"
     assert window.files.save_to(session)
@@ -203,7 +208,8 @@ def test_a_read_only_folder_is_said_plainly(qtbot, window, own_mri: Path, errors
     assert len(errors) == 1
     title, message = errors[0]
     assert title == "Cannot save the placement"
-    assert f"The folder {folder} is read-only" in message and "File → Save session" in message
+    assert f"The folder {folder} is read-only" in message
+    assert "File → Save session" in message
     assert sorted(p.name for p in folder.iterdir()) == ["labels.nii.gz"]  # nothing written, no temporary left
     dialog.accept()
     assert window.anatomy.placed.placement.angle_deg == 240.0  # the placement itself still applies

@@ -40,15 +40,18 @@ def test_the_dialog_refuses_a_grid_that_does_not_match_and_says_why(qtbot) -> No
     # 64 channels: the common OT Bioelettronica 13×5 grid (one corner empty) is the default
     assert dialog.grid_code.currentData() == "GR08MM1305"
     assert (dialog.rows.value(), dialog.columns.value(), dialog.ied.value()) == (13, 5, 8.0)
-    assert not dialog.rows.isEnabled() and dialog.ok_button.isEnabled()
+    assert not dialog.rows.isEnabled()
+    assert dialog.ok_button.isEnabled()
     dialog.grid_code.setCurrentIndex(dialog.grid_code.findData(""))  # custom
     assert dialog.rows.isEnabled()
     dialog.rows.setValue(8)
     dialog.columns.setValue(7)
     assert not dialog.ok_button.isEnabled()
-    assert "8 × 7 = 56 electrodes" in dialog.problem.text() and "64 channels" in dialog.problem.text()
+    assert "8 × 7 = 56 electrodes" in dialog.problem.text()
+    assert "64 channels" in dialog.problem.text()
     dialog.columns.setValue(8)
-    assert dialog.ok_button.isEnabled() and dialog.problem.isHidden()
+    assert dialog.ok_button.isEnabled()
+    assert dialog.problem.isHidden()
     dialog.fs.setValue(4096)
     dialog.ied.setValue(10)
     dialog.unit.setCurrentIndex(dialog.unit.findData("mV"))
@@ -80,10 +83,13 @@ def test_opening_a_bare_matrix_asks_then_opens_it_as_described(
     QTimer.singleShot(200, lambda: _drive_import_dialog(8, 4, 2048.0, seen))
     assert window.open_file(path), errors
     rec = window.session.recording
-    assert rec is not None and rec.n_channels == 32 and rec.grid.shape == (8, 4)
+    assert rec is not None
+    assert rec.n_channels == 32
+    assert rec.grid.shape == (8, 4)
     assert rec.sampling_rate_hz == 2048.0
     np.testing.assert_allclose(rec.emg_v * 1e6, emg_uv, atol=1e-3 if suffix == ".csv" else 1e-6)
-    assert seen and "rows × columns must equal 32" in seen[0]
+    assert seen
+    assert "rows × columns must equal 32" in seen[0]
     # the description is kept with the session, so the file reopens without asking; the spacing
     # stays that of the 32-electrode grid proposed first (HD10MM0804, 10 mm)
     assert window.files.recording_description == TabularDescription("", 8, 4, 10.0, 2048.0, "uV")
@@ -95,7 +101,8 @@ def test_cancelling_the_import_keeps_what_was_open(window, tmp_path: Path, emg_u
     np.save(tmp_path / "bare.npy", emg_uv)
     window.files.ask_import = lambda path, shape: None
     assert not window.open_file(tmp_path / "bare.npy")
-    assert window.session.recording is not None and window.session.recording.source == str(small_recording_file)
+    assert window.session.recording is not None
+    assert window.session.recording.source == str(small_recording_file)
 
 
 def test_a_session_of_a_bare_matrix_reopens_without_asking(  # type: ignore[no-untyped-def]
@@ -109,4 +116,5 @@ def test_a_session_of_a_bare_matrix_reopens_without_asking(  # type: ignore[no-u
     assert window.open_file(small_recording_file)  # something else in between
     window.files.ask_import = lambda path, shape: pytest.fail("asked again")
     assert window.open_file(tmp_path / "bare.bmiss"), errors
-    assert window.session.recording.grid.shape == (8, 4) and window.session.result.n_units == small_result.n_units
+    assert window.session.recording.grid.shape == (8, 4)
+    assert window.session.result.n_units == small_result.n_units

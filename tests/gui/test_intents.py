@@ -73,7 +73,8 @@ def test_ctrl_drag_asks_for_a_discharge_and_the_controllers_edit_undoes(qtbot, r
     gone = int(unit.discharge_samples[unit.n_discharges // 2])
     s.remove_discharges(unit.unit_id, (gone,))  # the intent's slot, called as the view would
     without = s.selected_unit
-    assert gone not in without.discharge_samples and s.history.undo_label.startswith("Remove 1 discharge")
+    assert gone not in without.discharge_samples
+    assert s.history.undo_label.startswith("Remove 1 discharge")
     # show ±30 ms around the removed discharge, and Ctrl+drag across all of it
     qtbot.waitExposed(w)
     view.plot.setXRange(gone / fs - 0.03, gone / fs + 0.03, padding=0)
@@ -98,7 +99,8 @@ def test_ctrl_drag_asks_for_a_discharge_and_the_controllers_edit_undoes(qtbot, r
     w.action_by_name["undo"].trigger()
     assert s.selected_unit is without
     w.action_by_name["undo"].trigger()
-    assert s.selected_unit is unit and not s.history.can_undo
+    assert s.selected_unit is unit
+    assert not s.history.can_undo
     w.action_by_name["redo"].trigger()
     assert s.selected_unit is without
 
@@ -129,4 +131,5 @@ def test_the_controller_ignores_intents_it_cannot_honour(reviewing) -> None:
     assert not s.history.can_undo  # no edit was made
     s.begin_decomposition(None)  # a run: nothing can be edited until it ends
     s.add_discharge(unit.unit_id, 10)
-    assert s.history is None and s.result.n_units == 0
+    assert s.history is None
+    assert s.result.n_units == 0

@@ -45,8 +45,11 @@ def test_a_60_s_64_channel_recording_opens_without_stalling_the_window(
     assert window.open_file(path), errors
     ticks.append(time.perf_counter())  # the views' first drawing of the recording counts too
     timer.stop()
-    assert threads and threads[0] != threading.main_thread().name
-    assert window.session.recording is not None and window.session.recording.n_samples == 60 * 2048
+    assert threads
+    assert threads[0] != threading.main_thread().name
+    assert window.session.recording is not None
+    assert window.session.recording.n_samples == 60 * 2048
     gaps = np.diff(ticks)
-    print(f"opening took {ticks[-1] - ticks[0]:.2f} s; longest event-loop stall {gaps.max() * 1000:.0f} ms")
-    assert len(ticks) > 5 and gaps.max() < 0.150, f"event loop stalled {gaps.max() * 1000:.0f} ms"
+    assert len(ticks) > 5
+    assert gaps.max() < 0.150, (f"event loop stalled {gaps.max() * 1000:.0f} ms; "
+                                f"opening took {ticks[-1] - ticks[0]:.2f} s")

@@ -20,15 +20,20 @@ def test_open_fills_the_views(window, small_recording_file: Path, monkeypatch) -
     monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(lambda *a, **k: (str(small_recording_file), "")))
     window.action_by_name["open"].trigger()
     rec = window.session.recording
-    assert rec is not None and rec.n_channels == 32
+    assert rec is not None
+    assert rec.n_channels == 32
     assert window.action_by_name["decompose"].isEnabled()
     assert small_recording_file.name in window.windowTitle()
     assert "32 channels" in window.file_label.text()
     rms = window.views["rms"].rms_uv
-    assert rms is not None and rms.shape == (8, 4) and np.isfinite(rms).all() and (rms > 0).all()
+    assert rms is not None
+    assert rms.shape == (8, 4)
+    assert np.isfinite(rms).all()
+    assert (rms > 0).all()
     emg = window.views["emg"]
     xs, _ = emg.good_curve.getData()
-    assert np.nanmin(xs) >= 0 and np.nanmax(xs) <= emg.window_s.value() + 1e-6
+    assert np.nanmin(xs) >= 0
+    assert np.nanmax(xs) <= emg.window_s.value() + 1e-6
     assert window.recent_files() == [str(small_recording_file.resolve())]
 
 
@@ -50,11 +55,15 @@ def test_bad_files_show_the_problem_and_the_app_stays_usable(
     assert not window.open_file(bad)
     assert len(errors) == 1
     title, text = errors[0]
-    assert "Cannot open" in title and bad.name in text and "Traceback" not in text
+    assert "Cannot open" in title
+    assert bad.name in text
+    assert "Traceback" not in text
     # what was open stays open and usable
-    assert window.session.recording is not None and window.session.recording.n_channels == 32
+    assert window.session.recording is not None
+    assert window.session.recording.n_channels == 32
     assert window.action_by_name["decompose"].isEnabled()
-    assert window.open_file(small_recording_file) and len(errors) == 1
+    assert window.open_file(small_recording_file)
+    assert len(errors) == 1
 
 
 def test_dropping_a_file_opens_it(qtbot, window, small_recording_file: Path) -> None:
@@ -87,7 +96,8 @@ def test_layout_and_recent_files_are_remembered(qtbot, tmp_path: Path, small_rec
     assert not second.docks["rates"].isVisible()
     assert second.recent_files() == [str(small_recording_file.resolve())]
     second.action_by_name["reset_layout"].trigger()
-    assert not second.docks["muap"].isFloating() and second.docks["rates"].isVisible()
+    assert not second.docks["muap"].isFloating()
+    assert second.docks["rates"].isVisible()
 
 
 def test_decompose_dialog_offers_the_three_methods_and_builds_the_config(window, small_recording_file: Path) -> None:
@@ -103,7 +113,8 @@ def test_decompose_dialog_offers_the_three_methods_and_builds_the_config(window,
     assert "depth" in dialog.method.itemData(1, Qt.ItemDataRole.ToolTipRole).lower()
     assert not dialog.restarts.isEnabled()
     dialog.method.setCurrentIndex(1)  # hybrid: FastICA's iterations, the θ fit, then restarts on the residual
-    assert dialog.iterations.isEnabled() and dialog.restarts.isEnabled()
+    assert dialog.iterations.isEnabled()
+    assert dialog.restarts.isEnabled()
     assert dialog.restarts.value() == DecomposerConfig().inversion.hybrid_restarts
     assert "leave behind" in dialog.restarts.toolTip()
     dialog.restarts.setValue(5)
@@ -111,7 +122,8 @@ def test_decompose_dialog_offers_the_three_methods_and_builds_the_config(window,
     assert (hybrid.method, hybrid.inversion.hybrid_restarts, hybrid.inversion.restarts) == (
         "hybrid", 5, DecomposerConfig().inversion.restarts)
     dialog.method.setCurrentIndex(2)
-    assert dialog.restarts.isEnabled() and not dialog.iterations.isEnabled()
+    assert dialog.restarts.isEnabled()
+    assert not dialog.iterations.isEnabled()
     assert dialog.restarts.value() == DecomposerConfig().inversion.restarts  # the bmiss method's own value
     dialog.restarts.setValue(3)
     bmiss = dialog.config()
@@ -154,9 +166,11 @@ def test_bmiss_without_arguments_opens_the_app_and_with_arguments_is_the_cli(
 
     started: list[list[str]] = []
     monkeypatch.setattr(bmiss_gui.app, "main", lambda argv=None: started.append(list(argv or [])) or 0)
-    assert launcher.main([]) == 0 and started == [[]]
+    assert launcher.main([]) == 0
+    assert started == [[]]
     assert launcher.main(["info", str(small_recording_file)]) == 0
-    assert "32 (0 marked bad)" in capsys.readouterr().out and len(started) == 1
+    assert "32 (0 marked bad)" in capsys.readouterr().out
+    assert len(started) == 1
 
 
 def test_bmiss_gui_opens_the_files_given(qtbot, monkeypatch, small_recording_file: Path, tmp_path: Path) -> None:
@@ -182,7 +196,8 @@ def test_bmiss_gui_opens_the_files_given(qtbot, monkeypatch, small_recording_fil
     window = created[0]
     qtbot.addWidget(window)
     assert window.isVisible()
-    assert window.session.recording is not None and window.session.recording.source == str(small_recording_file)
+    assert window.session.recording is not None
+    assert window.session.recording.source == str(small_recording_file)
 
 
 def test_emg_view_scrolls_and_its_envelope_keeps_every_peak(window, small_recording_file: Path) -> None:
@@ -195,11 +210,13 @@ def test_emg_view_scrolls_and_its_envelope_keeps_every_peak(window, small_record
     t0, t1 = emg_view.visible_range_s
     assert t1 == pytest.approx(3.0, abs=0.06)
     xs, _ = emg_view.good_curve.getData()
-    assert np.nanmin(xs) >= t0 - 1e-9 and np.nanmax(xs) <= t1 + 1e-9
+    assert np.nanmin(xs) >= t0 - 1e-9
+    assert np.nanmax(xs) <= t1 + 1e-9
 
     x = np.random.default_rng(0).standard_normal((3, 10_000))
     positions, values = min_max_envelope(x, 500)
-    assert values.shape == (3, 1000) and positions.shape == (1000,)
+    assert values.shape == (3, 1000)
+    assert positions.shape == (1000,)
     np.testing.assert_allclose(values.max(axis=1), x.max(axis=1))
     np.testing.assert_allclose(values.min(axis=1), x.min(axis=1))
 
@@ -237,7 +254,8 @@ def test_every_units_column_fits_the_default_layout(qtbot, window, small_recordi
     table = window.views["units"]
     header = table.horizontalHeader()
     columns = sum(header.sectionSize(c) for c in range(header.count()))
-    assert header.count() == 9 and header.model().headerData(8, Qt.Orientation.Horizontal) == "Status"
+    assert header.count() == 9
+    assert header.model().headerData(8, Qt.Orientation.Horizontal) == "Status"
     assert columns <= table.viewport().width(), (columns, table.viewport().width())
     assert not table.horizontalScrollBar().isVisible()
 
@@ -252,8 +270,11 @@ def test_a_caption_too_long_for_its_dock_ends_in_an_ellipsis(qtbot) -> None:
     label.show()
     qtbot.waitExposed(label)
     shown = super(type(label), label).text()  # what QLabel draws
-    assert shown.endswith("…") and len(shown) < len(text) and text.startswith(shown[:-1])
-    assert label.text() == text and label.toolTip() == text
+    assert shown.endswith("…")
+    assert len(shown) < len(text)
+    assert text.startswith(shown[:-1])
+    assert label.text() == text
+    assert label.toolTip() == text
     label.resize(label.fontMetrics().horizontalAdvance(text) + 20, 20)
     qtbot.waitUntil(lambda: super(type(label), label).text() == text)
 
@@ -267,9 +288,11 @@ def test_dark_theme_draws_the_dark_toolbar_glyphs_light(window) -> None:
 
     window.action_by_name["theme_light"].trigger()
     light = {a: lightness(a) for a in ("decompose", "undo", "accept")}
-    assert light["decompose"] < 110 and light["undo"] < 110
+    assert light["decompose"] < 110
+    assert light["undo"] < 110
     window.action_by_name["theme_dark"].trigger()
-    assert lightness("decompose") > 180 and lightness("undo") > 180  # on the dark toolbar
+    assert lightness("decompose") > 180
+    assert lightness("undo") > 180
     assert lightness("accept") == pytest.approx(light["accept"])  # a coloured icon stays as it is
     window.action_by_name["theme_light"].trigger()
     assert lightness("decompose") == pytest.approx(light["decompose"])

@@ -45,8 +45,11 @@ def test_a_bad_mri_is_reported_and_changes_nothing(window, small_recording_file:
     bad = tmp_path / "broken.nii.gz"
     bad.write_bytes(b"not a nifti file at all")
     assert not window.open_mri(bad)
-    assert errors and errors[-1][0] == "Cannot use the MRI" and "broken.nii.gz" in errors[-1][1]
-    assert window.anatomy is None and window.views["anatomy"].scene is before
+    assert errors
+    assert errors[-1][0] == "Cannot use the MRI"
+    assert "broken.nii.gz" in errors[-1][1]
+    assert window.anatomy is None
+    assert window.views["anatomy"].scene is before
     assert window.open_file(small_recording_file)  # still usable
 
 

@@ -27,6 +27,7 @@ def test_views_redraw_one_per_turn_and_late_requests_are_kept(qtbot) -> None:
     assert calls == ["fast", "slow"]
     scheduler.request()  # again at once: the slow view must wait for its interval
     qtbot.waitUntil(lambda: calls.count("fast") == 2, timeout=2000)
-    assert calls.count("slow") == 1 and not scheduler.idle
+    assert calls.count("slow") == 1
+    assert not scheduler.idle
     qtbot.waitUntil(lambda: scheduler.idle, timeout=2000)
     assert calls.count("slow") == 2

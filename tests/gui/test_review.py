@@ -54,13 +54,15 @@ def test_box_removal_changes_the_unit_and_undo_restores_it_exactly(reviewing) ->
     # what a Shift+drag box from 0.5 s to 1.5 s over every height does
     w.views["pulse_train"].edit_box("remove", 0.5, 1.5, -1e9, 1e9)
     edited = w.session.selected_unit
-    assert edited is not None and edited.unit_id == unit.unit_id
+    assert edited is not None
+    assert edited.unit_id == unit.unit_id
     assert edited.n_discharges == unit.n_discharges - inside.size
     assert not np.isin(inside, edited.discharge_samples).any()
     # the table shows the figures of the edited discharges
     assert table.data(table.index(0, 1)) == str(edited.n_discharges)
     assert table.data(table.index(0, 4)) == f"{edited.sil:.3f}"
-    assert w.action_by_name["undo"].isEnabled() and "Remove" in w.action_by_name["undo"].text()
+    assert w.action_by_name["undo"].isEnabled()
+    assert "Remove" in w.action_by_name["undo"].text()
 
     w.action_by_name["undo"].trigger()
     restored = w.session.selected_unit
@@ -106,7 +108,8 @@ def test_mouse_drag_with_shift_removes_discharges(qtbot, reviewing) -> None:
     assert edited.n_discharges < unit.n_discharges
     t0, t1 = (vb.mapSceneToView(gv.mapToScene(a)).x(), vb.mapSceneToView(gv.mapToScene(b)).x())
     removed = np.setdiff1d(unit.discharge_samples, edited.discharge_samples) / unit.sampling_rate_hz
-    assert removed.min() >= min(t0, t1) - 0.01 and removed.max() <= max(t0, t1) + 0.01
+    assert removed.min() >= min(t0, t1) - 0.01
+    assert removed.max() <= max(t0, t1) + 0.01
 
 
 def test_status_shortcuts_delete_and_merge(qtbot, reviewing) -> None:
@@ -159,7 +162,8 @@ def test_export_writes_a_csv_that_reads_back_to_the_same_discharges(reviewing, t
     for row in rows:
         read.setdefault(int(row["unit_id"]), []).append(int(row["sample"]))
     expected = {u.unit_id: u.discharge_samples.tolist() for u in w.session.result.units if u.status != "rejected"}
-    assert read == expected and rejected not in read
+    assert read == expected
+    assert rejected not in read
     fs = w.session.result.sampling_rate_hz
     assert all(abs(float(r["time_s"]) - int(r["sample"]) / fs) < 1e-5 for r in rows)
 

@@ -69,25 +69,32 @@ def test_saved_session_reopens_with_result_history_selection_and_settings(
     qtbot, edited, new_window, tmp_path: Path, small_result: DecompositionResult, errors
 ) -> None:
     w = edited
-    assert w.isWindowModified() and "[*]" in w.windowTitle()
+    assert w.isWindowModified()
+    assert "[*]" in w.windowTitle()
     assert w.action_by_name["save_session"].isEnabled()
     history = w.session.history
     path = tmp_path / "study.bmiss"
     assert w.files.save_to(path)
-    assert not w.isWindowModified() and w.windowTitle().startswith("study.bmiss")
+    assert not w.isWindowModified()
+    assert w.windowTitle().startswith("study.bmiss")
     assert w.recent_files()[0] == str(path.resolve())
 
     other = new_window()
     assert other.open_file(path), errors
     s = other.session
-    assert s.recording is not None and s.recording.source == w.session.recording.source
+    assert s.recording is not None
+    assert s.recording.source == w.session.recording.source
     assert units_of(s.result) == units_of(w.session.result)
     assert s.selected_ids == w.session.selected_ids
     assert other.config == w.config
-    assert not other.isWindowModified() and other.windowTitle().startswith("study.bmiss")
-    assert s.history is not None and s.history.log == history.log and s.history.redo_log == history.redo_log
+    assert not other.isWindowModified()
+    assert other.windowTitle().startswith("study.bmiss")
+    assert s.history is not None
+    assert s.history.log == history.log
+    assert s.history.redo_log == history.redo_log
     # undo and redo walk the same states as in the window that saved
-    assert other.action_by_name["redo"].isEnabled() and other.action_by_name["redo"].text() == w.action_by_name["redo"].text()
+    assert other.action_by_name["redo"].isEnabled()
+    assert other.action_by_name["redo"].text() == w.action_by_name["redo"].text()
     other.action_by_name["redo"].trigger()
     w.action_by_name["redo"].trigger()
     assert units_of(s.result) == units_of(w.session.result)
@@ -113,12 +120,15 @@ def test_save_as_and_ctrl_s_use_the_file_dialog_once(edited, tmp_path: Path, mon
 
     monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(get_save))
     w.action_by_name["save_session"].trigger()  # no file yet: asks where
-    assert len(asked) == 1 and asked[0].endswith(".bmiss")
-    assert (tmp_path / "named.bmiss").is_file() and not w.isWindowModified()
+    assert len(asked) == 1
+    assert asked[0].endswith(".bmiss")
+    assert (tmp_path / "named.bmiss").is_file()
+    assert not w.isWindowModified()
     w.action_by_name["accept"].trigger()
     assert w.isWindowModified()
     w.action_by_name["save_session"].trigger()  # saves in place
-    assert len(asked) == 1 and not w.isWindowModified()
+    assert len(asked) == 1
+    assert not w.isWindowModified()
     w.action_by_name["save_session_as"].trigger()
     assert len(asked) == 2
 
@@ -129,7 +139,8 @@ def test_closing_with_unsaved_changes_asks_save_discard_or_cancel(edited, tmp_pa
     w.files.ask_unsaved = lambda: next(answers)
     w.files.path = tmp_path / "kept.bmiss"  # as if saved once: Save writes there without asking
     assert not w.close()  # Cancel: stays open with its work
-    assert w.isVisible() and w.isWindowModified()
+    assert w.isVisible()
+    assert w.isWindowModified()
     assert w.close()  # Save: written, then closed
     assert (tmp_path / "kept.bmiss").is_file()
 
@@ -139,7 +150,9 @@ def test_opening_another_file_offers_to_save_first(edited, small_recording_file:
     answers: list[str] = []
     w.files.ask_unsaved = lambda: answers.append("asked") or "cancel"
     assert not w.open_file(small_recording_file)
-    assert answers == ["asked"] and w.session.history is not None and w.isWindowModified()
+    assert answers == ["asked"]
+    assert w.session.history is not None
+    assert w.isWindowModified()
 
 
 def test_a_session_opens_from_recent_files_and_by_drop(qtbot, edited, new_window, tmp_path: Path) -> None:
@@ -172,7 +185,8 @@ def test_a_session_whose_recording_is_gone_says_so(edited, new_window, tmp_path:
     recording.unlink()
     other = new_window()
     assert not other.open_file(path)
-    assert errors and "missing or has changed" in errors[-1][1]
+    assert errors
+    assert "missing or has changed" in errors[-1][1]
     assert other.session.recording is None
 
 
@@ -180,7 +194,9 @@ def test_a_damaged_session_file_gives_a_message(window, tmp_path: Path, errors) 
     path = tmp_path / "broken.bmiss"
     path.write_bytes(b"PK\x03\x04 not really a zip")
     assert not window.open_file(path)
-    assert errors and errors[-1][0] == "Cannot open the session" and "broken.bmiss" in errors[-1][1]
+    assert errors
+    assert errors[-1][0] == "Cannot open the session"
+    assert "broken.bmiss" in errors[-1][1]
     assert window.isVisible()
 
 
@@ -201,6 +217,7 @@ def test_session_reopens_its_mri(qtbot, edited, new_window, tmp_path: Path, erro
     assert w.files.save_to(path)
     other = new_window()
     assert other.open_file(path), errors
-    assert other.anatomy is not None and other.anatomy.source.resolve() == demo_anatomy_paths().labels.resolve()
+    assert other.anatomy is not None
+    assert other.anatomy.source.resolve() == demo_anatomy_paths().labels.resolve()
     assert other.config.inversion.fat_mm == pytest.approx(w.config.inversion.fat_mm)
     assert set(other.views["anatomy"].scene.surfaces) == {"skin", "fat", "muscle", "bone"}

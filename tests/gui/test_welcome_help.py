@@ -46,7 +46,8 @@ def test_welcome_open_button_uses_the_file_dialog(window, qtbot, small_recording
     monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(get_open))
     qtbot.mouseClick(window.welcome.open_button, Qt.MouseButton.LeftButton)
     assert asked == ["asked"]
-    assert window.session.recording is not None and window.session.recording.n_channels == 32
+    assert window.session.recording is not None
+    assert window.session.recording.n_channels == 32
     assert not window.welcome.isVisible()
 
 
@@ -64,10 +65,13 @@ def test_welcome_lists_recent_files_and_opens_one(qtbot, tmp_path: Path, small_r
     assert panel.recent_list.item(0).text() == small_recording_file.name
     # a recent file that has gone: one error box, the panel stays
     panel.recent_list.itemClicked.emit(panel.recent_list.item(1))
-    assert len(errors) == 1 and "gone.npz" in errors[0][1]
-    assert panel.isVisible() and w.session.recording is None
+    assert len(errors) == 1
+    assert "gone.npz" in errors[0][1]
+    assert panel.isVisible()
+    assert w.session.recording is None
     panel.recent_list.itemClicked.emit(panel.recent_list.item(0))
-    assert w.session.recording is not None and w.session.recording.source == str(small_recording_file.resolve())
+    assert w.session.recording is not None
+    assert w.session.recording.source == str(small_recording_file.resolve())
     assert not panel.isVisible()
 
 
@@ -78,12 +82,16 @@ def test_quality_headers_explain_themselves(window) -> None:
         name = model.headerData(col, Qt.Orientation.Horizontal, Qt.ItemDataRole.DisplayRole)
         tips[name] = model.headerData(col, Qt.Orientation.Horizontal, Qt.ItemDataRole.ToolTipRole)
     threshold = f"{DecomposerConfig().acceptance.sil_threshold:.2f}"
-    assert "silhouette" in tips["SIL"].lower() and threshold in tips["SIL"] and "reject" in tips["SIL"]
-    assert "pulse-to-noise" in tips["PNR dB"].lower() and "dB" in tips["PNR dB"]
+    assert "silhouette" in tips["SIL"].lower()
+    assert threshold in tips["SIL"]
+    assert "reject" in tips["SIL"]
+    assert "pulse-to-noise" in tips["PNR dB"].lower()
+    assert "dB" in tips["PNR dB"]
     assert "interval" in tips["CoV ISI"].lower()
     # one sentence each
     for name in ("SIL", "PNR dB", "CoV ISI"):
-        assert tips[name].count(". ") == 0 and tips[name].endswith(".")
+        assert tips[name].count(". ") == 0
+        assert tips[name].endswith(".")
 
 
 def test_sil_tip_follows_the_threshold() -> None:
@@ -98,17 +106,21 @@ def test_about_names_version_device_and_citation(window) -> None:
     assert window.about_dialog.isVisible()
     assert __version__ in text
     assert describe_device(pick_device("auto")) in text
-    assert "arXiv:2510.17822" in text and "Farina" in text and "Mamidanna" in text
+    assert "arXiv:2510.17822" in text
+    assert "Farina" in text
+    assert "Mamidanna" in text
     import torch
     from PySide6.QtCore import qVersion
 
-    assert torch.__version__ in text and qVersion() in text
+    assert torch.__version__ in text
+    assert qVersion() in text
 
 
 def test_user_guide_opens_with_its_headings_and_screenshots(window) -> None:
     window.action_by_name["user_guide"].trigger()
     dialog = window.user_guide_dialog
-    assert dialog.isVisible() and dialog.loaded
+    assert dialog.isVisible()
+    assert dialog.loaded
     assert dialog.path == user_guide()
     text = dialog.text()
     for heading in ("BMISS user guide", "Open a recording", "Decompose", "Review and edit", "Export", "Sessions"):
@@ -124,7 +136,8 @@ def test_user_guide_opens_with_its_headings_and_screenshots(window) -> None:
     from PySide6.QtGui import QTextDocument
 
     image = doc.resource(QTextDocument.ResourceType.ImageResource, QUrl("screenshots/main_window.png"))
-    assert image is not None and image.width() > 100
+    assert image is not None
+    assert image.width() > 100
 
 
 def test_user_guide_missing_says_so(qtbot, tmp_path: Path) -> None:
@@ -132,7 +145,8 @@ def test_user_guide_missing_says_so(qtbot, tmp_path: Path) -> None:
 
     dialog = UserGuideDialog(None, tmp_path / "nope.md")
     qtbot.addWidget(dialog)
-    assert not dialog.loaded and "not installed" in dialog.text()
+    assert not dialog.loaded
+    assert "not installed" in dialog.text()
 
 
 def test_bundle_finds_its_files_under_meipass(monkeypatch, tmp_path: Path) -> None:
