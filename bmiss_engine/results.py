@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal
@@ -12,12 +13,49 @@ from numpy.typing import NDArray
 
 from bmiss_engine.separation import quality
 
-UnitStatus = Literal["accepted", "flagged", "rejected"]
+# a decomposition's units start "unreviewed"; the reviewer accepts, flags (to look at again)
+# or rejects each. Result files keep the status, so files written before "unreviewed" existed
+# read as they were (every unit then started "accepted").
+UnitStatus = Literal["unreviewed", "accepted", "flagged", "rejected"]
+UNIT_STATUSES: tuple[UnitStatus, ...] = ("unreviewed", "accepted", "flagged", "rejected")
 # "blind": found by blind source separation (FastICA); "model": found through the forward
 # model (the BMISS inversion, the hybrid's residual restarts, the joint method's discovery)
 UnitOrigin = Literal["blind", "model"]
 
 _MAX_ISI_S = 0.4  # intervals longer than this are pauses, not rate
+
+
+@dataclass(frozen=True)
+class ThetaField:
+    """One forward-model parameter of a unit as a reader sees it: its key in ``theta``, a
+    label and unit, and the bounds of the optimiser's [0, 1] scale that ``theta_sd`` is given
+    in (``forward.parameters.MotorUnitParameters.BOUNDS``; a test keeps the two equal)."""
+
+    name: str
+    label: str
+    unit: str
+    low: float
+    high: float
+    log: bool = False
+
+    def physical_sd(self, value: float, sd_unit: float) -> float:
+        """``sd_unit`` (in the [0, 1] scale) in this field's unit around ``value``: the span
+        times ``sd_unit``; on a logarithmic scale the first-order value · ln(high/low) · sd."""
+        if self.log:
+            return float(value * math.log(self.high / self.low) * sd_unit)
+        return float((self.high - self.low) * sd_unit)
+
+
+THETA_FIELDS: tuple[ThetaField, ...] = (
+    ThetaField("depth_mm", "Depth below the muscle surface", "mm", 0.0, 30.0),
+    ThetaField("ml_mm", "Medio-lateral position from the grid centre", "mm", -40.0, 40.0),
+    ThetaField("iz_mm", "Innervation zone along the fibres from the grid centre", "mm", -60.0, 60.0),
+    ThetaField("cv_m_s", "Conduction velocity", "m/s", 2.5, 6.0),
+    ThetaField("semi_length_neg_mm", "Fibre length towards −z", "mm", 20.0, 120.0),
+    ThetaField("semi_length_pos_mm", "Fibre length towards +z", "mm", 20.0, 120.0),
+    ThetaField("territory_radius_mm", "Territory radius", "mm", 0.5, 10.0),
+    ThetaField("n_fibres", "Number of fibres (size)", "", 10.0, 2000.0, log=True),
+)
 
 
 def _frozen(a: NDArray[Any] | None, dtype: Any) -> Any:
@@ -48,7 +86,7 @@ class MotorUnit:
         extended, preprocessed recording to this unit's source (see ``SeparationModel``);
         None for units imported from elsewhere.
     status:
-        "accepted", "flagged" or "rejected".
+        "unreviewed" (as found), "accepted", "flagged" or "rejected".
     source_lag_samples:
         Delay applied to the filter's output so that discharges mark the MUAP peak:
         ``pulse_train[t]`` comes from the source at ``t - source_lag_samples``.
@@ -68,7 +106,7 @@ class MotorUnit:
     pulse_train: NDArray[np.float32]
     sampling_rate_hz: float
     separation_filter: NDArray[np.float32] | None = None
-    status: UnitStatus = "accepted"
+    status: UnitStatus = "unreviewed"
     source_lag_samples: int = 0
     theta: dict[str, float] | None = None
     theta_sd: dict[str, float] | None = None
@@ -103,6 +141,19 @@ class MotorUnit:
     @cached_property
     def pnr_db(self) -> float:
         return quality.pnr_db(self.pulse_train, self.discharge_samples)
+
+    @cached_property
+    def theta_uncertainty(self) -> dict[str, float]:
+        """The standard deviation of each θ value in its physical unit (field → sd; nan where
+        not measured), from ``theta_sd`` (which is in the [0, 1] parameter scale); empty for
+        units without θ. See :data:`THETA_FIELDS`."""
+        if not self.theta or not self.theta_sd:
+            return {}
+        out = {}
+        for f in THETA_FIELDS:
+            if f.name in self.theta and f.name in self.theta_sd:
+                out[f.name] = f.physical_sd(self.theta[f.name], self.theta_sd[f.name])
+        return out
 
     def replace(self, **changes: Any) -> MotorUnit:
         return dataclasses.replace(self, **changes)

@@ -60,6 +60,30 @@ def instantaneous_rate_hz(
     return d[1:][keep] / sampling_rate_hz, 1.0 / isi[keep]
 
 
+# an interval is an outlier when its rate differs from the median rate of its neighbours by
+# more than this fraction: a doubled discharge halves an interval (rate ×2), a missed one
+# doubles it (rate ÷2), while recruitment changes the rate by a few percent per interval
+ISI_OUTLIER_FRACTION = 0.4
+_ISI_NEIGHBOURS = 5  # on each side
+
+
+def rate_outliers(rate_hz: NDArray[np.floating]) -> NDArray[np.bool_]:
+    """Which instantaneous rates (n,) (:func:`instantaneous_rate_hz`) stand out from their
+    neighbours: more than :data:`ISI_OUTLIER_FRACTION` away from the median of the rates up to
+    five intervals either side (itself left out), as a reviewer spots a missed or doubled
+    discharge in the rate plot. Bool (n,); none with fewer than three rates."""
+    r = np.asarray(rate_hz, dtype=np.float64)
+    if r.size < 3:
+        return np.zeros(r.size, dtype=bool)
+    k = _ISI_NEIGHBOURS
+    padded = np.full(r.size + 2 * k, np.nan)
+    padded[k : k + r.size] = r
+    windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * k + 1).copy()  # (n, 2k + 1)
+    windows[:, k] = np.nan  # the rate itself is not its own neighbour
+    local = np.nanmedian(windows, axis=1)
+    return np.asarray((local > 0) & (np.abs(r - local) > ISI_OUTLIER_FRACTION * local), dtype=bool)
+
+
 def smoothed_rate_hz(
     discharge_samples: NDArray[np.integer], sampling_rate_hz: float, n_samples: int,
     window_s: float = 1.0, step_s: float = 0.05,

@@ -14,10 +14,14 @@ from numpy.typing import NDArray
 from bmiss_engine.errors import RecordingFormatError
 from bmiss_engine.io.atomic import write_text_atomic
 from bmiss_engine.io.imported import imported_result
-from bmiss_engine.results import DecompositionResult
+from bmiss_engine.results import THETA_FIELDS, DecompositionResult, MotorUnit
 
 DISCHARGE_COLUMNS = ("unit_id", "sample", "time_s")
-SUMMARY_COLUMNS = ("unit_id", "n_discharges", "mean_rate_hz", "cov_isi", "sil", "pnr_db", "status")
+# then each forward-model parameter θ and its standard deviation (in the parameter's unit)
+SUMMARY_COLUMNS = (
+    "unit_id", "n_discharges", "mean_rate_hz", "cov_isi", "sil", "pnr_db", "status", "origin",
+    *(name for f in THETA_FIELDS for name in (f.name, f"{f.name}_sd")),
+)
 
 
 def write_discharges_csv(result: DecompositionResult, path: str | os.PathLike[str]) -> None:
@@ -78,15 +82,24 @@ def sampling_rate_from(samples: np.ndarray, times_s: np.ndarray, path: Path) -> 
 
 
 def write_unit_summary_csv(result: DecompositionResult, path: str | os.PathLike[str]) -> None:
-    """One row per unit: ``unit_id, n_discharges, mean_rate_hz, cov_isi, sil, pnr_db, status``
-    (empty cells where a value is undefined, e.g. CoV of ISI with fewer than three discharges)."""
+    """One row per unit: ``unit_id, n_discharges, mean_rate_hz, cov_isi, sil, pnr_db, status,
+    origin`` ("blind" or "model"), then each forward-model parameter and its standard deviation
+    in its unit (``depth_mm, depth_mm_sd, ml_mm, ...``, see :data:`SUMMARY_COLUMNS`). Cells are
+    empty where a value is undefined (CoV of ISI with fewer than three discharges, θ of a unit
+    found without the forward model)."""
     buf = io.StringIO()
     out = csv.writer(buf, lineterminator="\n")
     out.writerow(SUMMARY_COLUMNS)
     for u in result.units:
         out.writerow([u.unit_id, u.n_discharges, _num(u.mean_rate_hz, 3), _num(u.cov_isi, 4),
-                      _num(u.sil, 4), _num(u.pnr_db, 2), u.status])
+                      _num(u.sil, 4), _num(u.pnr_db, 2), u.status, u.origin, *_theta_cells(u)])
     write_text_atomic(path, buf.getvalue())
+
+
+def _theta_cells(u: MotorUnit) -> list[str]:
+    theta, sd = u.theta or {}, u.theta_uncertainty
+    return [cell for f in THETA_FIELDS
+            for cell in (_num(theta.get(f.name, math.nan), 4), _num(sd.get(f.name, math.nan), 4))]
 
 
 def _num(value: float, digits: int) -> str:

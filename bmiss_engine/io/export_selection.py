@@ -1,21 +1,22 @@
 """Which units an export writes, and where their discharges sit in the recording.
 
-A reviewed result marks each unit accepted, flagged (to look at again) or rejected. An export
-writes the units not rejected (optionally without the flagged) with their discharge samples
-counted from the recording's start, also after a decomposition of a time window (whose result
-counts from the window's start, as :meth:`Recording.crop` does).
+A reviewed result marks each unit accepted, flagged (to look at again) or rejected; units not
+looked at yet are unreviewed. An export writes the units not rejected (optionally without the
+flagged) with their discharge samples counted from the recording's start, also after a
+decomposition of a time window (whose result counts from the window's start, as
+:meth:`Recording.crop` does).
 """
 
 from __future__ import annotations
 
 from bmiss_engine.results import DecompositionResult, UnitStatus
 
-EXPORTED_STATUSES: tuple[UnitStatus, ...] = ("accepted", "flagged")
+EXPORTED_STATUSES: tuple[UnitStatus, ...] = ("unreviewed", "accepted", "flagged")
 
 
 def exported_statuses(include_flagged: bool = True) -> tuple[UnitStatus, ...]:
     """The review statuses whose units an export writes."""
-    return EXPORTED_STATUSES if include_flagged else ("accepted",)
+    return EXPORTED_STATUSES if include_flagged else ("unreviewed", "accepted")
 
 
 def units_to_export(result: DecompositionResult, offset_samples: int = 0,

@@ -70,7 +70,7 @@ def test_add_discharges_adds_and_undo_removes(result: DecompositionResult) -> No
 def test_status_delete_and_merge(result: DecompositionResult) -> None:
     h = EditHistory(result)
     h.do(SetStatus((1, 2), "flagged"))
-    assert [u.status for u in h.current.units] == ["accepted", "flagged", "flagged"]
+    assert [u.status for u in h.current.units] == ["unreviewed", "flagged", "flagged"]
     h.do(DeleteUnit(2))
     assert [u.unit_id for u in h.current.units] == [0, 1]
     merged = h.do(MergeUnits((0, 1)))
