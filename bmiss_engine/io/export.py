@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from bmiss_engine.errors import BmissError, RecordingFormatError
-from bmiss_engine.io.npz import NPZ_DAMAGE_ERRORS, save_npz_atomic
+from bmiss_engine.io.npz import NPZ_DAMAGE_ERRORS, numpy_file_problem, save_npz_atomic
 from bmiss_engine.recording import Recording
 from bmiss_engine.results import DecompositionResult, MotorUnit, SeparationModel
 
@@ -132,4 +132,4 @@ def read_result_npz(path: str | os.PathLike[str]) -> DecompositionResult:
                                     m["notch_hz"], float(m["sampling_rate_hz"]))
         return DecompositionResult(tuple(units), fs, int(data["n_samples"]), model, meta["config"], meta["provenance"])
     except (*NPZ_DAMAGE_ERRORS, KeyError, TypeError, IndexError) as exc:
-        raise RecordingFormatError(f"{path}: not a BMISS result file ({exc})") from None
+        raise RecordingFormatError(f"{path}: not a BMISS result file ({numpy_file_problem(exc)})") from None

@@ -43,8 +43,22 @@ def read_npz(path: str | os.PathLike[str]) -> Recording:
     except IsADirectoryError:
         raise RecordingFormatError(f"{path}: is a folder, not a recording file") from None
     except NPZ_DAMAGE_ERRORS as exc:
-        raise RecordingFormatError(f"{path}: not a readable .npz file ({exc})") from None
+        raise RecordingFormatError(f"{path}: not a readable .npz file ({numpy_file_problem(exc)})") from None
     return _recording_from_arrays(data, path)
+
+
+def numpy_file_problem(exc: BaseException) -> str:
+    """What ``np.load`` found wrong with a file, in the user's words and on one line.
+
+    numpy answers a file that is neither a NumPy archive nor an array (damaged, or another kind
+    of file) with advice to load it "unsafely" as pickled Python objects: no advice for a user,
+    since such data may run code. Object arrays get the same treatment."""
+    text = " ".join(str(exc).split())
+    if "pickled" in text:
+        return "neither a NumPy archive nor a NumPy array: the file is damaged or of another kind"
+    if "allow_pickle" in text:
+        return "it holds Python objects where numbers belong; BMISS does not load those, since they could run code"
+    return text or type(exc).__name__
 
 
 def _scalar(data: dict[str, Any], key: str, path: Path) -> float:

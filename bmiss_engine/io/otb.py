@@ -34,6 +34,7 @@ import logging
 import os
 import tarfile
 import xml.etree.ElementTree as ET
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +47,20 @@ from bmiss_engine.recording import Recording
 
 log = logging.getLogger(__name__)
 
+_GZIP = b"\x1f\x8b"
+
+
+def one_line(exc: BaseException) -> str:
+    """The message of ``exc`` on one line (some libraries' messages span several)."""
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def open_tar(path: Path) -> tarfile.TarFile:
+    """The tar archive at ``path``, gzip-compressed or not: one method, not tarfile's "r:*",
+    whose error lists one line per method it tried."""
+    with path.open("rb") as fh:
+        compressed = fh.read(2) == _GZIP
+    return tarfile.open(path, "r:gz" if compressed else "r:")
 
 
 def adc_range_v(device: str, adapter_id: str) -> float:
@@ -78,7 +93,7 @@ def read_otb_plus(path: str | os.PathLike[str]) -> tuple[Recording, ...]:
     """
     path = Path(path)
     try:
-        with tarfile.open(path, "r:*") as tar:
+        with open_tar(path) as tar:
             names = tar.getnames()
             sigs = sorted(n for n in names if n.lower().endswith(".sig"))
             if not sigs:
@@ -91,8 +106,8 @@ def read_otb_plus(path: str | os.PathLike[str]) -> tuple[Recording, ...]:
                 raise RecordingFormatError(f"{path}: {sig_name} has no description {xml_name} beside it")
             xml_bytes = _member_bytes(tar, xml_name, path)
             sig_bytes = _member_bytes(tar, sig_name, path)
-    except (tarfile.TarError, EOFError) as exc:
-        raise RecordingFormatError(f"{path}: not an .otb+ archive ({exc})") from None
+    except (tarfile.TarError, EOFError, zlib.error) as exc:
+        raise RecordingFormatError(f"{path}: not an .otb+ archive, the tar file OTBioLab+ writes ({one_line(exc)})") from None
     except OSError as exc:
         raise RecordingFormatError(f"{path}: cannot read ({exc})") from None
     return _recordings(path, xml_bytes, sig_bytes)
@@ -159,11 +174,16 @@ def sig_samples(sig: bytes, n_total: int, ad_bits: int, path: Path) -> NDArray[n
     if ad_bits not in (16, 24, 32):
         raise RecordingFormatError(f"{path}: unsupported sample width ad_bits={ad_bits} (16, 24 or 32)")
     width = ad_bits // 8
-    n_samples = len(sig) // (width * n_total)
+    frame = width * n_total
+    n_samples = len(sig) // frame
     if n_samples == 0:
         raise RecordingFormatError(f"{path}: the signal file holds no complete sample of {n_total} channels")
-    if len(sig) % (width * n_total):
-        log.warning("%s: signal file ends with a partial sample; dropped", path)
+    if len(sig) % frame:
+        # the frames are not as wide as the description says: read on, every channel would be another's data
+        raise RecordingFormatError(
+            f"{path}: the description declares {n_total} channels of {width} bytes per sample, but the signal "
+            f"file's {len(sig)} bytes are not a whole number of such samples: the description does not match the data"
+        )
     body = np.frombuffer(sig, dtype=np.uint8, count=n_samples * n_total * width)
     if width == 2:
         values = body.view("<i2").astype(np.int32)

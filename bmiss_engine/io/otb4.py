@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import tarfile
 import xml.etree.ElementTree as ET
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +29,7 @@ from numpy.typing import NDArray
 
 from bmiss_engine.errors import RecordingFormatError
 from bmiss_engine.io.grids import is_grid_code, otb_grid
-from bmiss_engine.io.otb import sig_samples
+from bmiss_engine.io.otb import one_line, open_tar, sig_samples
 from bmiss_engine.recording import Recording
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,7 @@ def _number(node: ET.Element, tag: str, path: Path) -> float:
 def read_otb4(path: Path) -> tuple[Recording, ...]:
     """One recording per grid track of an ``.otb4`` file, all with the auxiliary tracks."""
     try:
-        with tarfile.open(path, "r:*") as tar:
+        with open_tar(path) as tar:
             names = tar.getnames()
             sigs = sorted(n for n in names if n.lower().endswith(".sig"))
             for needed in ("DeviceParameters.xml", "Tracks_000.xml"):
@@ -67,8 +68,8 @@ def read_otb4(path: Path) -> tuple[Recording, ...]:
                 if fh is None:
                     raise RecordingFormatError(f"{path}: {name} is not a regular file")
                 members[name] = fh.read()
-    except (tarfile.TarError, EOFError) as exc:
-        raise RecordingFormatError(f"{path}: not an .otb4 archive ({exc})") from None
+    except (tarfile.TarError, EOFError, zlib.error) as exc:
+        raise RecordingFormatError(f"{path}: not an .otb4 archive, the tar file OTBioLab+ 4 writes ({one_line(exc)})") from None
     except OSError as exc:
         raise RecordingFormatError(f"{path}: cannot read ({exc})") from None
     try:

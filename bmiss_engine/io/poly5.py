@@ -36,11 +36,29 @@ log = logging.getLogger(__name__)
 MAGIC = b"POLY SAMPLE FILE"
 _DESCRIPTION_BYTES = 136
 _BLOCK_HEADER_BYTES = 86
-_UNITS = {"V": 1.0, "mV": 1e-3, "uV": 1e-6, "µV": 1e-6, "nV": 1e-9}
+_VOLTS_PER_PREFIX = {"": 1.0, "m": 1e-3, "u": 1e-6, "n": 1e-9}
 
 
 def _pascal(raw: bytes) -> str:
-    return raw[1 : 1 + raw[0]].decode("latin-1").strip() if raw else ""
+    """A length-prefixed string. TMSi's older software writes Latin-1 ("µ" one byte), its SDK
+    may write UTF-8 ("µ" two bytes): UTF-8 first, then Latin-1, which decodes any bytes."""
+    text = raw[1 : 1 + raw[0]] if raw else b""
+    try:
+        return text.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        return text.decode("latin-1").strip()
+
+
+def volts_per_unit(unit: str) -> float | None:
+    """The factor to volts of a Poly5 channel unit, or None when it is no voltage: "V", "mV",
+    "uV", "µV" (micro sign or Greek mu), "nV", and the same with "Volt" ("µVolt", as TMSi's
+    SDK writes)."""
+    text = unit.strip().replace("\u03bc", "u").replace("\u00b5", "u")
+    for suffix in ("Volts", "Volt", "V"):
+        if text.endswith(suffix):
+            prefix = text[: -len(suffix)]
+            return _VOLTS_PER_PREFIX.get(prefix)
+    return None
 
 
 def read_poly5(path: Path) -> Recording:
@@ -99,9 +117,11 @@ def read_poly5(path: Path) -> Recording:
         raise RecordingFormatError(f"{path}: no EMG channel (TMSi names them UNI or BIP)")
     emg = []
     for k in exg:
-        if units[k] not in _UNITS:
-            raise RecordingFormatError(f"{path}: channel {names[k]!r} has unit {units[k]!r}, not a voltage")
-        emg.append(values[k] * _UNITS[units[k]])
+        factor = volts_per_unit(units[k])
+        if factor is None:
+            raise RecordingFormatError(f"{path}: channel {names[k]!r} has unit {units[k]!r}, not a voltage "
+                                       "(V, mV, µV or nV)")
+        emg.append(values[k] * factor)
     aux = {names[k]: values[k].astype(np.float32) for k in range(n_channels) if k not in exg}
     rc = np.stack([np.arange(len(exg)), np.zeros(len(exg), dtype=np.int64)], axis=1)
     log.info("%s: Poly5 keeps no grid layout; pass grid= to lay out its %d channels", path, len(exg))

@@ -55,6 +55,8 @@ def file_kind(path: Path, head: bytes) -> str:
         return "npz"
     if head.startswith((_MAT_V5, _MAT_V73)) or head.startswith(_HDF5) or head[512:520] == _HDF5:
         return "mat"
+    if suffix in ("otb+", "otb"):
+        return "otb+"  # a tar archive, possibly gzip-compressed
     if head.startswith(_GZIP) or suffix == "json":
         return "openhdemg"
     if head.startswith(_NPY):
@@ -69,13 +71,35 @@ def file_kind(path: Path, head: bytes) -> str:
         return "otb4"
     if suffix in ("otb+", "otb") or (len(head) >= 512 and head[257:262] == b"ustar"):
         return "otb+"
-    if suffix in ("npz",):
-        return "npz"  # a broken .npz: let its reader name the problem
+    if suffix in ("npz", "npy"):
+        return suffix  # a broken .npz or .npy: let its reader name the problem
     if suffix in ("csv", "txt", "tsv"):
         return "csv"
     if suffix == "mat":
         return "mat"
     return ""
+
+
+def open_recordings(
+    path: str | os.PathLike[str],
+    *,
+    grid: ElectrodeGrid | None = None,
+    sampling_rate_hz: float | None = None,
+    emg_unit: str = "uV",
+) -> tuple[Recording, ...]:
+    """Every grid of a recording file, one :class:`Recording` each, in the file's order (one for
+    the formats that hold one grid). The arguments are those of :func:`open_recording`; ``grid``
+    replaces the layout of each.
+
+    An application that lets the user choose a grid reads the file once with this, shows each
+    recording's ``grid.name`` and ``n_channels``, and keeps the one chosen.
+    """
+    path = Path(path)
+    head = _check_file(path)
+    kind = file_kind(path, head)
+    with _unforeseen_content(path, kind):
+        recordings = _read(kind, path, grid, sampling_rate_hz, emg_unit)
+    return tuple(_as_described(rec, path, grid, sampling_rate_hz) for rec in recordings)
 
 
 def open_recording(
@@ -90,21 +114,35 @@ def open_recording(
 
     ``grid`` and ``sampling_rate_hz`` describe files that do not (``.npy``, ``.csv``); for the
     other formats ``grid`` replaces the file's own layout (it must have as many channels), and a
-    ``sampling_rate_hz`` that contradicts the file is an error. ``grid_index`` picks one grid of
-    a file that holds several (``.otb+``, MUedit). ``emg_unit`` ("V", "mV", "uV") is the unit of
-    bare ``.npy``/``.csv`` matrices; the other formats state or imply theirs.
+    ``sampling_rate_hz`` that contradicts the file is an error. ``grid_index`` (from 0) picks one
+    grid of a file that holds several (``.otb+``, ``.otb4``, MUedit and OTBioLab+ ``.mat``, BIDS
+    EMG with several electrode groups); :func:`open_recordings` gives them all. ``emg_unit``
+    ("V", "mV", "uV") is the unit of bare ``.npy``/``.csv`` matrices; the other formats state or
+    imply theirs.
 
-    Raises :class:`RecordingFormatError` naming the file and the problem for anything that
-    cannot be read: a missing file, a folder, an empty or truncated file, a wrong layout.
+    Raises :class:`RecordingFormatError` naming the file and the problem, on one line, for
+    anything that cannot be read: a missing file, a folder, an empty or truncated file, a wrong
+    layout, a grid index the file does not have.
     """
-    path = Path(path)
-    head = _check_file(path)
-    kind = file_kind(path, head)
-    with _unforeseen_content(path, kind):
-        recordings = _read(kind, path, grid, sampling_rate_hz, emg_unit)
-    if not 0 <= grid_index < len(recordings):
-        raise RecordingFormatError(f"{path}: holds {len(recordings)} grid(s); there is no grid {grid_index}")
-    rec = recordings[grid_index]
+    if grid_index < 0:
+        raise RecordingFormatError(f"{path}: grid index {grid_index}: grids are counted from 0")
+    return pick_grid(open_recordings(path, grid=grid, sampling_rate_hz=sampling_rate_hz, emg_unit=emg_unit),
+                     grid_index, Path(path))
+
+
+def pick_grid(recordings: tuple[Recording, ...], grid_index: int, path: Path) -> Recording:
+    """Grid ``grid_index`` of the ``recordings`` of ``path``, or one line saying which there are."""
+    n = len(recordings)
+    if not 0 <= grid_index < n:
+        which = "only grid 0" if n == 1 else f"grids 0 to {n - 1}"
+        raise RecordingFormatError(f"{path}: holds {n} grid{'s' if n != 1 else ''} ({which}); there is no grid {grid_index}")
+    return recordings[grid_index]
+
+
+def _as_described(
+    rec: Recording, path: Path, grid: ElectrodeGrid | None, sampling_rate_hz: float | None
+) -> Recording:
+    """``rec`` checked against the rate given and with the layout given."""
     if sampling_rate_hz is not None and abs(rec.sampling_rate_hz - sampling_rate_hz) > 1e-6 * sampling_rate_hz:
         raise RecordingFormatError(
             f"{path}: the file says {rec.sampling_rate_hz:g} Hz but {sampling_rate_hz:g} Hz was given"
@@ -208,8 +246,13 @@ def _unforeseen_content(path: Path, kind: str) -> Iterator[None]:
     the traceback kept in the debug log for whoever fixes the reader."""
     try:
         yield
+    except RecordingFormatError as exc:
+        text = str(exc)
+        if "\n" in text or "\r" in text:  # a library's message quoted whole: errors are one line
+            raise RecordingFormatError(" ".join(text.split())) from None
+        raise
     except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError) as exc:
         log.debug("reading %s as %s failed", path, kind, exc_info=True)
         raise RecordingFormatError(
-            f"{path}: unexpected content for a {kind or 'recording'} file ({type(exc).__name__}: {exc})"
+            f"{path}: unexpected content for a {kind or 'recording'} file ({type(exc).__name__}: {' '.join(str(exc).split())})"
         ) from None

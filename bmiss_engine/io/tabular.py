@@ -17,6 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from bmiss_engine.errors import RecordingFormatError
+from bmiss_engine.io.npz import numpy_file_problem
 from bmiss_engine.recording import VOLTS_PER_UNIT, ElectrodeGrid, Recording
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ def _load_npy(path: Path) -> NDArray[np.float64]:
     try:
         arr = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError) as exc:
-        raise RecordingFormatError(f"{path}: not a readable .npy file ({exc})") from None
+        raise RecordingFormatError(f"{path}: not a readable .npy file ({numpy_file_problem(exc)})") from None
     if not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
         raise RecordingFormatError(f"{path}: the array must hold real numbers, got dtype {arr.dtype}")
     return np.asarray(arr, dtype=np.float64)

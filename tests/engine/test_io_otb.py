@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import tarfile
 
@@ -165,3 +166,23 @@ def test_otb4_grid_and_aux_tracks(tmp_path) -> None:
     (tmp_path / "bad.otb4").write_bytes(b"not a tar at all")
     with pytest.raises(RecordingFormatError, match=r"not an \.otb4 archive"):
         open_recording(tmp_path / "bad.otb4")
+
+
+def test_description_wider_than_the_frames_is_refused(tmp_path) -> None:
+    """The .sig holds 72-channel frames (a Quattro) but the XML declares the Quattrocento's 408:
+    read on, every channel would be another's data, so the reader refuses in one line."""
+    frames = (np.arange(72)[:, None] + np.arange(N_SAMPLES + 2)[None, :]).astype(np.int16)  # 7488 B: 9.2 frames
+    _otb_plus(tmp_path / "w.otb+", _device_xml(_adapter(0, 150, ["GR08MM1305"] * 64)), frames)
+    with pytest.raises(RecordingFormatError, match="declares 408 channels") as info:
+        open_recording(tmp_path / "w.otb+")
+    assert "\n" not in str(info.value)
+
+
+def test_random_bytes_are_one_line_and_gzip_archives_open(tmp_path) -> None:
+    (tmp_path / "r.otb+").write_bytes(np.random.default_rng(3).integers(0, 256, 5000, dtype=np.uint8).tobytes())
+    with pytest.raises(RecordingFormatError, match=r"r\.otb\+: not an \.otb\+ archive") as info:
+        open_recording(tmp_path / "r.otb+")
+    assert "\n" not in str(info.value)
+    _otb_plus(tmp_path / "plain.otb+", _device_xml(_adapter(0, 150, ["GR08MM1305"] * 64)), _raw_frames())
+    (tmp_path / "z.otb+").write_bytes(gzip.compress((tmp_path / "plain.otb+").read_bytes()))
+    assert open_recording(tmp_path / "z.otb+").n_samples == N_SAMPLES

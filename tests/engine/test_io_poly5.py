@@ -9,16 +9,18 @@ import pytest
 
 from bmiss_engine import RecordingFormatError
 from bmiss_engine.io import open_recording
+from bmiss_engine.io.poly5 import volts_per_unit
 from bmiss_engine.recording import ElectrodeGrid
 
 
-def _pascal(text: str, width: int) -> bytes:
-    raw = text.encode("latin-1")
+def _pascal(text: str, width: int, encoding: str = "latin-1") -> bytes:
+    raw = text.encode(encoding)
     return (bytes([len(raw)]) + raw).ljust(width, b"\0")
 
 
-def write_poly5(path, names, units, values, fs_hz=2000, per_block=100, version=203) -> None:
-    """``values`` (n_channels, n) in each channel's unit, stored as raw = value · 10 (ADC ±1e6 ↔ ±1e5)."""
+def write_poly5(path, names, units, values, fs_hz=2000, per_block=100, version=203, encoding="latin-1") -> None:
+    """``values`` (n_channels, n) in each channel's unit, stored as raw = value · 10 (ADC ±1e6 ↔ ±1e5);
+    the names and units encoded in ``encoding`` (TMSi's older software: Latin-1; its SDK may write UTF-8)."""
     n_ch, n = values.shape
     n_blocks = -(-n // per_block)
     block_bytes = per_block * n_ch * 4
@@ -30,7 +32,7 @@ def write_poly5(path, names, units, values, fs_hz=2000, per_block=100, version=2
     descriptions = b""
     for name, unit in zip(names, units, strict=True):
         for half in ("(Lo) ", "(Hi) "):
-            descriptions += (_pascal(half + name, 41) + b"\0" * 4 + _pascal(unit, 11)
+            descriptions += (_pascal(half + name, 41, encoding) + b"\0" * 4 + _pascal(unit, 11, encoding)
                              + struct.pack("<4f", -1e5, 1e5, -1e6, 1e6) + struct.pack("<hh", 0, 0) + b"\0" * 60)
     padded = np.zeros((n_ch, n_blocks * per_block), dtype="<f4")
     padded[:, :n] = values * 10.0
@@ -68,3 +70,29 @@ def test_poly5_without_emg_or_blocks(tmp_path) -> None:
     (tmp_path / "c.poly5").write_bytes(payload[:500])
     with pytest.raises(RecordingFormatError, match="no complete data block"):
         open_recording(tmp_path / "c.poly5")
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "latin-1"])
+@pytest.mark.parametrize(("unit", "volts"), [("µVolt", 1e-6), ("\u03bcV", 1e-6), ("uV", 1e-6), ("mVolt", 1e-3),
+                                             ("Volt", 1.0), ("V", 1.0)])
+def test_unit_strings_in_either_encoding_are_voltages(tmp_path, encoding, unit, volts) -> None:
+    if unit.startswith("\u03bc") and encoding == "latin-1":
+        pytest.skip("Latin-1 has no Greek mu")
+    values = np.full((1, 200), 3.0)
+    write_poly5(tmp_path / "u.poly5", ["UNI 1"], [unit], values, encoding=encoding)
+    rec = open_recording(tmp_path / "u.poly5")
+    np.testing.assert_allclose(rec.emg_v, 3.0 * volts, rtol=1e-5)
+
+
+def test_a_unit_that_is_no_voltage_is_refused_in_one_line(tmp_path) -> None:
+    write_poly5(tmp_path / "n.poly5", ["UNI 1"], ["Newton"], np.zeros((1, 100)))
+    with pytest.raises(RecordingFormatError, match=r"'Newton', not a voltage") as info:
+        open_recording(tmp_path / "n.poly5")
+    assert "\n" not in str(info.value)
+
+
+def test_volts_per_unit() -> None:
+    assert volts_per_unit("µV") == volts_per_unit("uVolt") == volts_per_unit(" \u03bcVolts ") == 1e-6
+    assert volts_per_unit("nV") == 1e-9
+    for other in ("", "-", "%", "MV", "kg", "Ohm"):
+        assert volts_per_unit(other) is None
