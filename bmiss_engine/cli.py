@@ -86,7 +86,8 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--out", required=True, help=_WRITERS)
     e.add_argument("--recording", help="the recording the units were found in, for the formats that carry the EMG "
                                        "(.mat, .json); default: the session's recording, or the EMG the file holds")
-    e.add_argument("--grid-index", type=int, default=0, help="which grid of a file holding several (default 0)")
+    e.add_argument("--grid-index", type=_grid_index, default=0,
+                   help="which grid of a file holding several, from 0 (default 0)")
 
     b = sub.add_parser("batch", help="decompose every recording of a study on Dask (resumable)")
     b.add_argument("inputs", nargs="+", metavar="STUDY_DIR_OR_GLOB",
@@ -108,7 +109,20 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _grid_index(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value}: grids are counted from 0")
+    return value
+
+
 def _add_grid_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--grid-index", type=_grid_index, default=0,
+                   help="which grid of a file holding several (.otb+, .otb4, MUedit .mat, ...), from 0 (default 0); "
+                        "`bmiss info` says how many a file holds")
     g = p.add_argument_group("grid description (for .npy/.csv, or to replace a file's own layout)")
     g.add_argument("--fs-hz", type=float, help="sampling rate in Hz")
     g.add_argument("--grid-rows", type=int, help="rows of the electrode grid")
@@ -116,9 +130,10 @@ def _add_grid_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--ied-mm", type=float, default=8.0, help="inter-electrode distance in mm (default 8)")
 
 
-def _open(args: argparse.Namespace) -> Recording:
-    """The recording named on the command line, with the grid flags applied."""
-    from bmiss_engine.io import open_recording
+def _open(args: argparse.Namespace) -> tuple[Recording, int]:
+    """The recording named on the command line, with the grid flags applied (``--grid-index``
+    picks its grid), and how many grids the file holds."""
+    from bmiss_engine.io.registry import open_recordings, pick_grid
     from bmiss_engine.recording import ElectrodeGrid
 
     grid = None
@@ -126,8 +141,9 @@ def _open(args: argparse.Namespace) -> Recording:
         raise BmissError("give both --grid-rows and --grid-cols")
     if args.grid_rows is not None:
         grid = ElectrodeGrid.full(args.grid_rows, args.grid_cols, args.ied_mm)
-    file = DEMO_RECORDING if args.file is None else args.file
-    return open_recording(file, grid=grid, sampling_rate_hz=args.fs_hz)
+    file = Path(DEMO_RECORDING if args.file is None else args.file)
+    recordings = open_recordings(file, grid=grid, sampling_rate_hz=args.fs_hz)
+    return pick_grid(recordings, args.grid_index, file), len(recordings)
 
 
 def _load_config(args: argparse.Namespace) -> Any:
@@ -163,7 +179,7 @@ def _decompose(args: argparse.Namespace) -> int:
     if args.out:
         result_writer(args.out)  # an unknown extension fails now, not after the decomposition
     config = _load_config(args)
-    recording = _open(args)
+    recording, n_grids = _open(args)
     decomposer = Decomposer(config)
     gen = decomposer.iterate(recording)
     # disable=None: no bar when stderr is not a terminal (a log file, a pipe, a batch system)
@@ -184,9 +200,10 @@ def _decompose(args: argparse.Namespace) -> int:
     if args.out:
         _write(result, args.out, recording)
     if args.json:
-        _print_json(_decomposition_summary(recording, result, args.out))
+        _print_json(_decomposition_summary(recording, result, args.out, (args.grid_index, n_grids)))
         return 0
-    print(f"{recording.source}: {recording.n_channels} channels, {recording.duration_s:.1f} s at "
+    grid = f" (grid {args.grid_index} of {n_grids})" if n_grids > 1 else ""
+    print(f"{recording.source}{grid}: {recording.n_channels} channels, {recording.duration_s:.1f} s at "
           f"{recording.sampling_rate_hz:g} Hz; {result.n_units} motor units in "
           f"{result.provenance['wall_time_s']:.1f} s on {result.provenance['device']}")
     print(f"{'unit':>4} {'discharges':>10} {'rate_hz':>8} {'cov_isi':>8} {'sil':>6} {'pnr_db':>7}")
@@ -208,9 +225,11 @@ def _write(result: DecompositionResult, out: str, recording: Recording | None) -
         raise BmissError(f"{out}: cannot write ({exc.strerror or exc})") from None
 
 
-def _decomposition_summary(recording: Recording, result: DecompositionResult, out: str | None) -> dict[str, Any]:
+def _decomposition_summary(
+    recording: Recording, result: DecompositionResult, out: str | None, grids: tuple[int, int] = (0, 1)
+) -> dict[str, Any]:
     return {
-        "recording": _recording_summary(recording),
+        "recording": _recording_summary(recording, grids),
         "method": result.config.get("method"),
         "device": result.provenance.get("device"),
         "wall_time_s": result.provenance.get("wall_time_s"),
@@ -224,12 +243,15 @@ def _decomposition_summary(recording: Recording, result: DecompositionResult, ou
     }
 
 
-def _recording_summary(rec: Recording) -> dict[str, Any]:
+def _recording_summary(rec: Recording, grids: tuple[int, int] = (0, 1)) -> dict[str, Any]:
+    """``grids``: the grid's index in the file and how many the file holds."""
     g = rec.grid
     return {
         "file": rec.source, "format": rec.file_format, "n_channels": rec.n_channels,
         "bad_channels": sorted(int(c) for c in g.bad_channels),
-        "grid": {"rows": g.n_rows, "columns": g.n_columns, "ied_mm": g.ied_mm, "fibre_axis": g.fibre_axis},
+        "grid": {"rows": g.n_rows, "columns": g.n_columns, "ied_mm": g.ied_mm, "fibre_axis": g.fibre_axis,
+                 "name": g.name},
+        "grid_index": grids[0], "n_grids": grids[1],
         "sampling_rate_hz": rec.sampling_rate_hz, "duration_s": rec.duration_s, "n_samples": rec.n_samples,
         "aux": list(rec.aux),
     }
@@ -279,15 +301,18 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
-    rec = _open(args)
+    rec, n_grids = _open(args)
     if args.json:
-        _print_json(_recording_summary(rec))
+        _print_json(_recording_summary(rec, (args.grid_index, n_grids)))
         return 0
     g = rec.grid
     print(f"file:          {rec.source}")
     print(f"format:        {rec.file_format}")
     print(f"channels:      {rec.n_channels} ({len(g.bad_channels)} marked bad)")
-    print(f"grid:          {g.n_rows}×{g.n_columns}, {g.ied_mm:g} mm, fibres along {g.fibre_axis}")
+    if n_grids > 1:
+        print(f"grids:         {n_grids} in the file; this is grid {args.grid_index} (choose with --grid-index)")
+    name = f" {g.name}," if g.name else ""
+    print(f"grid:         {name} {g.n_rows}×{g.n_columns}, {g.ied_mm:g} mm, fibres along {g.fibre_axis}")
     print(f"sampling rate: {rec.sampling_rate_hz:g} Hz")
     print(f"duration:      {rec.duration_s:.3f} s ({rec.n_samples} samples)")
     if rec.aux:
@@ -355,7 +380,7 @@ def _batch(args: argparse.Namespace) -> int:
     from bmiss_engine.batch.terminal import TerminalProgress
 
     config = _load_config(args)
-    options = OpenOptions(args.grid_rows, args.grid_cols, args.ied_mm, args.fs_hz)
+    options = OpenOptions(args.grid_rows, args.grid_cols, args.ied_mm, args.fs_hz, args.grid_index)
     if not args.verbose:
         quiet_dask_logs()
     bars = not args.no_progress and sys.stderr.isatty()  # as tqdm(disable=None): none into a file or a pipe

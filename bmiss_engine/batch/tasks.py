@@ -34,19 +34,27 @@ _EVENT_EVERY_S = 0.5
 @dataclass(frozen=True)
 class OpenOptions:
     """How recordings are opened: the command line's grid flags (``--grid-rows``,
-    ``--grid-cols``, ``--ied-mm``, ``--fs-hz``), for files without a layout or to replace it."""
+    ``--grid-cols``, ``--ied-mm``, ``--fs-hz``), for files without a layout or to replace it,
+    and ``--grid-index``, the grid taken from files that hold several (from 0)."""
 
     grid_rows: int | None = None
     grid_cols: int | None = None
     ied_mm: float = 8.0
     fs_hz: float | None = None
+    grid_index: int = 0
 
     def __post_init__(self) -> None:
         if (self.grid_rows is None) != (self.grid_cols is None):
             raise BmissError("give both --grid-rows and --grid-cols")
+        if self.grid_index < 0:
+            raise BmissError(f"--grid-index {self.grid_index}: grids are counted from 0")
 
     def as_dict(self) -> dict[str, Any]:
-        return {"grid_rows": self.grid_rows, "grid_cols": self.grid_cols, "ied_mm": self.ied_mm, "fs_hz": self.fs_hz}
+        values: dict[str, Any] = {"grid_rows": self.grid_rows, "grid_cols": self.grid_cols, "ied_mm": self.ied_mm,
+                                  "fs_hz": self.fs_hz}
+        if self.grid_index:  # only when set: results made before it existed keep their fingerprint
+            values["grid_index"] = self.grid_index
+        return values
 
     def open(self, path: str | os.PathLike[str]) -> Recording:
         from bmiss_engine.io import open_recording
@@ -55,7 +63,7 @@ class OpenOptions:
         grid = None
         if self.grid_rows is not None and self.grid_cols is not None:
             grid = ElectrodeGrid.full(self.grid_rows, self.grid_cols, self.ied_mm)
-        return open_recording(path, grid=grid, sampling_rate_hz=self.fs_hz)
+        return open_recording(path, grid=grid, sampling_rate_hz=self.fs_hz, grid_index=self.grid_index)
 
 
 @dataclass(frozen=True)
