@@ -35,9 +35,8 @@ if TYPE_CHECKING:
 DEMO_RECORDING = bundled_path("resources", "demo_recording.npz")
 
 _WRITERS = ("the extension picks the writer: .csv (one row per discharge), *_summary.csv (one row per unit), "
-            ".mat (DEMUSE, MUedit and openhdemg read it), *_events.tsv (BIDS), .json (openhdemg) or .npz (BMISS)")
-# the writers that carry the EMG beside the units (write_result passes them the recording)
-_WRITERS_TAKING_EMG = (".mat", ".json")
+            ".mat (DEMUSE, MUedit and openhdemg read it), *_muedit.mat (MUedit's layout alone), *_events.tsv (BIDS), "
+            ".json (openhdemg) or .npz (BMISS)")
 # the optional dependencies and the extra that installs each
 _EXTRAS = {"dask": "batch", "distributed": "batch", "nibabel": "mri", "pydicom": "mri", "skimage": "mri"}
 
@@ -323,10 +322,10 @@ def _info(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     """A stored decomposition (ours or another tool's) written by the writer ``--out`` names."""
     from bmiss_engine.io import load_session, open_result
-    from bmiss_engine.io.export import result_writer
+    from bmiss_engine.io.export import result_format
     from bmiss_engine.io.session import SESSION_SUFFIX
 
-    result_writer(args.out)  # an unknown extension fails before anything is read
+    out_format = result_format(args.out)  # an unknown extension fails before anything is read
     source = Path(args.file)
     # where the EMG may come from: the recording named, the session's recording, or the file itself
     emg_source: Path | None = Path(args.recording) if args.recording else None
@@ -340,7 +339,7 @@ def _export(args: argparse.Namespace) -> int:
         if emg_source is None and source.suffix.lower() in (".mat", ".json"):
             emg_source = source  # DEMUSE, MUedit and openhdemg files hold the EMG beside the units
     recording = None
-    if Path(args.out).suffix.lower() in _WRITERS_TAKING_EMG:
+    if out_format.carries_emg:
         if emg_source is not None:
             recording = _recording_of(result, emg_source, args.grid_index, named=bool(args.recording))
         if recording is None:

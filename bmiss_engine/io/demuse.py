@@ -21,6 +21,7 @@ from numpy.typing import NDArray
 from bmiss_engine.errors import RecordingFormatError
 from bmiss_engine.io.imported import imported_result
 from bmiss_engine.io.matlab import MatValue, cells, scalar, vector
+from bmiss_engine.io.reference import percent_of_mvc, reference_channel
 from bmiss_engine.recording import ElectrodeGrid, Recording
 from bmiss_engine.results import DecompositionResult
 
@@ -100,9 +101,14 @@ def _n_samples(
     return int(max((p.max() for p in pulses if p.size), default=0)) + 1
 
 
-def demuse_variables(result: DecompositionResult, recording: Recording | None = None) -> dict[str, Any]:
+def demuse_variables(
+    result: DecompositionResult, recording: Recording | None = None, ref_mvc: float | None = None
+) -> dict[str, Any]:
     """DEMUSE's variables for ``scipy.io.savemat``: ``MUPulses``, ``IPTs``, ``fsamp`` and, with a
-    recording, ``SIG``, ``IED`` and ``ref_signal``."""
+    recording, ``SIG``, ``IED`` and ``ref_signal``: its reference channel
+    (:func:`~bmiss_engine.io.reference.reference_channel`) in % MVC, as openhdemg's DEMUSE loader
+    takes it (:func:`~bmiss_engine.io.reference.percent_of_mvc`; ``ref_mvc`` in the channel's
+    unit, else % of the channel's peak). DEMUSE draws it rescaled, whatever its unit."""
     n = len(result.units)
     pulses = np.empty((1, n), dtype=object)
     for i, u in enumerate(result.units):
@@ -123,7 +129,7 @@ def demuse_variables(result: DecompositionResult, recording: Recording | None = 
             sig[r, c] = (recording.emg_v[k].astype(np.float64) / VOLTS_PER_MV)[None, :]
         out["SIG"] = sig
         out["IED"] = float(g.ied_mm)
-        ref = recording.aux.get("ref_signal", recording.aux.get("force", next(iter(recording.aux.values()), None)))
-        if ref is not None:
-            out["ref_signal"] = ref.astype(np.float64)[None, :]
+        reference = reference_channel(recording)
+        if reference is not None:
+            out["ref_signal"] = percent_of_mvc(reference[1], ref_mvc)[None, :]
     return out

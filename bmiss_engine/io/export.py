@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,56 +16,136 @@ from bmiss_engine.io.npz import NPZ_DAMAGE_ERRORS, numpy_file_problem, save_npz_
 from bmiss_engine.recording import Recording
 from bmiss_engine.results import DecompositionResult, MotorUnit, SeparationModel
 
+
+@dataclass(frozen=True)
+class ResultFormat:
+    """One way to write a decomposition: what an export dialog offers, and how a file name
+    picks it.
+
+    key: short name ("csv", "summary", "mat", "muedit", "json", "tsv", "npz"); label: what a
+    user reads; ending: the end of the file names this writer takes (matched in the order of
+    :data:`RESULT_FORMATS`, so ``_summary.csv`` before ``.csv``); suggested_ending: what a
+    dialog appends to a bare name; opens_in: the tools that read the file; carries_emg: the
+    writer stores the recording beside the units (pass it to :func:`write_result`), which those
+    tools need to show or edit the units.
+    """
+
+    key: str
+    label: str
+    ending: str
+    opens_in: str
+    carries_emg: bool = False
+    suggested_ending: str = ""
+
+    @property
+    def dialog_filter(self) -> str:
+        """A Qt file-dialog filter, e.g. ``"openhdemg JSON (*.json)"``."""
+        return f"{self.label} (*{self.suggested_ending or self.ending})"
+
+    def file_name(self, stem: str) -> str:
+        """``stem`` with this format's ending."""
+        return stem + (self.suggested_ending or self.ending)
+
+
+RESULT_FORMATS: tuple[ResultFormat, ...] = (
+    ResultFormat("summary", "Per-unit summary, CSV", "_summary.csv", "spreadsheets, R, pandas"),
+    ResultFormat("csv", "Discharges, one row each, CSV", ".csv", "spreadsheets, R, pandas"),
+    ResultFormat("muedit", "MUedit MAT", "_muedit.mat", "MUedit", carries_emg=True),
+    ResultFormat("mat", "MAT for DEMUSE and openhdemg (MUedit too)", ".mat", "DEMUSE, openhdemg (emg_from_demuse), MUedit",
+                 carries_emg=True),
+    ResultFormat("json", "openhdemg JSON", ".json", "openhdemg (emg_from_json)", carries_emg=True),
+    ResultFormat("tsv", "BIDS events", ".tsv", "BIDS tools, MUniverse", suggested_ending="_events.tsv"),
+    ResultFormat("npz", "BMISS result", ".npz", "BMISS (with its separation filters)"),
+)
 RESULT_SUFFIXES = (".csv", ".mat", ".npz", ".tsv", ".json")
-_WRITERS_TAKING_EMG = (".mat", ".json")
+
+
+def result_format(path: str | os.PathLike[str]) -> ResultFormat:
+    """The :class:`ResultFormat` a file name asks for; BmissError for any other name."""
+    name = Path(path).name.lower()
+    for fmt in RESULT_FORMATS:
+        if name.endswith(fmt.ending):
+            return fmt
+    raise BmissError(f"{path}: cannot write results as '{Path(name).suffix}'; use {', '.join(RESULT_SUFFIXES)} "
+                     "(*_summary.csv: one row per unit; *_muedit.mat: MUedit's layout alone)")
 
 
 def result_writer(path: str | os.PathLike[str]) -> Callable[..., None]:
-    """The writer for ``path``: ``*_summary.csv`` one row per unit, other ``.csv`` one row per
-    discharge, ``.mat`` DEMUSE + MUedit, ``.tsv`` BIDS events, ``.json`` openhdemg, ``.npz`` ours.
+    """The writer for ``path`` (see :data:`RESULT_FORMATS`): ``*_summary.csv`` one row per
+    unit, other ``.csv`` one row per discharge, ``*_muedit.mat`` MUedit, other ``.mat`` DEMUSE +
+    openhdemg + MUedit, ``.json`` openhdemg, ``.tsv`` BIDS events, ``.npz`` ours.
 
-    Raises BmissError for any other extension, before anything is computed or written.
+    Raises BmissError for any other name, before anything is computed or written.
     """
-    name = Path(path).name.lower()
-    suffix = Path(name).suffix
-    if name.endswith("_summary.csv"):
+    key = result_format(path).key
+    if key == "summary":
         from bmiss_engine.io.discharge_tables import write_unit_summary_csv
 
         return write_unit_summary_csv
-    if suffix == ".csv":
+    if key == "csv":
         from bmiss_engine.io.discharge_tables import write_discharges_csv
 
         return write_discharges_csv
-    if suffix == ".mat":
-        from bmiss_engine.io.matfiles import write_mat
+    if key in ("mat", "muedit"):
+        from bmiss_engine.io.matfiles import write_mat, write_muedit_mat
 
-        return write_mat
-    if suffix == ".tsv":
+        return write_muedit_mat if key == "muedit" else write_mat
+    if key == "tsv":
         from bmiss_engine.io.bids_events import write_bids_events
 
         return write_bids_events
-    if suffix == ".json":
+    if key == "json":
         from bmiss_engine.io.openhdemg import write_openhdemg_json
 
         return write_openhdemg_json
-    if suffix == ".npz":
-        return write_result_npz
-    raise BmissError(f"{path}: cannot write results as '{suffix}'; use {', '.join(RESULT_SUFFIXES)}")
+    return write_result_npz
 
 
 def write_result(
-    result: DecompositionResult, path: str | os.PathLike[str], recording: Recording | None = None
+    result: DecompositionResult,
+    path: str | os.PathLike[str],
+    recording: Recording | None = None,
+    *,
+    ref_mvc: float | None = None,
 ) -> None:
     """Write ``result`` in the format given by the file name (see :func:`result_writer`), atomically.
 
-    ``recording`` (the decomposed one) lets the MAT and openhdemg files carry the EMG too, which
-    MUedit, DEMUSE and openhdemg need to display units; the other formats ignore it.
+    ``recording``: the recording the units were found in, sample for sample (for a decomposed
+    time window, that window: :meth:`Recording.crop`). The formats that carry the EMG (MAT,
+    MUedit MAT, openhdemg JSON: :attr:`ResultFormat.carries_emg`) store it, and need it to be
+    opened for editing in their tools; the others ignore it. ``ref_mvc``: the MVC in the unit of
+    the recording's reference channel (force, torque), for the formats that store that
+    channel in % MVC (openhdemg JSON, the MAT's ``ref_signal``); without it, % of the channel's
+    peak (see :func:`~bmiss_engine.io.reference.percent_of_mvc`).
+
+    Raises BmissError for a name no writer takes, or a recording of another rate or length
+    than the result (its EMG and the units would not line up in the other tools).
     """
+    fmt = result_format(path)
     writer = result_writer(path)
-    if Path(path).suffix.lower() in _WRITERS_TAKING_EMG:
-        writer(result, path, recording)
-    else:
+    if not fmt.carries_emg:
         writer(result, path)
+        return
+    if recording is not None:
+        recording = _decomposed_part(result, recording, path)
+    writer(result, path, recording, ref_mvc=ref_mvc)
+
+
+def _decomposed_part(result: DecompositionResult, recording: Recording, path: str | os.PathLike[str]) -> Recording:
+    """``recording`` as the units see it: whole, or the time window the settings stored in
+    ``result`` decomposed (``window_s``); BmissError when it cannot be theirs."""
+    if abs(recording.sampling_rate_hz - result.sampling_rate_hz) > 1e-6 * result.sampling_rate_hz:
+        raise BmissError(f"{path}: the recording is sampled at {recording.sampling_rate_hz:g} Hz, the units at "
+                         f"{result.sampling_rate_hz:g} Hz: not the recording they were found in")
+    if recording.n_samples == result.n_samples:
+        return recording
+    window = result.config.get("window_s")
+    if isinstance(window, (list, tuple)) and len(window) == 2 and recording.n_samples > result.n_samples:
+        part = recording.crop(float(window[0]), float(window[1]))
+        if part.n_samples == result.n_samples:
+            return part
+    raise BmissError(f"{path}: the recording has {recording.n_samples} samples, the decomposition "
+                     f"{result.n_samples}: pass the recording (or the window) the units were found in")
 
 
 def write_result_npz(result: DecompositionResult, path: str | os.PathLike[str]) -> None:

@@ -20,7 +20,14 @@ from bmiss_engine.io.demuse import (
     has_demuse_signal,
 )
 from bmiss_engine.io.matlab import MatValue, load_mat
-from bmiss_engine.io.muedit import has_muedit_result, has_muedit_signal, muedit_recordings, muedit_result, muedit_signal
+from bmiss_engine.io.muedit import (
+    has_muedit_result,
+    has_muedit_signal,
+    muedit_parameters,
+    muedit_recordings,
+    muedit_result,
+    muedit_signal,
+)
 from bmiss_engine.io.otb_mat import has_otb_export, has_otb_export_result, otb_export_recordings, otb_export_result
 from bmiss_engine.recording import Recording
 from bmiss_engine.results import DecompositionResult
@@ -70,16 +77,28 @@ def read_mat_result(path: str | os.PathLike[str], grid_index: int = 0) -> Decomp
 
 
 def write_mat(
-    result: DecompositionResult, path: str | os.PathLike[str], recording: Recording | None = None
+    result: DecompositionResult,
+    path: str | os.PathLike[str],
+    recording: Recording | None = None,
+    *,
+    ref_mvc: float | None = None,
 ) -> None:
-    """MAT v5 that DEMUSE and MUedit both open: DEMUSE's top-level variables (``MUPulses``
-    1-based, ``IPTs``, ``fsamp``; with a recording ``SIG``, ``IED``, ``ref_signal``), MUedit's
-    ``signal`` struct, and BMISS's per-unit ``unit_id``, ``SIL``, ``PNR``, ``CoV_ISI``, ``status``.
+    """MAT v5 that DEMUSE, openhdemg's ``emg_from_demuse`` and MUedit all open: DEMUSE's
+    top-level variables (``MUPulses`` 1-based, ``IPTs``, ``fsamp``; with a recording ``SIG``,
+    ``IED``, ``ref_signal``), MUedit's ``signal`` and ``parameters`` structs, and BMISS's per-unit
+    ``unit_id``, ``SIL``, ``PNR``, ``CoV_ISI``, ``status``.
 
-    The EMG is stored (in mV) only when ``recording`` is given.
+    Pass the decomposed ``recording``: the EMG (in mV) is stored only then, and without it the
+    other tools cannot open the file for editing (openhdemg's loader reads ``IED`` and ``SIG``,
+    MUedit's editor ``signal.data`` and ``signal.EMGmask``); the units alone still read back here.
+    ``ref_signal`` is the recording's reference channel in % MVC (``ref_mvc``, in that channel's
+    unit, when known; else % of its peak in this recording, see
+    :func:`~bmiss_engine.io.reference.percent_of_mvc`); MUedit's ``signal.auxiliary`` keeps every
+    auxiliary channel as recorded.
     """
-    variables: dict[str, Any] = demuse_variables(result, recording)
+    variables: dict[str, Any] = demuse_variables(result, recording, ref_mvc)
     variables["signal"] = muedit_signal(result, recording)
+    variables["parameters"] = muedit_parameters(result)
     status = np.empty((1, len(result.units)), dtype=object)
     for i, u in enumerate(result.units):
         status[0, i] = u.status
@@ -89,8 +108,28 @@ def write_mat(
         "CoV_ISI": np.asarray([u.cov_isi for u in result.units], dtype=np.float64),
         "status": status,
     })
+    _save(variables, Path(path))
+
+
+def write_muedit_mat(
+    result: DecompositionResult,
+    path: str | os.PathLike[str],
+    recording: Recording | None = None,
+    *,
+    ref_mvc: float | None = None,
+) -> None:
+    """MAT v5 in MUedit's layout alone: the ``signal`` struct (one grid; with the ``recording``
+    its EMG in mV, mask, coordinates and auxiliary channels) and the ``parameters`` struct MUedit's
+    editor loads and saves back. Half the size of :func:`write_mat`'s file, which also holds
+    DEMUSE's copy of the EMG. Pass the ``recording``: MUedit's editor needs ``signal.data``.
+    ``ref_mvc`` is accepted for a common signature and not used: MUedit rescales its reference
+    (``signal.target``) itself."""
+    _save({"signal": muedit_signal(result, recording), "parameters": muedit_parameters(result)}, Path(path))
+
+
+def _save(variables: dict[str, Any], path: Path) -> None:
     import scipy.io
 
     buf = io.BytesIO()
     scipy.io.savemat(buf, variables, do_compression=True, long_field_names=True)
-    write_bytes_atomic(Path(path), buf.getvalue())
+    write_bytes_atomic(path, buf.getvalue())

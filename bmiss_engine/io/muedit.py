@@ -11,6 +11,11 @@ kept as auxiliary channels.
 
 Decomposition: ``signal.Pulsetrain{g}`` (n_units×n) and ``signal.Dischargetimes{g, u}``
 (1-based samples) for grid g.
+
+MUedit's editor opens a file with ``load(file, 'parameters', 'signal')`` and its Save writes
+``signal``, ``parameters`` and ``edition`` back; so a file for it needs the top-level struct
+``parameters`` (the decomposition's settings, :func:`muedit_parameters`) besides ``signal``, and
+``signal.data`` with ``signal.EMGmask`` for the editor to show the units at all.
 """
 
 from __future__ import annotations
@@ -187,6 +192,43 @@ def muedit_signal(result: DecompositionResult, recording: Recording | None = Non
         signal["target"] = np.asarray(reference, dtype=np.float64)[None, :]
         signal["path"] = np.asarray(recording.aux.get("path", reference), dtype=np.float64)[None, :]
     return signal
+
+
+def muedit_parameters(result: DecompositionResult) -> dict[str, Any]:
+    """MUedit's top-level ``parameters`` struct for ``scipy.io.savemat``: the fields MUedit's
+    decomposition sets (``HDEMGdecomposition``), from the settings that made ``result`` where
+    they correspond (iterations, contrast, SIL and CoV thresholds, peel-off, duplicate
+    threshold, extended channels), MUedit's own defaults for the rest."""
+    config = result.config
+    n_ext = 1000.0
+    if result.model is not None:
+        n_ext = float(result.model.extension_factor * len(result.model.channels))
+    return {
+        "checkEMG": 0.0,
+        "peeloff": float(bool(_setting(config, "separation", "peel_off", True))),
+        "covfilter": 1.0,
+        "initialization": 1.0,
+        "refineMU": 1.0,
+        "NITER": float(_setting(config, "separation", "n_iterations", 150)),
+        "nwindows": 1.0,
+        "thresholdtarget": 0.9,
+        "nbextchan": n_ext,
+        "duplicatesthresh": float(_setting(config, "acceptance", "duplicate_roa", 0.3)),
+        "silthr": float(_setting(config, "acceptance", "sil_threshold", 0.9)),
+        "covthr": float(_setting(config, "acceptance", "max_cov_isi", 0.5)),
+        "CoVDR": 0.3,
+        "edges": 0.5,
+        "contrastfunc": str(_setting(config, "separation", "contrast", "skew")),
+        "peeloffwin": 0.025,
+    }
+
+
+def _setting(config: dict[str, Any], section: str, key: str, default: Any) -> Any:
+    """``config[section][key]``, or a flat ``config[key]`` (results written before the settings
+    were nested), or ``default``; None counts as absent."""
+    nested = config.get(section)
+    value = nested.get(key) if isinstance(nested, dict) else config.get(key)
+    return default if value is None else value
 
 
 def _cell(items: list[Any]) -> NDArray[Any]:

@@ -10,10 +10,16 @@ unit of 0-based discharge samples.
 
 The file says nothing of the EMG's unit nor of the grid layout. Units: openhdemg keeps the
 source's, which is µV for OTBioLab+ exports (``SOURCE`` "OTB") and mV for DEMUSE; µV is assumed
-for other sources. BMISS writes µV, ``SOURCE`` "CUSTOMCSV" (openhdemg's generic source), and the
-layout in ``EXTRAS`` columns ``bmiss_channel_row``/``bmiss_channel_column`` (plus
-``bmiss_unit_id``), which openhdemg carries along untouched. Files without them are read as a
-single column of channels; pass ``grid=`` to ``open_recording`` to give the real layout.
+for other sources, "OPENHDEMG" (what openhdemg 0.2 writes for its own modules) included. BMISS
+writes µV, ``SOURCE`` "CUSTOMCSV" (openhdemg's generic source), and the layout in ``EXTRAS``
+columns ``bmiss_channel_row``/``bmiss_channel_column`` (plus ``bmiss_unit_id``), which openhdemg
+carries along untouched. Files without them are read as a single column of channels; pass
+``grid=`` to ``open_recording`` to give the real layout.
+
+``REF_SIGNAL`` is in % MVC for openhdemg (its analyses of force steps and recruitment thresholds
+take it so); BMISS writes the recording's reference channel scaled to it
+(:func:`~bmiss_engine.io.reference.percent_of_mvc`) and reads it back as the auxiliary channel
+"ref_signal", in % MVC.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from numpy.typing import NDArray
 from bmiss_engine.errors import RecordingFormatError
 from bmiss_engine.io.atomic import write_bytes_atomic
 from bmiss_engine.io.imported import imported_result
+from bmiss_engine.io.reference import percent_of_mvc, reference_channel
 from bmiss_engine.recording import ElectrodeGrid, Recording
 from bmiss_engine.results import DecompositionResult
 
@@ -39,7 +46,7 @@ log = logging.getLogger(__name__)
 
 VOLTS_PER_UNIT_BY_SOURCE = {"DEMUSE": 1e-3}
 VOLTS_PER_UV = 1e-6
-_SIGNAL_SOURCES = ("DEMUSE", "OTB", "CUSTOMCSV", "DELSYS")
+_SIGNAL_SOURCES = ("DEMUSE", "OTB", "CUSTOMCSV", "DELSYS", "OPENHDEMG")
 
 
 def _load(path: Path) -> dict[str, Any]:
@@ -156,10 +163,22 @@ def read_openhdemg_result(path: str | os.PathLike[str]) -> DecompositionResult:
 
 
 def write_openhdemg_json(
-    result: DecompositionResult, path: str | os.PathLike[str], recording: Recording | None = None
+    result: DecompositionResult,
+    path: str | os.PathLike[str],
+    recording: Recording | None = None,
+    *,
+    ref_mvc: float | None = None,
 ) -> None:
     """Write an openhdemg file that ``emg_from_json`` opens: the units and, with ``recording``,
-    the EMG (µV), its first auxiliary channel as ``REF_SIGNAL`` and the grid layout in ``EXTRAS``."""
+    the EMG (µV), the grid layout in ``EXTRAS`` and the reference channel
+    (:func:`~bmiss_engine.io.reference.reference_channel`: force, torque, ...) as ``REF_SIGNAL``.
+
+    openhdemg takes ``REF_SIGNAL`` in % MVC. ``ref_mvc`` is the MVC in the reference channel's
+    own unit (e.g. volts at the AUX input); without it the channel is scaled to % of its own
+    peak in this recording (100 at its strongest moment), which is right for an MVC trial and
+    only relative for a submaximal one. Without a reference channel, or a recording, the
+    ``REF_SIGNAL`` is zeros.
+    """
     n = result.n_samples
     n_units = len(result.units)
     index = list(range(n))
@@ -170,13 +189,14 @@ def write_openhdemg_json(
     extras: dict[str, list[Any]] = {"bmiss_unit_id": [u.unit_id for u in result.units]}
     if recording is not None:
         raw = _split(list(range(recording.n_channels)), index, recording.emg_v.T / VOLTS_PER_UV)
-        ref_values = next(iter(recording.aux.values()), np.zeros(n, dtype=np.float32))
+        reference = reference_channel(recording)
+        ref_values = percent_of_mvc(reference[1], ref_mvc) if reference is not None else np.zeros(n)
         extras["bmiss_channel_row"] = recording.grid.channel_rc[:, 0].tolist()
         extras["bmiss_channel_column"] = recording.grid.channel_rc[:, 1].tolist()
         ied = float(recording.grid.ied_mm)
     else:
         raw = _split([], index, np.zeros((n, 0)))
-        ref_values = np.zeros(n, dtype=np.float32)
+        ref_values = np.zeros(n)
         ied = 0.0
     n_extra = max(len(v) for v in extras.values())
     extra_rows = [[v[i] if i < len(v) else None for v in extras.values()] for i in range(n_extra)]
