@@ -4,17 +4,22 @@ mirrored under the output folder, with one suffix per format.
 ``sub-01/emg/sub-01_task-grip_emg.bdf`` → ``OUT/sub-01/emg/sub-01_task-grip_emg_result.npz``
 (always: the engine's own result, which holds the provenance a rerun checks), plus
 ``_discharges.csv``, ``_summary.csv``, ``.mat``, ``_events.tsv``, ``_openhdemg.json`` as asked.
+The events of a BIDS ``*_emg`` recording are named as BIDS names them, its entities and the
+``events`` suffix in place of ``emg`` (``sub-01_task-grip_events.tsv``).
 Two inputs that differ only by extension keep it in their names (``rec_npz_result.npz``).
 """
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from bmiss_engine.errors import BmissError
+from bmiss_engine.io.atomic import write_text_atomic
+from bmiss_engine.io.bids_emg import BIDS_VERSION
 
 RESULT_SUFFIX = "_result.npz"
 EXPORT_SUFFIXES = {
@@ -68,6 +73,38 @@ def output_paths(out_dir: Path, names: Sequence[str], formats: Sequence[str]) ->
         stem = out_dir / Path(*PurePosixPath(base).parts)
         paths.append(OutputPaths(
             stem.with_name(stem.name + RESULT_SUFFIX),
-            tuple((f, stem.with_name(stem.name + EXPORT_SUFFIXES[f])) for f in formats),
+            tuple((f, stem.with_name(_export_name(stem.name, f))) for f in formats),
         ))
     return paths
+
+
+def _export_name(stem: str, fmt: str) -> str:
+    if fmt == "tsv" and stem.endswith("_emg") and stem.startswith("sub-"):  # a BIDS EMG recording
+        return stem[: -len("_emg")] + EXPORT_SUFFIXES[fmt]
+    return stem + EXPORT_SUFFIXES[fmt]
+
+
+# what a batch writes besides BIDS files, for a BIDS validator to pass over
+_NOT_BIDS = ("*_result.npz", "*_discharges.csv", "*_summary.csv", "*.mat", "*_openhdemg.json", "batch_summary.*")
+
+
+def write_derivative_description(out_dir: Path, version: str) -> bool:
+    """Make ``out_dir`` a BIDS derivative dataset of the study it decomposed: its
+    ``dataset_description.json`` (``DatasetType`` "derivative", ``GeneratedBy`` BMISS
+    ``version``) and a ``.bidsignore`` naming the files that are not BIDS. Files already there
+    are kept (a user's own description wins). True when the description was written."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    description = out_dir / "dataset_description.json"
+    ignore = out_dir / ".bidsignore"
+    if not ignore.exists():
+        write_text_atomic(ignore, "\n".join(_NOT_BIDS) + "\n")
+    if description.exists():
+        return False
+    write_text_atomic(description, json.dumps({
+        "Name": "BMISS motor unit decomposition",
+        "BIDSVersion": BIDS_VERSION,
+        "DatasetType": "derivative",
+        "GeneratedBy": [{"Name": "BMISS", "Version": version,
+                         "Description": "Motor unit discharges decomposed from the raw dataset's HD-sEMG"}],
+    }, indent=2) + "\n")
+    return True

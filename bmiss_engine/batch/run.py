@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 from bmiss_engine.batch.discovery import StudyEntry, discover_recordings
 from bmiss_engine.batch.fingerprint import Fingerprint, fingerprint, stored_key
-from bmiss_engine.batch.outputs import OutputPaths, output_paths, parse_formats
+from bmiss_engine.batch.outputs import OutputPaths, output_paths, parse_formats, write_derivative_description
 from bmiss_engine.batch.plan import (
     GPU,
     ClusterPlan,
@@ -47,6 +47,8 @@ from bmiss_engine.batch.tasks import (
 )
 from bmiss_engine.decomposer import DecomposerConfig
 from bmiss_engine.errors import BmissError, RecordingFormatError
+from bmiss_engine.io.bids_emg import dataset_root
+from bmiss_engine.version import __version__
 
 log = logging.getLogger(__name__)
 
@@ -167,6 +169,8 @@ def run_batch(
     if not entries:
         raise BmissError(f"no recordings found in {', '.join(_names(inputs))}")
     paths = output_paths(out, [e.name for e in entries], export_formats)
+    if any(dataset_root(e.path) is not None for e in entries):  # outputs of a BIDS study make a derivative
+        write_derivative_description(out, __version__)
     state = _State(len(entries), progress)
     todo: list[_Pending] = []
     for entry, outputs in zip(entries, paths, strict=True):

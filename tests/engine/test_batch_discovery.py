@@ -88,7 +88,8 @@ def test_fingerprint_follows_content_settings_and_sidecars(study, tmp_path) -> N
     bdf = study / "bids" / "sub-01" / "emg" / "sub-01_task-grip_emg.bdf"
     base = fingerprint(bdf, cfg, {})
     assert {name for name, _ in base.inputs} == {bdf.name, "sub-01_task-grip_channels.tsv",
-                                                 "sub-01_task-grip_electrodes.tsv", "sub-01_task-grip_emg.json"}
+                                                 "sub-01_task-grip_electrodes.tsv", "sub-01_task-grip_emg.json",
+                                                 "sub-01_task-grip_space-grid1_coordsystem.json"}
     assert fingerprint(bdf, DecomposerConfig().replace(n_iterations=8), {}).key == base.key
     assert fingerprint(bdf, DecomposerConfig().replace(n_iterations=9), {}).key != base.key
     assert fingerprint(bdf, cfg, {"grid_rows": 8}).key != base.key

@@ -120,7 +120,7 @@ def test_written_bids_emg_reads_back(tmp_path) -> None:
     sidecar = json.loads((tmp_path / "sub-01_task-ramp_emg.json").read_text())
     assert sidecar["SamplingFrequency"] == rec.sampling_rate_hz
     assert sidecar["EMGChannelCount"] == rec.n_channels
-    assert (tmp_path / "sub-01_task-ramp_coordsystem.json").exists()
+    assert (tmp_path / "sub-01_task-ramp_space-test4x3_coordsystem.json").exists()
     raw = path.read_bytes()
     assert raw[:8] == b"\xffBIOSEMI"
     assert raw[192:197] == b"24BIT"
