@@ -67,8 +67,10 @@ def read_poly5(path: Path) -> Recording:
         raw = path.read_bytes()
     except OSError as exc:
         raise RecordingFormatError(f"{path}: cannot read ({exc})") from None
-    if not raw.startswith(MAGIC) or len(raw) < 218:
+    if not raw.startswith(MAGIC):
         raise RecordingFormatError(f"{path}: not a Poly5 file")
+    if len(raw) < 218:
+        raise RecordingFormatError(f"{path}: truncated inside the header ({len(raw)} of 217 bytes)")
     if struct.unpack_from("<h", raw, 31)[0] == 203:
         offset = 31
     elif struct.unpack_from("<h", raw, 32)[0] == 204:
