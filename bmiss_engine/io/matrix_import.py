@@ -19,6 +19,7 @@ import numpy as np
 
 from bmiss_engine.errors import RecordingFormatError
 from bmiss_engine.io.grids import KNOWN_GRIDS, otb_grid
+from bmiss_engine.io.npz import numpy_file_problem
 from bmiss_engine.recording import ElectrodeGrid
 
 TABULAR_SUFFIXES = (".csv", ".txt", ".npy")
@@ -103,7 +104,7 @@ def peek_matrix(path: str | Path) -> MatrixShape:
             return MatrixShape(b, a, True) if a > b else MatrixShape(a, b, False)
         n_columns, n_lines = _csv_size(path)
     except (OSError, ValueError) as exc:
-        raise RecordingFormatError(f"{path}: cannot read ({exc})") from None
+        raise RecordingFormatError(f"{path}: cannot read ({numpy_file_problem(exc)})") from None
     if n_columns > n_lines:  # a CSV written one channel per row
         return MatrixShape(n_lines, n_columns, False)
     return MatrixShape(n_columns, n_lines, True)

@@ -64,3 +64,10 @@ def test_description_opens_the_matrix_and_round_trips(tmp_path) -> None:
     assert known.problem(64) == ""
     assert known.grid(64).shape == (13, 5)
     assert known.grid(64).ied_mm == 8.0
+
+
+def test_peeking_at_a_damaged_npy_says_what_is_wrong(tmp_path) -> None:
+    (tmp_path / "noise.npy").write_bytes(np.random.default_rng(0).integers(0, 256, 3000, dtype=np.uint8).tobytes())
+    with pytest.raises(RecordingFormatError, match="the file is damaged or of another kind") as info:
+        peek_matrix(tmp_path / "noise.npy")
+    assert "allow_pickle" not in str(info.value)
