@@ -248,9 +248,8 @@ def _recording_summary(rec: Recording, grids: tuple[int, int] = (0, 1)) -> dict[
     return {
         "file": rec.source, "format": rec.file_format, "n_channels": rec.n_channels,
         "bad_channels": sorted(int(c) for c in g.bad_channels),
-        "grid": {"rows": g.n_rows, "columns": g.n_columns, "ied_mm": g.ied_mm, "fibre_axis": g.fibre_axis,
-                 "name": g.name},
-        "grid_index": grids[0], "n_grids": grids[1],
+        "grid": {"rows": g.n_rows, "columns": g.n_columns, "ied_mm": g.ied_mm, "fibre_axis": g.fibre_axis},
+        "grid_name": g.name, "grid_index": grids[0], "n_grids": grids[1],
         "sampling_rate_hz": rec.sampling_rate_hz, "duration_s": rec.duration_s, "n_samples": rec.n_samples,
         "aux": list(rec.aux),
     }

@@ -69,7 +69,7 @@ def test_info_names_the_grids_and_takes_the_index(two_grid_otb, capsys) -> None:
     assert "GR08MM1305, 13×5" in out
     assert main(["info", str(two_grid_otb), "--grid-index", "1", "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
-    assert (info["grid_index"], info["n_grids"], info["grid"]["name"]) == (1, 2, "GR10MM0808")
+    assert (info["grid_index"], info["n_grids"], info["grid_name"]) == (1, 2, "GR10MM0808")
 
 
 def test_info_and_decompose_refuse_a_missing_grid_in_one_line(two_grid_otb, capsys) -> None:
@@ -94,7 +94,7 @@ def test_decompose_takes_the_grid_asked_for(two_grid_muedit, tmp_path, capsys) -
                  "--no-progress", "--out", str(out)]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["recording"]["grid_index"] == 1
-    assert summary["recording"]["grid"]["name"] == "HD10MM0804"
+    assert summary["recording"]["grid_name"] == "HD10MM0804"
     assert out.is_file()
 
 
