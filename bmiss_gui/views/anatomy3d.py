@@ -3,34 +3,45 @@ motor unit as a sphere at its estimated position (sized by its fibre count, colo
 table row). Clicking a sphere selects the unit.
 
 The scene comes from the engine as plain arrays (:class:`Scene`); this module only turns them
-into pyvista meshes. pyvista and VTK are imported when the view is first built, not with the
-application (they take a second to import). The VTK render window needs an OpenGL surface: on
-Qt's ``offscreen`` or ``minimal`` platforms the view shows a note instead of a black square.
+into pyvista meshes (the spheres: :mod:`bmiss_gui.views.unit_spheres`). pyvista and VTK are
+imported when the view is first built, not with the application (they take a second to
+import). The VTK render window needs an OpenGL surface: on Qt's ``offscreen`` or ``minimal``
+platforms the view shows a note instead of a black square.
+
+Drawing is cheap and never in the way: the view changes only what changed (a snapshot with
+the same units changes nothing), and asks Qt for a paint rather than rendering at once, so
+renders happen in paint events (one per frame however many changes came, none while the view
+is hidden, always with the view's OpenGL context current). Software OpenGL (Mesa's llvmpipe
+under Xvfb or in a VM) draws without multisampling (8× MSAA tripled the cost of a frame),
+smoothed by FXAA instead.
+
+The view survives being moved to another window (its dock floated or docked): see
+:func:`share_gl_contexts` and :meth:`Anatomy3DView.window_changed`. A drawing error stops the
+3D view with a note; it never takes the application down.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QGuiApplication
+from PySide6.QtCore import QCoreApplication, Qt, Signal
+from PySide6.QtGui import QGuiApplication, QShowEvent, QSurfaceFormat
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-from bmiss_engine import MotorUnit
 from bmiss_gui.colors import UnitColors
 from bmiss_gui.theme import Theme
 from bmiss_gui.views.review_state import ReviewState
+from bmiss_gui.views.unit_spheres import FADED_OPACITY, GridToWorld, SphereLook, UnitSpheres, unit_positions
 
 log = logging.getLogger(__name__)
 
-#: (depth_mm, ml_mm, iz_mm) arrays (n,) → world points (n, 3) in mm
-GridToWorld = Callable[[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]], NDArray[np.float64]]
+__all__ = ["TISSUE_LOOK", "Anatomy3DView", "GridToWorld", "Scene", "can_render_3d", "share_gl_contexts",
+           "unit_positions"]
 
 # tissue → (colour, opacity): the skin and fat translucent so the units inside show
 TISSUE_LOOK: dict[str, tuple[str, float]] = {
@@ -39,8 +50,10 @@ TISSUE_LOOK: dict[str, tuple[str, float]] = {
     "muscle": ("#c0584c", 0.25),
     "bone": ("#ece6d6", 1.0),
 }
-_SPHERE_RADIUS_MM = (1.2, 4.0)  # smallest and largest unit (by fibre count)
 _NO_GL_PLATFORMS = ("offscreen", "minimal")
+# the electrodes as small spheres of this many facets around and from pole to pole: 64 of the
+# default 30×30 were 80 % of a frame's cost on software OpenGL
+_ELECTRODE_RESOLUTION = (10, 6)
 
 
 @dataclass(frozen=True)
@@ -64,24 +77,24 @@ def can_render_3d() -> bool:
     return QGuiApplication.platformName() not in _NO_GL_PLATFORMS
 
 
-def unit_positions(
-    units: tuple[MotorUnit, ...], to_world: GridToWorld
-) -> tuple[list[int], NDArray[np.float64], NDArray[np.float64]]:
-    """Ids, world positions (n, 3) and sphere radii (n,) in mm of the units with an estimated
-    position (θ with depth, ML and IZ); units without one are left out."""
-    placed = [u for u in units if u.theta and all(k in u.theta for k in ("depth_mm", "ml_mm", "iz_mm"))]
-    if not placed:
-        return [], np.zeros((0, 3)), np.zeros(0)
-    depth = np.array([u.theta["depth_mm"] for u in placed], dtype=np.float64)  # type: ignore[index]
-    ml = np.array([u.theta["ml_mm"] for u in placed], dtype=np.float64)  # type: ignore[index]
-    iz = np.array([u.theta["iz_mm"] for u in placed], dtype=np.float64)  # type: ignore[index]
-    points = np.asarray(to_world(depth, ml, iz), dtype=np.float64).reshape(-1, 3)
-    fibres = np.array([(u.theta or {}).get("n_fibres", 200.0) for u in placed], dtype=np.float64)
-    # radius grows with the territory's cross-section: the cube root of the fibre count spans
-    # the 10–2000 range in a readable ratio (~6×), clipped to the sphere size range
-    lo, hi = _SPHERE_RADIUS_MM
-    scale = (np.cbrt(np.clip(fibres, 10.0, 2000.0)) - math.cbrt(10.0)) / (math.cbrt(2000.0) - math.cbrt(10.0))
-    return [u.unit_id for u in placed], points, lo + (hi - lo) * scale
+def share_gl_contexts() -> None:
+    """Call before the QApplication exists. Qt then keeps an OpenGL widget's context when the
+    widget moves to another top-level window (a dock floated or docked); without it the context
+    is destroyed with the old window, pyvistaqt leaves VTK unhooked from the new one, and the
+    next render outside a paint event segfaults in the driver. The shared context gets the
+    format VTK's Qt widgets use (desktop OpenGL 3.2 core), which pyvistaqt sets again later;
+    a shared context of another version or profile may not share with them."""
+    fmt = QSurfaceFormat()
+    fmt.setRenderableType(QSurfaceFormat.RenderableType.OpenGL)
+    fmt.setProfile(QSurfaceFormat.OpenGLContextProfile.CoreProfile)
+    fmt.setVersion(3, 2)
+    for size in (fmt.setRedBufferSize, fmt.setGreenBufferSize, fmt.setBlueBufferSize, fmt.setAlphaBufferSize,
+                 fmt.setDepthBufferSize):
+        size(8)
+    fmt.setStencilBufferSize(0)
+    fmt.setSamples(0)
+    QSurfaceFormat.setDefaultFormat(fmt)
+    QCoreApplication.setAttribute(Qt.ApplicationAttribute.AA_ShareOpenGLContexts)
 
 
 class Anatomy3DView(QWidget):
@@ -97,10 +110,9 @@ class Anatomy3DView(QWidget):
         self._state = ReviewState()
         self.scene: Scene | None = None
         self.plotter: Any = None
-        #: unit id → the VTK actor of its sphere (for picking and tests)
-        self.unit_actors: dict[int, Any] = {}
-        self.unit_points: dict[int, NDArray[np.float64]] = {}
-        self._surface_actors: list[Any] = []
+        self.spheres: UnitSpheres | None = None
+        self._stale = False  # units given while hidden, not drawn yet
+        self._press_xy: tuple[int, int] | None = None
         self._theme: Theme | None = None
         self.caption = QLabel("")
         self.caption.setObjectName("caption")
@@ -113,6 +125,17 @@ class Anatomy3DView(QWidget):
         self.note.setWordWrap(True)
         self._layout.addWidget(self.note, 1)
         self._update_caption()
+
+    @property
+    def unit_actors(self) -> dict[int, Any]:
+        """Unit id → the VTK actor of its sphere (for picking and tests)."""
+        return self.spheres.actors if self.spheres is not None else {}
+
+    @property
+    def unit_points(self) -> dict[int, NDArray[np.float64]]:
+        """Unit id → its sphere's centre (3,) in world mm."""
+        looks = self.spheres.looks if self.spheres is not None else {}
+        return {uid: np.array(look.centre) for uid, look in looks.items()}
 
     # -- building ---------------------------------------------------------------------------
     def _ensure_plotter(self) -> bool:
@@ -127,7 +150,9 @@ class Anatomy3DView(QWidget):
             self.note.setText("The 3D view needs pyvista and pyvistaqt: pip install 'bmiss[gui]'.")
             return False
         self.note.hide()
-        self.plotter = QtInteractor(self, auto_update=False)
+        # no multisampling: 8× MSAA tripled a frame on software OpenGL; FXAA smooths the edges
+        self.plotter = QtInteractor(self, auto_update=False, multi_samples=0)
+        self.plotter.enable_anti_aliasing("fxaa")
         self.plotter.interactor.setMinimumSize(200, 160)
         self._layout.addWidget(self.plotter.interactor, 1)
         self.plotter.enable_trackball_style()
@@ -136,7 +161,7 @@ class Anatomy3DView(QWidget):
         # a click (press and release without a drag) picks; a drag still rotates
         self.plotter.iren.add_observer("LeftButtonPressEvent", self._on_press)
         self.plotter.iren.add_observer("LeftButtonReleaseEvent", self._on_release)
-        self._press_xy: tuple[int, int] | None = None
+        self.spheres = UnitSpheres(self.plotter.renderer)
         if self._theme is not None:
             self.plotter.set_background(self._theme.plot_background)
         return True
@@ -144,85 +169,133 @@ class Anatomy3DView(QWidget):
     def set_scene(self, scene: Scene | None) -> None:
         """Draw ``scene`` (tissues and electrodes), then the units on it."""
         self.scene = scene
-        if scene is None:
-            if self.plotter is not None:
-                self.plotter.clear()
-            self.unit_actors.clear()
+        if scene is not None and not self._ensure_plotter():
             self._update_caption()
             return
-        if not self._ensure_plotter():
-            self._update_caption()
+        self._guarded(lambda: self._build(scene))
+
+    def _build(self, scene: Scene | None) -> None:
+        self._update_caption()
+        if self.plotter is None or self.spheres is None:
             return
+        self.plotter.clear()
+        self.spheres.clear()
+        if scene is not None:
+            self._add_tissues(scene)
+            self._add_electrodes(scene)
+            self._sync_spheres()
+            self._default_camera()
+        self._request_render()
+
+    def _add_tissues(self, scene: Scene) -> None:
         import pyvista as pv
 
-        p = self.plotter
-        p.clear()
-        self._surface_actors = []
         for name, (vertices, faces) in scene.surfaces.items():
             colour, opacity = TISSUE_LOOK.get(name, ("#999999", 0.3))
             faces = np.asarray(faces, dtype=np.int64)
             cells = np.hstack([np.full((faces.shape[0], 1), 3, dtype=np.int64), faces]).ravel()
             mesh = pv.PolyData(np.asarray(vertices, dtype=np.float32), cells)
-            actor = p.add_mesh(mesh, color=colour, opacity=opacity, smooth_shading=True, pickable=False,
-                               culling="back", name=f"tissue_{name}")
-            self._surface_actors.append(actor)
+            self.plotter.add_mesh(mesh, color=colour, opacity=opacity, smooth_shading=True, pickable=False,
+                                  culling="back", name=f"tissue_{name}", render=False)
+
+    def _add_electrodes(self, scene: Scene) -> None:
+        """The electrodes as small spheres of real size (points of fixed pixel size swamp a far
+        view), the bad channels' greyed."""
+        import pyvista as pv
+
         electrodes = np.asarray(scene.electrodes_mm, dtype=np.float64).reshape(-1, 3)
-        if electrodes.size:
-            # electrodes as small discs of real size (points of fixed pixel size swamp a far view)
-            bad = np.zeros(len(electrodes), dtype=bool)
-            bad[np.asarray(scene.bad_channels, dtype=np.int64)] = True
-            for mask, colour, name in ((~bad, "#1f2328", "electrodes"), (bad, "#c4c8ce", "bad_electrodes")):
-                if mask.any():
-                    glyphs = pv.PolyData(electrodes[mask]).glyph(geom=pv.Sphere(radius=1.0), scale=False, orient=False)
-                    p.add_mesh(glyphs, color=colour, pickable=False, name=name)
-        self.redraw(reset_camera=True)
+        if not electrodes.size:
+            return
+        bad = np.zeros(len(electrodes), dtype=bool)
+        bad[np.asarray(scene.bad_channels, dtype=np.int64)] = True
+        theta, phi = _ELECTRODE_RESOLUTION
+        disc = pv.Sphere(radius=1.0, theta_resolution=theta, phi_resolution=phi)
+        for mask, colour, name in ((~bad, "#1f2328", "electrodes"), (bad, "#c4c8ce", "bad_electrodes")):
+            if mask.any():
+                glyphs = pv.PolyData(electrodes[mask]).glyph(geom=disc, scale=False, orient=False)
+                self.plotter.add_mesh(glyphs, color=colour, pickable=False, name=name, render=False)
 
     def set_state(self, state: ReviewState) -> None:
         """Spheres for ``state``'s units (live during a run, then the edited result)."""
         self._state = state
-        self.redraw()
+        self._update_caption()
+        self._units_changed()
 
     def set_selection(self, unit_ids: tuple[int, ...]) -> None:
         """The selected units' spheres opaque, the others faded."""
         self._state = replace(self._state, selected_ids=tuple(unit_ids))
-        if self.plotter is None or not self.unit_actors:
-            return
-        selected = set(unit_ids)
-        for uid, actor in self.unit_actors.items():
-            actor.GetProperty().SetOpacity(1.0 if not selected or uid in selected else 0.35)
-        self.plotter.render()
+        self._units_changed()
 
-    def redraw(self, reset_camera: bool = False) -> None:
-        """Spheres for the units last given."""
-        self._update_caption()
-        if self.scene is None or self.plotter is None:
+    def _units_changed(self) -> None:
+        if not self.isVisible():  # drawn when shown (showEvent)
+            self._stale = True
             return
-        import pyvista as pv
+        self._guarded(self._sync_spheres)
 
-        p = self.plotter
-        for actor in self.unit_actors.values():
-            p.remove_actor(actor, render=False)
-        self.unit_actors.clear()
-        self.unit_points.clear()
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if self._stale:
+            self._guarded(self._sync_spheres)
+
+    def _sync_spheres(self) -> None:
+        """The spheres of the units last given; a paint is asked for only when one changed."""
+        self._stale = False
+        if self.scene is None or self.spheres is None:
+            return
         ids, points, radii = unit_positions(self._state.units, self.scene.grid_to_world)
         selected = set(self._state.selected_ids)
-        for uid, point, radius in zip(ids, points, radii, strict=True):
-            sphere = pv.Sphere(radius=float(radius), center=point, theta_resolution=20, phi_resolution=14)
-            actor = p.add_mesh(sphere, color=self._colors.hex(uid), smooth_shading=True,
-                               opacity=1.0 if not selected or uid in selected else 0.35, name=f"unit_{uid}",
-                               render=False)
-            self.unit_actors[uid] = actor
-            self.unit_points[uid] = point
-        if reset_camera:
-            self._default_camera()
-        p.render()
+        looks = {
+            uid: SphereLook((float(p[0]), float(p[1]), float(p[2])), float(r), self._colors.hex(uid),
+                            1.0 if not selected or uid in selected else FADED_OPACITY)
+            for uid, p, r in zip(ids, points, radii, strict=True)
+        }
+        if self.spheres.show(looks):
+            self._request_render()
+
+    def _request_render(self) -> None:
+        """A render at the next paint: Qt merges the requests of a frame into one paint, and
+        paints only a visible widget, with its OpenGL context current."""
+        if self.plotter is not None:
+            QWidget.update(self.plotter)
+
+    def _guarded(self, step: Callable[[], None]) -> None:
+        """Run a drawing step; an error stops the 3D view (with a note), not the application."""
+        try:
+            step()
+        except Exception as exc:  # VTK and pyvista raise many kinds; none may escape
+            log.exception("the 3D view failed")
+            self.close_plotter()
+            self.note.setText(f"The 3D view stopped after a drawing error ({type(exc).__name__}: {exc}); "
+                              "the other views are not affected.")
+            self.note.show()
+
+    # -- moving between windows ---------------------------------------------------------------
+    def window_changed(self) -> None:
+        """The view now lies in another top-level window (its dock floated or docked). With
+        shared contexts (:func:`share_gl_contexts`) the render window keeps its OpenGL context
+        and nothing is needed; without them its context went with the old window, and the
+        render window is built anew (scene and spheres again, the camera kept)."""
+        if self.plotter is None or QCoreApplication.testAttribute(Qt.ApplicationAttribute.AA_ShareOpenGLContexts):
+            return
+        self.rebuild_render_window()
+
+    def rebuild_render_window(self) -> None:
+        """A new render window showing the same scene, units and camera."""
+        if self.plotter is None:
+            return
+        camera = self.plotter.camera_position
+        self.close_plotter()
+        self.set_scene(self.scene)
+        if self.plotter is not None:
+            self.plotter.camera_position = camera
 
     def _default_camera(self) -> None:
         """A three-quarter view of the grid from outside the skin, the limb axis upright: the
         layers' cross-section shows, so depth reads as depth."""
         p = self.plotter
         scene = self.scene
-        assert scene is not None and p is not None
+        assert scene is not None
+        assert p is not None
 
         def world(depth: float, iz: float) -> NDArray[np.float64]:
             point: NDArray[np.float64] = np.asarray(
@@ -235,8 +308,8 @@ class Anatomy3DView(QWidget):
         outward /= max(float(np.linalg.norm(outward)), 1e-9)
         up /= max(float(np.linalg.norm(up)), 1e-9)
         side = np.cross(up, outward)
-        p.view_vector(tuple(outward + 1.3 * side - 0.6 * up), viewup=tuple(up))
-        p.reset_camera()
+        p.view_vector(tuple(outward + 1.3 * side - 0.6 * up), viewup=tuple(up), render=False)
+        p.reset_camera(render=False)
         p.camera.zoom(1.1)
 
     def _update_caption(self) -> None:
@@ -294,10 +367,17 @@ class Anatomy3DView(QWidget):
         self._theme = theme
         if self.plotter is not None:
             self.plotter.set_background(theme.plot_background)
-            self.plotter.render()
+            self._request_render()
 
     def close_plotter(self) -> None:
-        """Release the VTK render window (before the Qt widget goes away)."""
-        if self.plotter is not None:
-            self.plotter.close()
-            self.plotter = None
+        """Release the VTK render window (before the Qt widget goes away) and its widget."""
+        plotter, self.plotter = self.plotter, None
+        if self.spheres is not None:
+            self.spheres.clear()
+            self.spheres = None
+        if plotter is None:
+            return
+        self._layout.removeWidget(plotter)
+        plotter.close()
+        plotter.hide()
+        plotter.deleteLater()

@@ -54,7 +54,7 @@ def test_scene_spheres_and_picking(window, small_recording_file, qtbot, anatomy)
     if anatomy == "planar":
         assert view.unit_points[2][2] == pytest.approx(-(top + 14.0))
     # the unit sizes follow the fibre counts
-    radii = [view.unit_actors[i].GetMapper().GetInput().GetLength() for i in range(3)]
+    radii = [view.unit_actors[i].GetLength() for i in range(3)]
     assert radii[0] < radii[1] < radii[2]
     view.plotter.render()
     image = view.plotter.screenshot(None, return_img=True)
