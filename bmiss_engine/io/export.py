@@ -118,17 +118,31 @@ def write_result(
     channel in % MVC (openhdemg JSON, the MAT's ``ref_signal``); without it, % of the channel's
     peak (see :func:`~bmiss_engine.io.reference.percent_of_mvc`).
 
-    Raises BmissError for a name no writer takes, or a recording of another rate or length
-    than the result (its EMG and the units would not line up in the other tools).
+    Raises BmissError for a name no writer takes, or, for the formats carrying the EMG, a
+    recording of another rate or length than the result or discharges outside its samples
+    (the EMG and the units would not line up in the other tools).
     """
     fmt = result_format(path)
     writer = result_writer(path)
     if not fmt.carries_emg:
         writer(result, path)
         return
+    _check_discharges_inside(result, path)
     if recording is not None:
         recording = _decomposed_part(result, recording, path)
     writer(result, path, recording, ref_mvc=ref_mvc)
+
+
+def _check_discharges_inside(result: DecompositionResult, path: str | os.PathLike[str]) -> None:
+    """The tools that take the EMG index their pulse trains and EMG with the discharges: each
+    must lie inside the decomposition's samples (discharges shifted to count from a recording's
+    start, as :func:`~bmiss_engine.io.units_to_export` shifts those of a window, do not)."""
+    for u in result.units:
+        d = u.discharge_samples
+        if d.size and (int(d.min()) < 0 or int(d.max()) >= result.n_samples):
+            raise BmissError(f"{path}: unit {u.unit_id} has discharges outside the decomposition's "
+                             f"{result.n_samples} samples; write the units as found, with the recording (or window) "
+                             "they were found in")
 
 
 def _decomposed_part(result: DecompositionResult, recording: Recording, path: str | os.PathLike[str]) -> Recording:

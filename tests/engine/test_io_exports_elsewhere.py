@@ -204,3 +204,14 @@ def test_a_decomposed_window_takes_its_part_of_the_recording(tmp_path) -> None:
     windowed = type(result)(result.units, FS_HZ, N_SAMPLES, config={"window_s": [start_s, 2 * start_s]})
     write_result(windowed, tmp_path / "w.mat", recording=longer)
     np.testing.assert_allclose(open_recording(tmp_path / "w.mat").emg_v, rec.emg_v, rtol=1e-5, atol=1e-12)
+
+
+def test_discharges_shifted_past_the_decomposition_are_refused_for_the_emg_formats(tmp_path) -> None:
+    """units_to_export counts a window's discharges from the recording's start; beside the
+    window's EMG they would point past its end (MUedit indexes its time axis with them)."""
+    rec, result = small_recording(), small_result()
+    shifted = result.with_units([u.replace(discharge_samples=u.discharge_samples + 100) for u in result.units])
+    for name in ("s.mat", "s_muedit.mat", "s.json"):
+        with pytest.raises(BmissError, match="outside the decomposition's 3000 samples"):
+            write_result(shifted, tmp_path / name, recording=rec)
+    write_result(shifted, tmp_path / "s.csv")  # a table of times from the recording's start is fine
