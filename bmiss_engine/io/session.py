@@ -11,6 +11,10 @@ edit log, redo log, view state), ``result.npz`` (the result in :func:`write_resu
 layout, separation filters included) and, when kept, ``initial.npz`` (the decomposition's
 output the edit log starts from). It is written atomically: a crash mid-save never leaves a
 half-written session under the final name, and the previous save stays intact.
+
+Saving and loading pass the inner results through a temporary folder named for the process
+(``bmiss-session-<pid>-…``), so that one a killed process left behind can be told apart and
+removed (:func:`remove_stale_temporary_folders`, called when the desktop application starts).
 """
 
 from __future__ import annotations
@@ -18,7 +22,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
+import sys
 import tempfile
+import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +39,44 @@ from bmiss_engine.results import DecompositionResult
 SESSION_SUFFIX = ".bmiss"
 FORMAT_VERSION = 1
 _CHUNK_BYTES = 1 << 20
+_TEMP_PREFIX = "bmiss-session-"
+_STALE_AFTER_S = 24 * 3600  # where a process cannot be asked whether it lives (Windows)
+
+
+def _temporary_folder() -> tempfile.TemporaryDirectory[str]:
+    return tempfile.TemporaryDirectory(prefix=f"{_TEMP_PREFIX}{os.getpid()}-")
+
+
+def _process_alive(pid: int) -> bool | None:
+    """Whether process ``pid`` runs (None: cannot tell here)."""
+    if sys.platform == "win32":
+        return None  # os.kill(pid, 0) would send CTRL_C_EVENT there
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
+
+
+def remove_stale_temporary_folders(folder: str | os.PathLike[str] | None = None) -> list[Path]:
+    """Remove the temporary folders of saves and loads whose process is gone (killed mid-save;
+    where that cannot be asked, those older than a day) from ``folder`` (the system's temporary
+    folder by default); returns those removed."""
+    removed = []
+    for path in Path(folder or tempfile.gettempdir()).glob(f"{_TEMP_PREFIX}*"):
+        pid_text = path.name[len(_TEMP_PREFIX):].split("-", 1)[0]
+        if not path.is_dir() or not pid_text.isdigit() or int(pid_text) == os.getpid():
+            continue
+        alive = _process_alive(int(pid_text))
+        try:
+            if alive is False or (alive is None and time.time() - path.stat().st_mtime > _STALE_AFTER_S):
+                shutil.rmtree(path)
+                removed.append(path)
+        except OSError:
+            continue  # another process removed it first, or it is not ours to remove
+    return removed
 
 
 def file_fingerprint(path: str | os.PathLike[str]) -> str:
@@ -102,7 +147,7 @@ def save_session(session: Session, path: str | os.PathLike[str]) -> None:
     if session.initial_result is not None:
         results["initial.npz"] = session.initial_result
     blobs: dict[str, bytes] = {}
-    with tempfile.TemporaryDirectory() as tmp:
+    with _temporary_folder() as tmp:
         for name, result in results.items():
             write_result_npz(result, Path(tmp) / name)
             blobs[name] = (Path(tmp) / name).read_bytes()
@@ -139,7 +184,7 @@ def load_session(path: str | os.PathLike[str]) -> Session:
             f"{path}: session format version {version!r} is newer than this BMISS reads ({FORMAT_VERSION})"
         )
     results: dict[str, DecompositionResult] = {}
-    with tempfile.TemporaryDirectory() as tmp:
+    with _temporary_folder() as tmp:
         for name, blob in blobs.items():
             inner = Path(tmp) / name
             inner.write_bytes(blob)
