@@ -2,14 +2,21 @@
 
 While the window holds unsaved work, it is written as a session to a per-user recovery folder:
 
-- every ``interval_s`` (default 3 minutes; setting ``autosave/interval_s``), and
+- every ``interval_s`` (default 3 minutes; setting ``autosave/interval_s``),
 - shortly (``EDIT_DELAY_MS``) after every change of the result: any edit, undo or redo, and the
-  end of a decomposition. A burst of edits (deleting five units is five edits) gives one save.
+  end of a decomposition. A burst of edits (deleting five units is five edits) gives one save;
+- and at most ``MAX_DELAY_MS`` after the first change not yet saved, however steadily the user
+  edits (each edit restarts the short countdown).
 
 Each window writes its own file, ``autosave-<pid>-<token>.bmiss``, atomically (the engine's
-``save_session``), off the GUI thread, guarded by a lock file that the running process holds.
-A clean close removes both. At the next start, an autosave whose lock is stale (its process
-died) is offered for restoring; autosaves of other running windows are left alone.
+``save_session``), off the GUI thread, guarded by a lock file that the window holds from its
+first autosave until it closes. Saving the work, or undoing back to the saved state, removes
+the autosave but not the lock; starting a decomposition removes neither (the work it replaces
+stays recoverable until its result arrives, which is then autosaved in its place). A clean
+close removes both. At the next start, an autosave whose lock is stale (its process died) is
+offered for restoring; an autosave whose lock a live process holds is never offered. The
+debris a killed process leaves (half-written autosaves, the temporary folders of session
+saves) is removed at start. A failed autosave (a full disk) is told to the user (``failed``).
 
 The folder is ``QStandardPaths.AppLocalDataLocation``/recovery, or ``$BMISS_RECOVERY_DIR``.
 
@@ -29,12 +36,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from PySide6.QtCore import QLockFile, QObject, QSettings, QStandardPaths, QTimer, SignalInstance, Slot
+from PySide6.QtCore import QLockFile, QObject, QSettings, QStandardPaths, QTimer, Signal, SignalInstance, Slot
 from PySide6.QtWidgets import QMessageBox, QWidget
 
 from bmiss_engine import BmissError, DecompositionResult
 from bmiss_engine.io import Session as SessionFile
 from bmiss_engine.io import save_session
+from bmiss_engine.io.session import remove_stale_temporary_folders
 from bmiss_gui.background import BackgroundTask
 
 log = logging.getLogger(__name__)
@@ -42,6 +50,7 @@ log = logging.getLogger(__name__)
 RECOVERY_DIR_ENV = "BMISS_RECOVERY_DIR"
 DEFAULT_INTERVAL_S = 180
 EDIT_DELAY_MS = 1500
+MAX_DELAY_MS = 10_000
 _PREFIX = "autosave-"
 
 
@@ -70,19 +79,47 @@ class Orphan:
         return time.strftime("%Y-%m-%d %H:%M", time.localtime(self.saved_at))
 
 
+def _held_by_a_live_process(path: Path) -> bool:
+    """Whether the lock of the autosave ``path`` is held by a running process (this one's
+    other windows included); a stale lock is taken over and released."""
+    lock = _lock_for(path)
+    if not lock.tryLock(0):
+        return True
+    lock.unlock()  # removes the lock file
+    return False
+
+
 def find_orphans(folder: Path | None = None) -> list[Orphan]:
     """Autosaves no running process holds, the newest first."""
     folder = folder or recovery_dir()
     orphans = []
     for path in folder.glob(f"{_PREFIX}*.bmiss"):
-        lock = _lock_for(path)
-        if lock.tryLock(0):  # nobody holds it (a stale lock is taken over)
-            lock.unlock()
-            orphans.append(Orphan(path, path.stat().st_mtime))
+        if not _held_by_a_live_process(path):
+            try:
+                orphans.append(Orphan(path, path.stat().st_mtime))
+            except OSError:
+                continue  # gone meanwhile
     return sorted(orphans, key=lambda o: o.saved_at, reverse=True)
 
 
+def remove_debris(folder: Path | None = None) -> list[Path]:
+    """What killed processes left: their half-written autosaves (``.autosave-….tmp``, beside
+    the file they were to replace) and the temporary folders of their session saves. Files of
+    live windows are kept. Returns what was removed."""
+    folder = folder or recovery_dir()
+    removed = list(remove_stale_temporary_folders())
+    for tmp in folder.glob(f".{_PREFIX}*.bmiss.*.tmp"):
+        owner = folder / tmp.name[1:].split(".bmiss.", 1)[0]
+        if not _held_by_a_live_process(owner.with_suffix(".bmiss")):
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    if removed:
+        log.info("removed what killed processes left: %s", ", ".join(map(str, removed)))
+    return removed
+
+
 def discard(path: Path) -> None:
+    """Remove an autosave and its lock file (of a process that is gone)."""
     for p in (path, path.with_suffix(".lock")):
         p.unlink(missing_ok=True)
 
@@ -101,6 +138,10 @@ class RecoverableWork(Protocol):
     def can_save(self) -> bool: ...
 
     @property
+    def live(self) -> bool:
+        """A decomposition is running (its result will replace the work)."""
+
+    @property
     def path(self) -> Path | None:
         """The session file the work was last saved to or opened from."""
 
@@ -115,7 +156,11 @@ class RecoverableWork(Protocol):
 
 class Autosave(QObject):
     """Writes ``work`` to its recovery file while it is unsaved, soon after every ``edited``
-    signal and every interval; offers orphans at start (in boxes over ``parent``)."""
+    signal (and at most ``MAX_DELAY_MS`` after the first) and every interval; offers orphans
+    at start (in boxes over ``parent``). ``failed(message)`` follows an autosave that failed,
+    in words for the status bar."""
+
+    failed = Signal(str)
 
     def __init__(self, work: RecoverableWork, edited: SignalInstance, settings: QSettings, parent: QWidget,
                  interval_s: float | None = None) -> None:
@@ -144,6 +189,11 @@ class Autosave(QObject):
         self.after_edit.setSingleShot(True)
         self.after_edit.setInterval(EDIT_DELAY_MS)
         self.after_edit.timeout.connect(self.save_if_needed)
+        # steady editing restarts after_edit with every edit: this one is not restarted
+        self.max_delay = QTimer(self)
+        self.max_delay.setSingleShot(True)
+        self.max_delay.setInterval(MAX_DELAY_MS)
+        self.max_delay.timeout.connect(self.save_if_needed)
         edited.connect(self._on_history)
         work.dirty_changed.connect(self._on_dirty_changed)
         # injectable for tests: a modal box would block them
@@ -161,14 +211,22 @@ class Autosave(QObject):
     def _on_history(self) -> None:
         if self._needed():
             self.after_edit.start()
+            if not self.max_delay.isActive():
+                self.max_delay.start()
 
     @Slot(bool)
     def _on_dirty_changed(self, dirty: bool) -> None:
-        if not dirty:  # saved (or undone back to the saved state): nothing left to recover
-            self.after_edit.stop()
+        # saved, or undone back to the saved state: nothing left to recover. Not when a run
+        # starts: until its result replaces the work, the autosave is the work's only copy
+        if not dirty and not self._work.live:
+            self._stop_timers()
             self.task.wait()
-            discard(self.path.with_suffix(".bmiss"))
+            self.path.unlink(missing_ok=True)  # the lock stays: this window lives on
             self._written = None
+
+    def _stop_timers(self) -> None:
+        self.after_edit.stop()
+        self.max_delay.stop()
 
     def _needed(self) -> bool:
         work = self._work
@@ -202,6 +260,7 @@ class Autosave(QObject):
                 save_session(job(), target)
                 return current
 
+            self._stop_timers()  # this save covers the edits they wait for
             self.task.start(write)
         if wait:
             self.task.wait()
@@ -236,39 +295,47 @@ class Autosave(QObject):
 
     @Slot(str)
     def _on_failed(self, message: str) -> None:
-        # an autosave that fails must not interrupt the user's work: log it, keep trying later
+        # an autosave that fails must not interrupt the user's work: say so, keep trying later
         self.last_error = message
         log.warning("autosave to %s failed: %s", self.path, message)
         self._pending = False
+        self.failed.emit(f"Autosave failed ({message}): unsaved work is not protected against a crash. "
+                         "Save the session (Ctrl+S), on a disk with free space.")
 
     def clean_exit(self) -> None:
         """On a clean close: no crash to recover from."""
         self.timer.stop()
-        self.after_edit.stop()
+        self._stop_timers()
         self.task.wait()
-        discard(self.path)
+        self.path.unlink(missing_ok=True)
         if self._lock is not None:
-            self._lock.unlock()
+            self._lock.unlock()  # removes the lock file
             self._lock = None
 
     # -- recovery ---------------------------------------------------------------------------
     def offer_recovery(self) -> bool:
         """At start: if a crashed window left an autosave, ask whether to restore it (yes: it
         is opened as unsaved work; no: it is deleted; None from ``ask_restore``: kept for
-        later). True when work was restored."""
+        later). True when work was restored. Its lock is held meanwhile, so that another
+        window starting now cannot offer it too."""
+        remove_debris(self.folder)
         orphans = [o for o in find_orphans(self.folder) if o.path != self.path]
         if not orphans:
             return False
         orphan = orphans[0]
-        answer = self.ask_restore(orphan)
-        if answer is None:
-            return False
-        if not answer:
-            discard(orphan.path)
-            return False
-        restored = self._work.open_session(orphan.path, recovered=True)
+        lock = _lock_for(orphan.path)
+        if not lock.tryLock(0):
+            return False  # another window took it meanwhile
+        try:
+            answer = self.ask_restore(orphan)
+            if answer is None:
+                return False
+            restored = answer and self._work.open_session(orphan.path, recovered=True)
+            if answer is False or restored:
+                orphan.path.unlink(missing_ok=True)
+        finally:
+            lock.unlock()
         if restored:
-            discard(orphan.path)
             self.save_now()  # the recovered work is safe again under this window's name
         return restored
 

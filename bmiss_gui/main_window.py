@@ -88,6 +88,7 @@ class MainWindow(QMainWindow):
         self._apply_theme(self.theme.name)
         # after the connections above: it saves what they update
         self.autosave = Autosave(self.files, self.session.history_changed, self.settings, self)
+        self.autosave.failed.connect(lambda text: self.show_message(text, 30_000))
         self.update_actions()
         self.welcome = install_welcome(self, self, self.session)  # first-run panel while no recording is open
 
@@ -263,7 +264,11 @@ class MainWindow(QMainWindow):
             self.decompose(config)
 
     def decompose(self, config: DecomposerConfig) -> bool:
-        """Start a decomposition of the open recording with ``config``."""
+        """Start a decomposition of the open recording with ``config``. Its result replaces the
+        one shown and its undo history: unsaved work is offered for saving first."""
+        if not self.runner.is_running and not self.files.confirm_discard(
+                "before decomposing again? The new result replaces it and its undo history."):
+            return False
         return self.run.start(config)
 
     @Slot()

@@ -12,7 +12,9 @@ described, the MRI and the grid's placement on it). Reading and writing run off 
 "Unsaved" means: the result shown is not the one last saved or opened, or the MRI or the grid's
 placement on it is not the one last saved or opened. Undoing back to the saved result (or
 placing the grid back where it was) makes the session clean again; selecting units does not
-make it dirty.
+make it dirty. Unsaved work is offered for saving before anything replaces it, and a save over
+a session file that another window wrote since this one opened it asks first
+(:mod:`bmiss_gui.file_guard`).
 
 :class:`SessionFiles` talks to the window through :class:`FilesHost`, the few things it needs
 of it; the session (the controller) and the recent-files list are given to it.
@@ -24,11 +26,11 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
-from PySide6.QtWidgets import QDialog, QFileDialog, QMessageBox, QWidget
+from PySide6.QtWidgets import QDialog, QFileDialog, QWidget
 
 from bmiss_engine import BmissError, DecomposerConfig, DecompositionResult, Recording
 from bmiss_engine.editing import EditHistory
@@ -47,6 +49,7 @@ from bmiss_engine.io.session import SESSION_SUFFIX, file_fingerprint
 from bmiss_engine.review import filtered_emg
 from bmiss_gui.background import run_blocking
 from bmiss_gui.dialogs.import_dialog import ImportDialog
+from bmiss_gui.file_guard import DiskStamp, OverwriteChoice, UnsavedChoice, ask_overwrite, ask_unsaved
 from bmiss_gui.recent import RecentFiles
 from bmiss_gui.session import Session
 from bmiss_gui.session_file import SavedWork, saved_placement, session_to_file
@@ -62,7 +65,7 @@ OPEN_FILTER = (
     "BMISS sessions (*.bmiss);;Bare matrices (*.csv *.txt *.npy);;All files (*)"
 )
 SESSION_FILTER = "BMISS session (*.bmiss)"
-UnsavedChoice = Literal["save", "discard", "cancel"]
+BEFORE_CLOSING = "before closing it?"
 T = TypeVar("T")
 
 
@@ -115,10 +118,13 @@ class SessionFiles(QObject):
         self.recording_description: TabularDescription | None = None  # how a bare matrix was read
         self._saved: DecompositionResult | None = None  # the result as last saved or opened
         self._saved_anatomy: tuple[str, GridPlacement] | None = None  # the MRI and placement, likewise
+        self._on_disk: DiskStamp | None = None  # ``path`` as this window last opened or saved it
+        self._question = BEFORE_CLOSING
         self._fingerprints: dict[tuple[str, int, int], str] = {}
         self._dirty = False
         # injectable for tests: a modal box would block them
         self.ask_unsaved: Callable[[], UnsavedChoice] = self._ask_unsaved
+        self.ask_overwrite: Callable[[Path], OverwriteChoice] = lambda path: ask_overwrite(self._parent, path)
         self.ask_import: Callable[[Path, MatrixShape], TabularDescription | None] = self._ask_import
         for signal in (session.history_changed, session.result_changed, session.live_changed,
                        session.recording_changed):
@@ -128,6 +134,11 @@ class SessionFiles(QObject):
     @property
     def dirty(self) -> bool:
         return self._dirty
+
+    @property
+    def live(self) -> bool:
+        """A decomposition is running."""
+        return self._session.is_live
 
     @property
     def current_result(self) -> DecompositionResult | None:
@@ -156,6 +167,7 @@ class SessionFiles(QObject):
 
     def mark_saved(self, path: Path | None) -> None:
         self.path = path
+        self._on_disk = DiskStamp.of(path) if path is not None else None
         self._saved = self.current_result
         self._saved_anatomy = self._anatomy_state()
         self.update_state()
@@ -191,7 +203,7 @@ class SessionFiles(QObject):
             self._host.show_error("Cannot open a file now", "A decomposition is running; cancel it first.")
             return False
         path = Path(path)
-        if not self.confirm_discard():
+        if not self.confirm_discard("before opening another file?"):
             return False
         if path.suffix.lower() == SESSION_SUFFIX:
             return self.open_session(path)
@@ -370,6 +382,10 @@ class SessionFiles(QObject):
         if not self.can_save:
             return False
         path = Path(path).resolve()
+        if self._written_elsewhere(path):
+            choice = self.ask_overwrite(path)
+            if choice != "overwrite":
+                return choice == "save_as" and self.save_as()
         try:
             job = self.snapshot_job(str(path))
             run_blocking(lambda: save_session(job(), path), self._parent, f"Saving {path.name}…")
@@ -380,6 +396,14 @@ class SessionFiles(QObject):
         self._recent.remember(path)
         self._host.show_message(f"Saved session {path}", 5000)
         return True
+
+    def _written_elsewhere(self, path: Path) -> bool:
+        """Whether ``path``, this window's session file, was written by someone else since
+        this window opened or saved it (a file deleted meanwhile is simply written again)."""
+        if self.path is None or path != self.path.resolve() or self._on_disk is None:
+            return False
+        now = DiskStamp.of(path)
+        return now is not None and now != self._on_disk
 
     def snapshot_job(self, session_path: str | None) -> Callable[[], SessionFile]:
         """The work now, as a function that completes it as an engine session off the GUI
@@ -392,23 +416,19 @@ class SessionFiles(QObject):
         return lambda: replace(snapshot, recording_sha256=self.recording_fingerprint(rec))
 
     # -- unsaved work -----------------------------------------------------------------------
-    def confirm_discard(self) -> bool:
-        """True when the work may be replaced or closed: clean, saved now, or discarded."""
+    def confirm_discard(self, question: str = BEFORE_CLOSING) -> bool:
+        """True when the work may be replaced or closed: clean, saved now, or discarded.
+        ``question`` ends the question asked ("Save the changes to X before closing it?")."""
         if not self._dirty:
             return True
+        self._question = question
         choice = self.ask_unsaved()
         if choice == "save":
             return self.save()
         return choice == "discard"
 
     def _ask_unsaved(self) -> UnsavedChoice:
-        box = QMessageBox.StandardButton
-        answer = QMessageBox.question(
-            self._parent, "Unsaved changes",
-            f"Save the changes to {self.display_name() or 'this session'} before closing it?",
-            box.Save | box.Discard | box.Cancel, box.Save,
-        )
-        return {box.Save: "save", box.Discard: "discard"}.get(answer, "cancel")  # type: ignore[return-value]
+        return ask_unsaved(self._parent, self.display_name() or "this session", self._question)
 
     def _ask_import(self, path: Path, shape: MatrixShape) -> TabularDescription | None:
         dialog = ImportDialog(path, shape, self.recording_description, self._parent)
