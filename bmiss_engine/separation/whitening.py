@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import torch
 
+from bmiss_engine.progress import checkpoint
+
 CHUNK_SAMPLES = 16384
 FLOOR_SCALE = 1.0
 
@@ -60,6 +62,7 @@ def extended_covariance(x: torch.Tensor, factor: int) -> torch.Tensor:
     n = x.shape[1]
     cov = torch.zeros(n_ext, n_ext, dtype=torch.float64, device=x.device)
     for start in range(0, n, CHUNK_SAMPLES):
+        checkpoint()  # a Cancel acts between chunks (the covariance is most of the preparation)
         xe = extend_chunk(x, factor, start, min(n, start + CHUNK_SAMPLES))
         cov += (xe @ xe.T).double()
     return cov / n
@@ -85,6 +88,7 @@ def whiten(x: torch.Tensor, factor: int, whitening: Whitening) -> torch.Tensor:
     n = x.shape[1]
     z = torch.empty(n, whitening.n_whitened, dtype=x.dtype, device=x.device)
     for start in range(0, n, CHUNK_SAMPLES):
+        checkpoint()
         stop = min(n, start + CHUNK_SAMPLES)
         z[start:stop] = extend_chunk(x, factor, start, stop).T @ whitening.matrix
     return z
