@@ -49,6 +49,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# closing mid-run cancels and waits this long at most for the engine to stop
+CLOSE_WAIT_MS = 1500
 _LAYOUT_VERSION = 2  # bump when docks are added or renamed, so old saved layouts are ignored
 
 
@@ -357,11 +359,22 @@ class MainWindow(QMainWindow):
         self.user_guide_dialog.show()
 
     # -- closing --------------------------------------------------------------------------
+    @Slot(bool)
+    def _close_after_run(self, running: bool) -> None:
+        if not running:
+            self.close()
+
     def closeEvent(self, event: QCloseEvent) -> None:
         if not self.files.confirm_discard():  # Save / Discard / Cancel for unsaved work
             event.ignore()
             return
-        self.runner.shutdown()
+        if not self.runner.shutdown(wait_ms=CLOSE_WAIT_MS):
+            # the run is inside a step it cannot leave (an import, one long library call): the
+            # window goes now and closes for good, releasing the thread, once the step ends
+            event.ignore()
+            self.hide()
+            self.runner.running_changed.connect(self._close_after_run)
+            return
         if self.batch is not None:
             self.batch.shutdown()
         self.autosave.clean_exit()

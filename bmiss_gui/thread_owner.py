@@ -5,6 +5,10 @@ The worker is a QObject with ``run``, a plain ``cancel_requested`` flag and ``fi
 ``failed`` and ``done`` signals. Its signals are connected to bound methods of this object,
 so Qt queues them into the GUI thread (a lambda would run in the worker's thread), and the
 thread is quit and waited for before it is released.
+
+On shutdown (the window closing) the owner waits a bounded time: a worker inside a step it
+cannot leave (an import, one long library call) runs on to its end in the background, and
+whatever it still reports is dropped.
 """
 
 from __future__ import annotations
@@ -23,10 +27,16 @@ class ThreadOwner(QObject):
         super().__init__(parent)
         self._thread: QThread | None = None
         self._worker: Any = None
+        self._closing = False  # shut down: what the worker still reports is dropped
 
     @property
     def is_running(self) -> bool:
         return self._thread is not None
+
+    @property
+    def reporting(self) -> bool:
+        """A run is going on and what it reports is wanted (not after a shutdown)."""
+        return self._thread is not None and not self._closing
 
     def _launch(self, worker: QObject, thread_name: str) -> None:
         """Run ``worker`` in a new thread; the caller has connected its own extra signals."""
@@ -46,23 +56,31 @@ class ThreadOwner(QObject):
         if self._worker is not None:
             self._worker.cancel_requested = True
 
-    def shutdown(self) -> None:
-        """Cancel and wait for the thread to end (on window close: a QThread must not be
-        destroyed while it runs)."""
+    def shutdown(self, wait_ms: int | None = None) -> bool:
+        """Cancel, drop what the worker still reports, and wait for its thread to end, at most
+        ``wait_ms`` (None: however long). True when it ended; False when it runs on to the
+        end of its step (``running_changed(False)`` follows then). A QThread must not be
+        destroyed while it runs: the owner keeps it until then."""
         if self._thread is None:
-            return
+            return True
+        self._closing = True
         self.cancel()
-        self._thread.quit()
-        self._thread.wait()
+        thread = self._thread
+        thread.quit()  # its event loop ends once the worker's run returns
+        if not (thread.wait() if wait_ms is None else thread.wait(wait_ms)):
+            return False
         self._release()
+        return True
 
     @Slot(object)
     def _on_finished(self, result: object) -> None:
-        self.finished.emit(result)
+        if self.reporting:
+            self.finished.emit(result)
 
     @Slot(str)
     def _on_failed(self, message: str) -> None:
-        self.failed.emit(message)
+        if self.reporting:
+            self.failed.emit(message)
 
     @Slot()
     def _on_done(self) -> None:
@@ -74,6 +92,7 @@ class ThreadOwner(QObject):
     def _release(self) -> None:
         thread, worker = self._thread, self._worker
         self._thread = self._worker = None
+        self._closing = False
         if worker is not None:
             worker.deleteLater()
         if thread is not None:

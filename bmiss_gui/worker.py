@@ -139,9 +139,10 @@ class DecompositionRunner(ThreadOwner):
 
     @Slot(object)
     def _on_snapshot(self, state: IterationState) -> None:
-        if self._thread is not None:
+        if self.reporting:
             self.snapshot.emit(state)
 
     @Slot(object)
     def _on_cancelled(self, state: object) -> None:
-        self.cancelled.emit(state)
+        if self.reporting:
+            self.cancelled.emit(state)
