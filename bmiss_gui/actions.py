@@ -8,9 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from PySide6.QtGui import QAction, QColor, QIcon, QImage, QKeySequence, QPainter, QPixmap
 from PySide6.QtWidgets import QStyle, QWidget
+
+if TYPE_CHECKING:
+    from bmiss_gui.session import Session
 
 # the style's own icons (drawn by Qt for the platform and theme: nothing to bundle)
 _ICONS: dict[str, QStyle.StandardPixmap] = {
@@ -37,6 +41,9 @@ class ActionSpec:
     tip: str
     # condition name (see MainWindow.conditions) under which the action is enabled
     enabled_when: str = "always"
+    # None: a plain action; True/False: a check box starting checked or not, whose handler
+    # is given the new state
+    checked: bool | None = None
 
 
 ACTIONS: tuple[ActionSpec, ...] = (
@@ -61,9 +68,19 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("cancel", "&Cancel decomposition", "Esc", "Stop and keep the units found so far", "running"),
     ActionSpec("undo", "&Undo", "Ctrl+Z", "Undo the last edit", "can_undo"),
     ActionSpec("redo", "&Redo", "Ctrl+Shift+Z", "Redo the edit undone", "can_redo"),
-    ActionSpec("accept", "&Accept unit", "A", "Mark the selected units accepted", "has_selection"),
-    ActionSpec("flag", "&Flag unit", "F", "Mark the selected units to look at again", "has_selection"),
-    ActionSpec("reject", "&Reject unit", "R", "Mark the selected units rejected (kept, not exported)", "has_selection"),
+    ActionSpec("accept", "&Accept unit", "A", "Mark the selected units accepted (then go to the next unit)",
+               "has_selection"),
+    ActionSpec("flag", "&Flag unit", "F", "Mark the selected units to look at again (then go to the next unit)",
+               "has_selection"),
+    ActionSpec("reject", "&Reject unit", "R",
+               "Mark the selected units rejected: kept, greyed, not exported (then go to the next unit)", "has_selection"),
+    ActionSpec("next_unit", "&Next unit", "N", "Select the unit in the next row", "has_result"),
+    ActionSpec("previous_unit", "&Previous unit", "P", "Select the unit in the row before", "has_result"),
+    ActionSpec("auto_advance", "Go to the next unit after A, F, &R", None,
+               "After marking one unit accepted, flagged or rejected, select the next one", checked=True),
+    ActionSpec("update_filter", "&Update the unit's filter", "U",
+               "Estimate the selected unit's filter again from its discharges as edited, then its pulse train "
+               "and discharges (as MUedit's Update MU filter)", "can_update_filter"),
     ActionSpec("delete", "&Delete unit", QKeySequence.StandardKey.Delete, "Remove the selected units", "has_selection"),
     ActionSpec("merge", "&Merge units", "M", "Merge the selected units into the first", "has_several_selected"),
     ActionSpec("theme_light", "&Light theme", None, "Light background"),
@@ -74,9 +91,19 @@ ACTIONS: tuple[ActionSpec, ...] = (
 )
 
 
-def build_actions(parent: QWidget, handlers: dict[str, Callable[[], object]]) -> dict[str, QAction]:
-    """QActions for every spec, triggered → its handler; added to ``parent`` so shortcuts work
-    whichever dock has the focus."""
+def review_handlers(session: Session) -> dict[str, Callable[..., object]]:
+    """The handlers of the reviewing actions: all go to the session."""
+    return {
+        "accept": lambda: session.set_status("accepted"), "flag": lambda: session.set_status("flagged"),
+        "reject": lambda: session.set_status("rejected"), "next_unit": session.select_next,
+        "previous_unit": session.select_previous, "auto_advance": session.set_auto_advance,
+        "update_filter": session.update_filter, "delete": session.delete_selected, "merge": session.merge_selected,
+    }
+
+
+def build_actions(parent: QWidget, handlers: dict[str, Callable[..., object]]) -> dict[str, QAction]:
+    """QActions for every spec, triggered → its handler (a check box's handler gets its new
+    state); added to ``parent`` so shortcuts work whichever dock has the focus."""
     actions: dict[str, QAction] = {}
     for spec in ACTIONS:
         action = QAction(spec.title, parent)
@@ -88,7 +115,12 @@ def build_actions(parent: QWidget, handlers: dict[str, Callable[[], object]]) ->
         if spec.id in _ICONS:
             action.setIcon(parent.style().standardIcon(_ICONS[spec.id]))
         handler = handlers[spec.id]
-        action.triggered.connect(handler)
+        if spec.checked is None:
+            action.triggered.connect(lambda _checked=False, h=handler: h())
+        else:
+            action.setCheckable(True)
+            action.setChecked(spec.checked)
+            action.toggled.connect(handler)
         parent.addAction(action)
         actions[spec.id] = action
     return actions

@@ -22,3 +22,17 @@ class UnitColors:
 
     def hex(self, unit_id: int) -> str:
         return _PALETTE[unit_id % len(_PALETTE)]
+
+# the review status's text colour in the table, readable on the light and the dark theme
+STATUS_COLOURS = {"unreviewed": "#7c8594", "accepted": "#16a34a", "flagged": "#d97706", "rejected": "#dc2626"}
+# how much of a rejected unit's colour shows in plots (it is drawn over the background)
+REJECTED_OPACITY = 0.25
+
+
+def dimmed(colour: QColor, background: QColor, opacity: float = REJECTED_OPACITY) -> QColor:
+    """``colour`` faded towards ``background`` (opaque: plots stay cheap to draw)."""
+    def mix(a: int, b: int) -> int:
+        return round(opacity * a + (1 - opacity) * b)
+
+    return QColor(mix(colour.red(), background.red()), mix(colour.green(), background.green()),
+                  mix(colour.blue(), background.blue()))

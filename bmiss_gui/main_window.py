@@ -25,7 +25,7 @@ from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QMessageBox
 
 from bmiss_engine import BmissError, DecomposerConfig
-from bmiss_gui.actions import ACTIONS, apply_icon_theme, build_actions
+from bmiss_gui.actions import ACTIONS, apply_icon_theme, build_actions, review_handlers
 from bmiss_gui.anatomy_control import AnatomyControl
 from bmiss_gui.autosave import Autosave
 from bmiss_gui.export import ask_export_path, export_units
@@ -51,7 +51,7 @@ log = logging.getLogger(__name__)
 
 # closing mid-run cancels and waits this long at most for the engine to stop
 CLOSE_WAIT_MS = 1500
-_LAYOUT_VERSION = 2  # bump when docks are added or renamed, so old saved layouts are ignored
+_LAYOUT_VERSION = 3  # bump when docks are added or renamed, so old saved layouts are ignored
 
 
 class MainWindow(QMainWindow):
@@ -94,7 +94,7 @@ class MainWindow(QMainWindow):
         self.update_actions()
         self.welcome = install_welcome(self, self, self.session)  # first-run panel while no recording is open
 
-    def _handlers(self) -> dict[str, Callable[[], object]]:
+    def _handlers(self) -> dict[str, Callable[..., object]]:
         s, f = self.session, self.files
         return {
             "open": self.open_dialog, "open_mri": self.mri.open_dialog,
@@ -102,9 +102,7 @@ class MainWindow(QMainWindow):
             "batch": self.batch_dialog, "quit": self.close,
             "open_session": f.open_session_dialog, "save_session": f.save, "save_session_as": f.save_as,
             "decompose": self.decompose_dialog, "cancel": self.cancel_decomposition,
-            "undo": s.undo, "redo": s.redo,
-            "accept": lambda: s.set_status("accepted"), "flag": lambda: s.set_status("flagged"),
-            "reject": lambda: s.set_status("rejected"), "delete": s.delete_selected, "merge": s.merge_selected,
+            "undo": s.undo, "redo": s.redo, **review_handlers(s),
             "theme_light": lambda: self._apply_theme("light"), "theme_dark": lambda: self._apply_theme("dark"),
             "reset_layout": self.reset_layout, "user_guide": self.show_user_guide, "about": self.show_about,
         }
@@ -123,8 +121,9 @@ class MainWindow(QMainWindow):
         s = self.session
         s.recording_changed.connect(self._on_recording)
         for signal in (s.history_changed, s.selection_changed, s.result_changed, self.runner.running_changed,
-                       self.mri.changed):
+                       self.mri.changed, s.busy_changed):
             signal.connect(self.update_actions)
+        s.notice.connect(lambda text: self.show_message(text, 8000))
         self.mri.changed.connect(self.files.update_state)
         self.files.opened.connect(self.live_redraw.flush)
         # floating or docking the 3D view moves it to another window (bmiss_gui/views/anatomy3d.py)
@@ -194,6 +193,7 @@ class MainWindow(QMainWindow):
             "can_redo": s.can_edit and s.history is not None and s.history.can_redo,
             "has_selection": s.can_edit and bool(s.selected_ids),
             "has_several_selected": s.can_edit and len(s.selected_ids) >= 2,
+            "can_update_filter": s.can_update_filter,
         }
 
     @Slot()
@@ -375,6 +375,7 @@ class MainWindow(QMainWindow):
             self.hide()
             self.runner.running_changed.connect(self._close_after_run)
             return
+        self.session.wait_for_filter()
         if self.batch is not None:
             self.batch.shutdown()
         self.autosave.clean_exit()

@@ -22,6 +22,7 @@ from bmiss_gui.views.muap_grid import MuapGridView
 from bmiss_gui.views.pulse_train import PulseTrainView
 from bmiss_gui.views.rates import DischargeRateView
 from bmiss_gui.views.rms_map import RmsMapView
+from bmiss_gui.views.unit_details import UnitDetailsView
 from bmiss_gui.views.units_table import UnitsTableView
 
 
@@ -36,17 +37,18 @@ class Views:
     rates: DischargeRateView
     muap: MuapGridView
     anatomy: Anatomy3DView
+    details: UnitDetailsView
 
     @classmethod
     def create(cls, colors: UnitColors) -> Views:
         """The views, drawing each unit in its colour of ``colors`` (the same in every view)."""
-        return cls(EmgView(), RmsMapView(), UnitsTableView(colors), PulseTrainView(colors), DischargeRateView(colors),
-                   MuapGridView(colors), Anatomy3DView(colors))
+        return cls(EmgView(colors), RmsMapView(), UnitsTableView(colors), PulseTrainView(colors),
+                   DischargeRateView(colors), MuapGridView(colors), Anatomy3DView(colors), UnitDetailsView())
 
     def by_name(self) -> dict[str, QWidget]:
         """Every view by its dock's name."""
         return {"emg": self.emg, "rms": self.rms, "units": self.units, "pulse_train": self.pulse_train,
-                "rates": self.rates, "muap": self.muap, "anatomy": self.anatomy}
+                "rates": self.rates, "muap": self.muap, "anatomy": self.anatomy, "details": self.details}
 
 
 class Presenter(QObject):
@@ -61,6 +63,8 @@ class Presenter(QObject):
             LiveView(v.units, lambda: v.units.set_state(session.review_state())),
             LiveView(v.pulse_train, lambda: v.pulse_train.set_state(session.review_state())),
             LiveView(v.muap, self._show_muap),
+            LiveView(v.details, lambda: v.details.set_state(session.review_state())),
+            LiveView(v.emg, lambda: v.emg.set_state(session.review_state()), min_interval_s=0.5),
             # all units' rates: the costliest view to redraw, and twice a second is plenty
             LiveView(v.rates, lambda: v.rates.set_state(session.review_state()), min_interval_s=0.5),
             LiveView(v.anatomy, lambda: v.anatomy.set_state(session.review_state()), min_interval_s=0.5),
@@ -74,6 +78,7 @@ class Presenter(QObject):
         v.anatomy.unit_picked.connect(lambda unit_id: session.select((unit_id,)))
         v.pulse_train.discharges_remove_requested.connect(session.remove_discharges)
         v.pulse_train.discharge_add_requested.connect(session.add_discharge)
+        v.pulse_train.update_filter_requested.connect(session.update_filter)
 
     def _on_recording(self) -> None:
         rec, emg = self._session.recording, self._session.filtered_emg()
@@ -88,6 +93,8 @@ class Presenter(QObject):
         self._views.rates.set_state(state)
         self._show_muap()
         self._views.anatomy.set_state(state)
+        self._views.details.set_state(state)
+        self._views.emg.set_state(state)
 
     def _on_selection(self) -> None:
         state = self._session.review_state()
@@ -96,6 +103,8 @@ class Presenter(QObject):
         self._views.rates.set_state(state)
         self._show_muap()
         self._views.anatomy.set_selection(state.selected_ids)
+        self._views.details.set_state(state)
+        self._views.emg.set_state(state)
 
     def _show_muap(self) -> None:
         s = self._session

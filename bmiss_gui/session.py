@@ -5,6 +5,10 @@ Views never see this object: they are given data (:class:`ReviewState`, arrays) 
 intents, which the main window's presenter (:mod:`bmiss_gui.presenter`) routes to the methods
 here. Every edit is one of the engine's edit objects (:mod:`bmiss_engine.editing`), applied
 through the one :class:`EditHistory`, so every edit can be undone.
+
+Reviewing goes unit by unit, as in MUedit and DEMUSE: A, F or R marks the selected unit and
+moves to the next one (``auto_advance``); N and P move without marking; after a delete the
+unit that took the deleted one's row is selected.
 """
 
 from __future__ import annotations
@@ -22,8 +26,11 @@ from bmiss_engine.editing import (
     MergeUnits,
     RemoveDischarges,
     SetStatus,
+    UpdateFilter,
 )
+from bmiss_engine.results import UnitStatus
 from bmiss_engine.review import MUAP_HALF_WINDOW_S, filtered_emg, spike_triggered_average
+from bmiss_gui.background import BackgroundTask
 from bmiss_gui.colors import UnitColors
 from bmiss_gui.views.review_state import ReviewState
 
@@ -37,11 +44,21 @@ class Session(QObject):
     # units kept on cancel); views redraw on this one through the main window's staggered
     # scheduler, not all at once
     live_changed = Signal()
+    # a line for the status bar (what a background edit did, or why it could not)
+    notice = Signal(str)
+    # a filter update started or ended (the action that starts one is disabled meanwhile)
+    busy_changed = Signal()
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.recording: Recording | None = None
         self.history: EditHistory | None = None
+        #: after A, F or R on one unit, select the next one
+        self.auto_advance = True
+        self._filter_task = BackgroundTask(self)
+        self._filter_task.finished.connect(self._on_filter_estimated)
+        self._filter_task.failed.connect(self._on_filter_failed)
+        self._filter_base: MotorUnit | None = None
         self.colors = UnitColors()  # one colour per unit id, the views' too
         self._live: DecompositionResult | None = None
         self._offset = 0
@@ -163,12 +180,32 @@ class Session(QObject):
             self._selected = ids
             self.selection_changed.emit()
 
-    def _keep_valid_selection(self, quiet: bool = False) -> None:
+    def select_next(self, step: int = 1) -> None:
+        """Select the unit ``step`` rows after the (first) selected one (before it when
+        negative), staying at the first or last unit; the first unit when none is selected."""
         r = self.result
-        ids = {u.unit_id for u in r.units} if r is not None else set()
+        if r is None or not r.units:
+            return
+        ids = [u.unit_id for u in r.units]
+        if not self._selected or self._selected[0] not in ids:
+            self.select((ids[0],))
+            return
+        row = min(max(ids.index(self._selected[0]) + step, 0), len(ids) - 1)
+        self.select((ids[row],))
+
+    def select_previous(self) -> None:
+        self.select_next(-1)
+
+    def _keep_valid_selection(self, quiet: bool = False, previous: DecompositionResult | None = None) -> None:
+        """Drop selected units that are gone; when none is left, select the unit now in the
+        row of the first one in ``previous`` (the result before the edit), else the first."""
+        r = self.result
+        ids = [u.unit_id for u in r.units] if r is not None else []
         kept = tuple(i for i in self._selected if i in ids)
-        if not kept and r is not None and r.units:
-            kept = (r.units[0].unit_id,)
+        if not kept and ids:
+            old = [u.unit_id for u in previous.units] if previous is not None else []
+            row = old.index(self._selected[0]) if self._selected and self._selected[0] in old else 0
+            kept = (ids[min(row, len(ids) - 1)],)
         if kept != self._selected:
             self._selected = kept
             if not quiet:
@@ -183,31 +220,43 @@ class Session(QObject):
         if not self.can_edit:
             return
         assert self.history is not None
+        previous = self.history.current
         self.history.do(edit)
-        self._edited()
+        self._edited(previous)
 
     def undo(self) -> None:
         if self.can_edit and self.history is not None and self.history.can_undo:
+            previous = self.history.current
             self.history.undo()
-            self._edited()
+            self._edited(previous)
 
     def redo(self) -> None:
         if self.can_edit and self.history is not None and self.history.can_redo:
+            previous = self.history.current
             self.history.redo()
-            self._edited()
+            self._edited(previous)
 
-    def _edited(self) -> None:
-        self._keep_valid_selection()
+    def _edited(self, previous: DecompositionResult) -> None:
+        self._keep_valid_selection(previous=previous)
         self.result_changed.emit()
         self.history_changed.emit()
 
-    def set_status(self, status: str) -> None:
-        if self._selected:
-            self.apply(SetStatus(self._selected, status))  # type: ignore[arg-type]
+    def set_status(self, status: UnitStatus) -> None:
+        """Mark the selected units; with one selected and ``auto_advance``, select the next."""
+        if not self.can_edit or not self._selected:
+            return
+        self.apply(SetStatus(self._selected, status))
+        if self.auto_advance and len(self._selected) == 1:
+            self.select_next()
+
+    def set_auto_advance(self, on: bool) -> None:
+        self.auto_advance = bool(on)
 
     def delete_selected(self) -> None:
+        """Delete the selected units (one undo step each); the unit that takes the first
+        one's row is selected next."""
         if self.can_edit and self._selected:
-            for uid in self._selected:  # one undo step per unit deleted
+            for uid in self._selected:
                 self.apply(DeleteUnit(uid))
 
     def merge_selected(self) -> None:
@@ -223,6 +272,59 @@ class Session(QObject):
         """Intent of the pulse-train view: add a discharge (a sample of the result)."""
         if self._has_unit(unit_id):
             self.apply(AddDischarges(unit_id, (int(sample),)))
+
+    # -- the filter of a unit from its discharges (seconds: off the GUI thread) -------------
+    @property
+    def updating_filter(self) -> bool:
+        return self._filter_task.busy
+
+    @property
+    def can_update_filter(self) -> bool:
+        return self.can_edit and self.recording is not None and self.selected_unit is not None and (
+            not self.updating_filter)
+
+    def update_filter(self, unit_id: int | None = None) -> None:
+        """Re-estimate the filter, pulse train and discharges of a unit (the selected one by
+        default) from its discharges, in a worker thread; the edit is applied when it is ready,
+        if the unit has not changed meanwhile."""
+        unit = self.selected_unit if unit_id is None else self._unit(unit_id)
+        result, recording, offset = self.result, self.recording, self._offset
+        if not self.can_edit or unit is None or result is None or recording is None or self.updating_filter:
+            return
+        self._filter_base = unit
+        self._filter_task.start(lambda: UpdateFilter.estimate(result, unit.unit_id, recording, offset))
+        self.notice.emit(f"Updating the filter of unit {unit.unit_id} from its discharges…")
+        self.busy_changed.emit()
+
+    def wait_for_filter(self) -> None:
+        """Block until a filter update running in the background is applied (tests, closing)."""
+        self._filter_task.wait()
+
+    def _on_filter_estimated(self, edit: object) -> None:
+        base, self._filter_base = self._filter_base, None
+        self.busy_changed.emit()
+        if not isinstance(edit, UpdateFilter) or base is None:
+            return
+        if self._unit(edit.unit_id) is not base or not self.can_edit:
+            self.notice.emit(f"Unit {edit.unit_id} changed while its filter was being updated: update it again")
+            return
+        self.apply(edit)
+        now = self._unit(edit.unit_id)
+        if now is not None:
+            self.notice.emit(f"Unit {now.unit_id}: filter updated from its discharges; {now.n_discharges} discharges, "
+                             f"SIL {now.sil:.3f}")
+
+    def _on_filter_failed(self, message: str) -> None:
+        self._filter_base = None
+        self.busy_changed.emit()
+        self.notice.emit(f"Could not update the filter: {message}")
+
+    def _unit(self, unit_id: int) -> MotorUnit | None:
+        r = self.result
+        try:
+            return r.unit(unit_id) if r is not None else None
+        except KeyError:
+            return None
 
     def _has_unit(self, unit_id: int) -> bool:
         r = self.result

@@ -10,17 +10,18 @@ from PySide6.QtWidgets import QDockWidget, QMainWindow, QMenu, QToolBar, QWidget
 DOCK_TITLES = {
     "emg": "EMG channels", "rms": "RMS on the grid", "units": "Motor units",
     "pulse_train": "Pulse train", "rates": "Discharge rates", "muap": "MUAP grid",
-    "anatomy": "3D anatomy",
+    "anatomy": "3D anatomy", "details": "Unit details",
 }
 # None: a separator
-_EDIT_MENU = ("undo", "redo", None, "accept", "flag", "reject", None, "merge", "delete")
+_EDIT_MENU = ("undo", "redo", None, "accept", "flag", "reject", "next_unit", "previous_unit", "auto_advance", None,
+              "update_filter", "merge", "delete")
 _TOOLBAR = ("open", "decompose", "export", None, "undo", "redo", None, "accept", "flag", "reject")
 
 
 def make_docks(window: QMainWindow, views: dict[str, QWidget]) -> dict[str, QDockWidget]:
     """A movable, floatable, closable dock for each view, arranged: the units table, the pulse
-    train and the MUAP grid side by side, the RMS map, the rates (with the EMG behind them) and
-    the 3D view under them. There is no central widget."""
+    train and the MUAP grid side by side, the RMS map (with the unit details behind it), the
+    rates (with the EMG behind them) and the 3D view under them. There is no central widget."""
     docks = {}
     for key, title in DOCK_TITLES.items():
         dock = QDockWidget(title, window)
@@ -44,7 +45,9 @@ def make_docks(window: QMainWindow, views: dict[str, QWidget]) -> dict[str, QDoc
     window.splitDockWidget(docks["pulse_train"], docks["rates"], vertical)
     window.splitDockWidget(docks["muap"], docks["anatomy"], vertical)
     window.tabifyDockWidget(docks["rates"], docks["emg"])
+    window.tabifyDockWidget(docks["rms"], docks["details"])
     docks["rates"].raise_()
+    docks["rms"].raise_()
     window.resizeDocks([docks["units"], docks["pulse_train"], docks["muap"]], [600, 510, 330], horizontal)
     window.resizeDocks([docks["units"], docks["rms"]], [520, 300], vertical)
     window.resizeDocks([docks["muap"], docks["anatomy"]], [440, 400], vertical)

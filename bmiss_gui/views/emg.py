@@ -1,8 +1,11 @@
-"""The EMG channels, stacked, band-passed, with a time scroller.
+"""The EMG channels, stacked, band-passed, a page of channels at a time, with a time
+scroller, a µV scale bar, and the selected unit's discharges drawn over them.
 
 Only the visible window is drawn, reduced to a min/max envelope of at most ``MAX_COLUMNS``
 points per channel (no visible detail is lost at screen resolution), and all channels go
-into one curve with NaN breaks: scrolling a 64-channel, 2048 Hz recording stays smooth.
+into one curve with NaN breaks: scrolling a 64-channel, 2048 Hz recording stays smooth. A
+page holds 16 channels by default (64 traces in a dock a few hundred pixels high are lines, not
+signals); the scroll bar beside the plot, or the mouse wheel over it, moves through them.
 """
 
 from __future__ import annotations
@@ -10,15 +13,22 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from numpy.typing import NDArray
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QDoubleSpinBox, QHBoxLayout, QLabel, QScrollBar, QVBoxLayout
+from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtGui import QColor, QWheelEvent
+from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel, QScrollBar, QVBoxLayout
 
 from bmiss_engine import Recording
+from bmiss_gui.colors import UnitColors
 from bmiss_gui.theme import Theme
 from bmiss_gui.views.plotting import SinglePlotView
+from bmiss_gui.views.review_state import ReviewState
 
 MAX_COLUMNS = 1500
 _SCROLL_STEPS_PER_S = 20
+PAGE_SIZES = (8, 16, 32, 64, 128, 256)
+DEFAULT_PAGE = 16
+_SCALE_STEPS_UV = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
+_DISCHARGE_ALPHA = 110
 
 
 def min_max_envelope(x: NDArray[np.floating], max_columns: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
@@ -37,44 +47,79 @@ def min_max_envelope(x: NDArray[np.floating], max_columns: int) -> tuple[NDArray
     return positions, values
 
 
-class EmgView(SinglePlotView):
-    """The band-passed channels of the recording given to :meth:`set_recording`."""
+def scale_bar_uv(spacing_v: float) -> int:
+    """The round µV value (1-2-5 steps) closest below half the distance between two traces."""
+    half = spacing_v * 1e6 / 2
+    return max((v for v in _SCALE_STEPS_UV if v <= half), default=_SCALE_STEPS_UV[0])
 
-    def __init__(self) -> None:
+
+class EmgView(SinglePlotView):
+    """The band-passed channels of the recording given to :meth:`set_recording`, and the
+    discharges of the selected unit of the :class:`ReviewState` given to :meth:`set_state`."""
+
+    def __init__(self, colors: UnitColors | None = None) -> None:
         super().__init__()
+        self._colors = colors or UnitColors()
         self._recording: Recording | None = None
         self._emg: NDArray[np.floating] | None = None
-        self.plot.setMouseEnabled(x=False, y=True)
+        self._state = ReviewState()
+        self.plot.setMouseEnabled(x=False, y=False)  # the scroll bars move; the wheel pages the channels
         self.plot.setLabel("bottom", "Time", units="s")
         self.plot.setLabel("left", "Channel")
         self.plot.getAxis("left").enableAutoSIPrefix(False)  # ticks are channel numbers, not volts
         self.good_curve = self.plot.plot([], [], connect="finite")
         self.bad_curve = self.plot.plot([], [], connect="finite")
+        #: the selected unit's discharges in the visible window, one vertical line each
+        self.discharge_lines = self.plot.plot([], [], connect="finite")
+        self.discharge_lines.setZValue(-1)
+        self.scale_bar = self.plot.plot([], [])
+        self.scale_label = pg.TextItem(anchor=(0, 0.5))
+        self.plot.addItem(self.scale_label, ignoreBounds=True)
+        self._make_controls()
+        self.plot_widget.viewport().installEventFilter(self)
+        self._spacing = 1.0
+        self.apply_theme(self._theme)
+
+    def _make_controls(self) -> None:
         self.scroller = QScrollBar(Qt.Orientation.Horizontal)
         self.scroller.valueChanged.connect(self.redraw)
+        self.channel_scroller = QScrollBar(Qt.Orientation.Vertical)
+        self.channel_scroller.setToolTip("Scroll through the channels (or turn the mouse wheel over the traces)")
+        self.channel_scroller.valueChanged.connect(self.redraw)
         self.window_s = QDoubleSpinBox()
         self.window_s.setRange(0.1, 60.0)
         self.window_s.setValue(2.0)
         self.window_s.setSuffix(" s")
         self.window_s.setToolTip("Length of the time window shown")
         self.window_s.valueChanged.connect(self._update_scroller)
+        self.page_size = QComboBox()
+        self.page_size.setToolTip("How many channels show at once")
+        self.page_size.currentIndexChanged.connect(self._update_channel_scroller)
         bar = QHBoxLayout()
         bar.setContentsMargins(4, 0, 4, 2)
         bar.addWidget(self.scroller, 1)
         bar.addWidget(QLabel("Window"))
         bar.addWidget(self.window_s)
+        bar.addWidget(QLabel("Channels"))
+        bar.addWidget(self.page_size)
+        plots = QHBoxLayout()
+        plots.setContentsMargins(0, 0, 0, 0)
+        plots.setSpacing(0)
+        plots.addWidget(self.plot_widget, 1)
+        plots.addWidget(self.channel_scroller)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(2)
-        layout.addWidget(self.plot_widget)
+        layout.addLayout(plots, 1)
         layout.addLayout(bar)
-        self._spacing = 1.0
-        self.apply_theme(self._theme)
 
     def apply_theme(self, theme: Theme) -> None:
         super().apply_theme(theme)
         self.good_curve.setPen(pg.mkPen(theme.plot_foreground, width=1))
         self.bad_curve.setPen(pg.mkPen(theme.bad_channel, width=1))
+        self.scale_bar.setPen(pg.mkPen(theme.plot_foreground, width=3))
+        self.scale_label.setColor(theme.plot_foreground)
+        self.redraw()
 
     def set_recording(self, rec: Recording | None, emg: NDArray[np.floating] | None) -> None:
         """Show ``rec`` through its band-passed EMG ``emg`` (n_channels, n_samples), volts."""
@@ -86,10 +131,23 @@ class EmgView(SinglePlotView):
         # recording's full sort would hold the GUI thread ~0.1 s
         stride = max(1, emg.shape[1] // 20_000)
         self._spacing = float(np.median(np.percentile(np.abs(emg[:, ::stride]), 99.5, axis=1))) * 2.2 or 1.0
-        n = rec.n_channels
-        step = max(1, n // 16)
-        self.plot.getAxis("left").setTicks([[(-k * self._spacing, str(k)) for k in range(0, n, step)]])
+        self.page_size.blockSignals(True)
+        self.page_size.clear()
+        sizes = [k for k in PAGE_SIZES if k < rec.n_channels]
+        for k in sizes:
+            self.page_size.addItem(str(k), k)
+        self.page_size.addItem(f"All {rec.n_channels}", rec.n_channels)
+        self.page_size.setCurrentIndex(sizes.index(DEFAULT_PAGE) if DEFAULT_PAGE in sizes else len(sizes))
+        self.page_size.blockSignals(False)
+        self._update_channel_scroller()
         self._update_scroller()
+
+    def set_state(self, state: ReviewState) -> None:
+        """Draw the discharges of ``state``'s selected unit over the channels."""
+        same = (state.selected_unit, state.offset_samples) == (self._state.selected_unit, self._state.offset_samples)
+        self._state = state
+        if not same:
+            self._draw_discharges()
 
     def _update_scroller(self) -> None:
         rec = self._recording
@@ -100,10 +158,41 @@ class EmgView(SinglePlotView):
         self.scroller.setPageStep(max(1, int(self.window_s.value() * _SCROLL_STEPS_PER_S)))
         self.redraw()
 
+    def _update_channel_scroller(self) -> None:
+        rec = self._recording
+        if rec is None:
+            return
+        page = self.channels_per_page
+        self.channel_scroller.setRange(0, max(0, rec.n_channels - page))
+        self.channel_scroller.setPageStep(page)
+        self.channel_scroller.setSingleStep(max(1, page // 4))
+        self.channel_scroller.setVisible(page < rec.n_channels)
+        self.redraw()
+
+    @property
+    def channels_per_page(self) -> int:
+        value = self.page_size.currentData()
+        return int(value) if value is not None else DEFAULT_PAGE
+
+    @property
+    def visible_channels(self) -> range:
+        """The channels on the page shown."""
+        if self._recording is None:
+            return range(0)
+        first = self.channel_scroller.value()
+        return range(first, min(self._recording.n_channels, first + self.channels_per_page))
+
     @property
     def visible_range_s(self) -> tuple[float, float]:
         start = self.scroller.value() / _SCROLL_STEPS_PER_S
         return start, start + self.window_s.value()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if isinstance(event, QWheelEvent) and watched is self.plot_widget.viewport():
+            steps = event.angleDelta().y() / 120
+            self.channel_scroller.setValue(self.channel_scroller.value() - round(steps * self.channel_scroller.singleStep()))
+            return True
+        return super().eventFilter(watched, event)
 
     def redraw(self) -> None:
         rec, emg = self._recording, self._emg
@@ -112,11 +201,11 @@ class EmgView(SinglePlotView):
         fs = rec.sampling_rate_hz
         t0, t1 = self.visible_range_s
         a, b = max(0, int(t0 * fs)), min(rec.n_samples, int(np.ceil(t1 * fs)))
-        positions, values = min_max_envelope(emg[:, a:b], MAX_COLUMNS)
+        shown = np.asarray(self.visible_channels)
+        positions, values = min_max_envelope(emg[shown, a:b], MAX_COLUMNS)
         t = (a + positions) / fs
-        offsets = -np.arange(rec.n_channels)[:, None] * self._spacing
-        bad = np.zeros(rec.n_channels, dtype=bool)
-        bad[list(rec.grid.bad_channels)] = True
+        offsets = -shown[:, None] * self._spacing
+        bad = np.isin(shown, list(rec.grid.bad_channels))
         for mask, curve in ((~bad, self.good_curve), (bad, self.bad_curve)):
             idx = np.flatnonzero(mask)
             if idx.size == 0:
@@ -127,5 +216,40 @@ class EmgView(SinglePlotView):
             xs[:, :-1] = t
             ys[:, :-1] = values[idx] + offsets[idx]
             curve.setData(xs.ravel(), ys.ravel(), connect="finite")
+        top, bottom = self._vertical_range()
         self.plot.setXRange(t0, t1, padding=0)
-        self.plot.setYRange(-(rec.n_channels - 0.5) * self._spacing, 0.5 * self._spacing, padding=0)
+        self.plot.setYRange(bottom, top, padding=0)
+        step = max(1, shown.size // 16)
+        self.plot.getAxis("left").setTicks([[(-k * self._spacing, str(k)) for k in shown[::step]]])
+        self._draw_discharges()
+        self._draw_scale_bar(t0, t1, bottom)
+
+    def _vertical_range(self) -> tuple[float, float]:
+        """(top, bottom) of the page's traces in the plot's coordinates."""
+        shown = self.visible_channels
+        return -(shown[0] - 0.5) * self._spacing, -(shown[-1] + 0.5) * self._spacing
+
+    def _draw_discharges(self) -> None:
+        unit = self._state.selected_unit
+        if unit is None or self._recording is None:
+            self.discharge_lines.setData([], [])
+            return
+        t0, t1 = self.visible_range_s
+        top, bottom = self._vertical_range()
+        times = (unit.discharge_samples + self._state.offset_samples) / unit.sampling_rate_hz
+        times = times[(times >= t0) & (times <= t1)]
+        xs = np.repeat(times, 3)
+        xs[2::3] = np.nan
+        ys = np.tile([top, bottom, np.nan], times.size)
+        colour = QColor(self._colors.color(unit.unit_id))
+        colour.setAlpha(_DISCHARGE_ALPHA)
+        self.discharge_lines.setData(xs, ys, connect="finite", pen=pg.mkPen(colour, width=1))
+
+    def _draw_scale_bar(self, t0: float, t1: float, bottom: float) -> None:
+        """A vertical bar of a round number of µV at the left of the lowest trace."""
+        uv = scale_bar_uv(self._spacing)
+        x = t0 + 0.01 * (t1 - t0)
+        y0 = bottom + 0.1 * self._spacing
+        self.scale_bar.setData([x, x], [y0, y0 + uv * 1e-6])
+        self.scale_label.setText(f"{uv} µV")
+        self.scale_label.setPos(x + 0.005 * (t1 - t0), y0 + uv * 0.5e-6)

@@ -10,11 +10,12 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from numpy.typing import NDArray
+from PySide6.QtWidgets import QVBoxLayout
 
 from bmiss_engine import ElectrodeGrid, MotorUnit
 from bmiss_gui.colors import UnitColors
 from bmiss_gui.theme import Theme
-from bmiss_gui.views.plotting import CaptionedPlotView
+from bmiss_gui.views.plotting import CaptionedPlotView, caption_label
 
 _CELL_FILL = 0.85  # fraction of a cell a trace may span, so neighbours do not touch
 _EMPTY_CAPTION = "MUAP templates of the selected unit"
@@ -27,6 +28,11 @@ class MuapGridView(CaptionedPlotView):
         self.plot.hideAxis("left")
         self.plot.hideAxis("bottom")
         self.plot.invertY(True)  # row 0 at the top, as the grid is drawn in manuals
+        # the amplitude on a line of its own: one line of both was cut off in a narrow dock
+        self.amplitude = caption_label()
+        layout = self.layout()
+        assert isinstance(layout, QVBoxLayout)
+        layout.insertWidget(1, self.amplitude)
         self.good_curve = self.plot.plot([], [], connect="finite")
         self.bad_curve = self.plot.plot([], [], connect="finite")
         #: (n_channels, n_lags) template last drawn, volts; None when nothing is shown
@@ -58,6 +64,7 @@ class MuapGridView(CaptionedPlotView):
             self.good_curve.setData([], [])
             self.bad_curve.setData([], [])
             self.caption.setText(_EMPTY_CAPTION)
+            self.amplitude.setText("")
             self.peak_to_peak_uv = None
             return
         ptp = np.ptp(template, axis=1).astype(np.float64)
@@ -67,10 +74,9 @@ class MuapGridView(CaptionedPlotView):
         self._draw_traces(grid, template, bad, pg.mkPen(self._colors.color(unit.unit_id), width=1.5))
         rc = grid.channel_rc
         best = int(np.argmax(np.where(bad, -np.inf, ptp)))
-        self.caption.setText(
-            f"Unit {unit.unit_id}: {unit.n_discharges} discharges averaged, ±{template.shape[1] // 2} samples; "
-            f"largest {ptp[best] * 1e6:.0f} µV peak-to-peak at row {rc[best, 0]}, column {rc[best, 1]}"
-        )
+        half_ms = template.shape[1] // 2 / unit.sampling_rate_hz * 1e3
+        self.caption.setText(f"Unit {unit.unit_id}: {unit.n_discharges} discharges averaged, ±{half_ms:.0f} ms")
+        self.amplitude.setText(f"Largest {ptp[best] * 1e6:.0f} µV peak-to-peak, row {rc[best, 0]}, column {rc[best, 1]}")
 
     def _draw_traces(self, grid: ElectrodeGrid, template: NDArray[np.float32], bad: NDArray[np.bool_],
                      pen: object) -> None:

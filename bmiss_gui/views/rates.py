@@ -1,14 +1,17 @@
 """Discharge rates of all units: a raster (one row of ticks per unit) above the smoothed
-discharge rate (1 s Hann window), both in the units' colours; rejected units are left out."""
+discharge rate (1 s Hann window), both in the units' colours. Rejected units keep their row,
+their ticks faded towards the background, and have no rate curve."""
 
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
+from bmiss_engine import MotorUnit
 from bmiss_engine.review import smoothed_rate_hz
-from bmiss_gui.colors import UnitColors
+from bmiss_gui.colors import UnitColors, dimmed
 from bmiss_gui.theme import LIGHT, Theme
 from bmiss_gui.views.plotting import style_plot
 from bmiss_gui.views.review_state import ReviewState
@@ -40,8 +43,10 @@ class DischargeRateView(QWidget):
             p.getAxis("left").setWidth(52)
         self.layout_widget.ci.layout.setRowStretchFactor(0, 3)
         self.layout_widget.ci.layout.setRowStretchFactor(1, 2)
-        # unit id -> (unit drawn, (row, selected, offset), raster item, rate item)
-        self._drawn: dict[int, tuple[object, tuple[int, bool, int], pg.PlotDataItem, pg.PlotDataItem]] = {}
+        # unit id -> (unit drawn, (row, selected, offset, theme), raster item, rate item)
+        self._drawn: dict[int, tuple[object, tuple[int, bool, int, str], pg.PlotDataItem, pg.PlotDataItem]] = {}
+        #: unit id -> colour of its raster ticks last drawn
+        self.tick_colours: dict[int, QColor] = {}
         self._ticks: list[tuple[int, str]] = []
         self._ranges: tuple[tuple[float, float], float] | None = None
         #: unit id -> (times_s, smoothed rate Hz) last drawn
@@ -62,7 +67,7 @@ class DischargeRateView(QWidget):
 
     def redraw(self) -> None:
         r = self._state.result
-        shown = [u for u in r.units if u.status != "rejected"] if r is not None else []
+        shown = list(r.units) if r is not None else []
         selected = set(self._state.selected_ids)
         wanted = {u.unit_id for u in shown}
         for uid in [k for k in self._drawn if k not in wanted]:
@@ -70,36 +75,25 @@ class DischargeRateView(QWidget):
             self.raster.removeItem(tick)
             self.rate.removeItem(curve)
             self.drawn_rates.pop(uid, None)
+            self.tick_colours.pop(uid, None)
         if r is None:
             return
         fs = r.sampling_rate_hz
         offset = self._state.offset_samples
         for row, u in enumerate(shown):
-            key = (u, row, u.unit_id in selected, offset)
+            key = (u, row, u.unit_id in selected, offset, self._theme.name)
             drawn = self._drawn.get(u.unit_id)
             # a live decomposition re-sends unchanged units: redraw only what changed
             if drawn is not None and drawn[0] is u and drawn[1] == key[1:]:
                 continue
-            colour = self._colors.color(u.unit_id)
-            t = (u.discharge_samples + offset) / fs
-            # vertical ticks as one line with breaks: x = t t nan, y = row-h row+h nan
-            xs = np.repeat(t, 3)
-            xs[2::3] = np.nan
-            ys = np.tile([row - _TICK_HEIGHT / 2, row + _TICK_HEIGHT / 2, np.nan], t.size)
-            times, rate = smoothed_rate_hz(u.discharge_samples, fs, r.n_samples)
-            times = times + offset / fs
-            width = 2.5 if u.unit_id in selected else 1.2
             if drawn is None:
-                tick = pg.PlotDataItem(connect="finite")
-                curve = pg.PlotDataItem()
+                tick, curve = pg.PlotDataItem(connect="finite"), pg.PlotDataItem()
                 self.raster.addItem(tick)
                 self.rate.addItem(curve)
             else:
                 tick, curve = drawn[2], drawn[3]
-            tick.setData(xs, ys, connect="finite", pen=pg.mkPen(colour, width=1))
-            curve.setData(times, rate, pen=pg.mkPen(colour, width=width))
+            self._draw_unit(u, row, u.unit_id in selected, tick, curve)
             self._drawn[u.unit_id] = (u, key[1:], tick, curve)
-            self.drawn_rates[u.unit_id] = (times, rate)
         # fixed ranges, changed only when they must: a range change re-renders the axes,
         # the costliest part of redrawing this view while units keep arriving
         x_range = (offset / fs, (offset + r.n_samples) / fs)
@@ -114,3 +108,30 @@ class DischargeRateView(QWidget):
             self._ticks = ticks
             self.raster.getAxis("left").setTicks([ticks])
             self.raster.setYRange(-0.6, max(len(shown), 1) - 0.4, padding=0)
+
+    def _draw_unit(self, u: MotorUnit, row: int, selected: bool, tick: pg.PlotDataItem,
+                   curve: pg.PlotDataItem) -> None:
+        """The unit's row of ticks and its smoothed rate (none for a rejected unit, whose ticks
+        are faded)."""
+        r = self._state.result
+        assert r is not None
+        fs, offset = r.sampling_rate_hz, self._state.offset_samples
+        colour = self._colors.color(u.unit_id)
+        rejected = u.status == "rejected"
+        if rejected:
+            colour = dimmed(colour, QColor(self._theme.plot_background))
+        t = (u.discharge_samples + offset) / fs
+        # vertical ticks as one line with breaks: x = t t nan, y = row-h row+h nan
+        xs = np.repeat(t, 3)
+        xs[2::3] = np.nan
+        ys = np.tile([row - _TICK_HEIGHT / 2, row + _TICK_HEIGHT / 2, np.nan], t.size)
+        tick.setData(xs, ys, connect="finite", pen=pg.mkPen(colour, width=1))
+        self.tick_colours[u.unit_id] = colour
+        if rejected:
+            curve.setData([], [])
+            self.drawn_rates.pop(u.unit_id, None)
+            return
+        times, rate = smoothed_rate_hz(u.discharge_samples, fs, r.n_samples)
+        times = times + offset / fs
+        curve.setData(times, rate, pen=pg.mkPen(colour, width=2.5 if selected else 1.2))
+        self.drawn_rates[u.unit_id] = (times, rate)

@@ -124,9 +124,11 @@ def test_status_shortcuts_delete_and_merge(qtbot, reviewing) -> None:
     qtbot.keyClick(table_view, Qt.Key.Key_R)  # the key itself, through Qt's shortcut map
     assert w.session.result.unit(ids[1]).status == "rejected"
     assert table.data(table.index(1, COLUMNS.index("Status"))) == "rejected"
+    assert w.session.selected_ids == (ids[2],)  # on to the next unit, as reviewers work
     w.session.select((ids[0],))
     w.action_by_name["flag"].trigger()
     assert w.session.result.unit(ids[0]).status == "flagged"
+    w.session.select((ids[0],))
     w.action_by_name["accept"].trigger()
     assert w.session.result.unit(ids[0]).status == "accepted"
 
@@ -144,7 +146,7 @@ def test_status_shortcuts_delete_and_merge(qtbot, reviewing) -> None:
     assert table.rowCount() == len(ids) - 2
     for _ in range(5):
         w.action_by_name["undo"].trigger()
-    assert [(u.unit_id, u.status) for u in w.session.result.units] == [(i, "accepted") for i in ids]
+    assert [(u.unit_id, u.status) for u in w.session.result.units] == [(i, "unreviewed") for i in ids]
     assert not w.action_by_name["undo"].isEnabled()
 
 
