@@ -39,6 +39,7 @@ from bmiss_gui.session_io import OPEN_FILTER, SessionFiles
 from bmiss_gui.theme import THEMES, Theme, apply_theme
 from bmiss_gui.welcome import install_welcome
 from bmiss_gui.window_layout import make_docks, make_menus
+from bmiss_gui.wording import plain
 from bmiss_gui.worker import DecompositionRunner
 
 if TYPE_CHECKING:
@@ -149,9 +150,9 @@ class MainWindow(QMainWindow):
         return self.mri.placement_dialog
 
     def show_error(self, title: str, message: str) -> None:
-        """The one place errors reach the user: a message box, never a traceback."""
+        """The one place errors reach the user: a message box in plain words, never a traceback."""
         log.warning("%s: %s", title, message)
-        QMessageBox.critical(self, title, message)
+        QMessageBox.critical(self, title, plain(message))
 
     def show_message(self, text: str, timeout_ms: int) -> None:
         self.statusBar().showMessage(text, timeout_ms)

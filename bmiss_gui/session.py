@@ -33,6 +33,7 @@ from bmiss_engine.review import MUAP_HALF_WINDOW_S, filtered_emg, spike_triggere
 from bmiss_gui.background import BackgroundTask
 from bmiss_gui.colors import UnitColors
 from bmiss_gui.views.review_state import ReviewState
+from bmiss_gui.wording import plain
 
 
 class Session(QObject):
@@ -317,7 +318,7 @@ class Session(QObject):
     def _on_filter_failed(self, message: str) -> None:
         self._filter_base = None
         self.busy_changed.emit()
-        self.notice.emit(f"Could not update the filter: {message}")
+        self.notice.emit(f"Could not update the filter: {plain(message)}")
 
     def _unit(self, unit_id: int) -> MotorUnit | None:
         r = self.result

@@ -147,3 +147,21 @@ def test_the_emg_shows_a_page_of_channels_a_scale_bar_and_the_units_discharges(q
     xs, _ = view.discharge_lines.getData()
     np.testing.assert_allclose(np.unique(xs[np.isfinite(xs)]), other.discharge_times_s)
 
+
+def test_error_messages_speak_the_users_language(window, errors, tmp_path: Path) -> None:
+    from bmiss_gui.wording import plain
+
+    assert plain("[Errno 28] No space left on device: '/data/s.bmiss'") == (
+        "the disk is full (free some space or choose another disk)")
+    assert "allow_pickle" not in plain("x.npz: not a recording (Object arrays cannot be loaded when allow_pickle=False)")
+    assert plain("x.csv: cannot read ([Errno 5] Input/output error)") == "x.csv: cannot read (Input/output error)"
+    # what reaches the user's message box
+    window.show_error("Cannot save the session", "s.bmiss: [Errno 13] Permission denied: '/root/s.bmiss'")
+    assert errors[-1] == ("Cannot save the session", "s.bmiss: BMISS is not allowed to use this file or folder")
+    # a pickled object array in a recording file
+    bad = tmp_path / "objects.npz"
+    np.savez(bad, emg=np.array([{"a": 1}], dtype=object))
+    assert not window.open_file(bad)
+    _, text = errors[-1]
+    assert "allow_pickle" not in text
+    assert "Errno" not in text
