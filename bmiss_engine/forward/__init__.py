@@ -7,6 +7,8 @@
 * ``source``: the Rosenfalck fibre source in closed form in (kz, t);
 * ``volume_conductor``: the skin–fat–anisotropic-muscle transfer function and electrode size;
 * ``analytic``: the batched, differentiable torch model and its :class:`AnalyticGenerator`;
+* ``cylindrical``: the multilayer cylindrical volume conductor (bone, anisotropic muscle, fat,
+  skin; Farina et al. 2004) behind the same interface (:class:`CylindricalForwardModel`);
 * ``surrogate``: its neural surrogate (:class:`SurrogateForwardModel`, weights in
   ``resources/surrogate/``, trained by ``bench/train_surrogate.py``).
 """
@@ -18,6 +20,12 @@ from bmiss_engine.forward.analytic import (
     SpectralGrid,
     motor_unit_parameters,
 )
+from bmiss_engine.forward.cylindrical import (
+    AxialGrid,
+    CylinderGeometry,
+    CylindricalForwardModel,
+    CylindricalGenerator,
+)
 from bmiss_engine.forward.line_source import LineSourceGenerator, MotorUnitProperties, MuapGenerator
 from bmiss_engine.forward.parameters import AnatomyParameters, Bound, MotorUnitParameters, to_unit_interval
 from bmiss_engine.forward.source import membrane_gradient_spectrum
@@ -28,7 +36,11 @@ __all__ = [
     "AnalyticForwardModel",
     "AnalyticGenerator",
     "AnatomyParameters",
+    "AxialGrid",
     "Bound",
+    "CylinderGeometry",
+    "CylindricalForwardModel",
+    "CylindricalGenerator",
     "ForwardModel",
     "LineSourceGenerator",
     "MotorUnitParameters",
