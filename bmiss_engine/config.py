@@ -52,8 +52,11 @@ class SeparationSettings:
     contrast function; max_fixed_point_iter, tolerance, converged_fraction: when the fixed-point
     iteration of a batch stops; reseed_rounds, reseed_after: restarts of columns heading for
     the same unit, checked after this many steps; refine_steps: CoV-of-ISI refinement steps;
-    extension_factor: delays R (None: channels·R ≈ 1000); band_hz, notch_hz: preprocessing;
-    auto_bad_channels: leave out channels whose RMS is far from the median; peel_off: subtract
+    extension_factor: delays R (None: channels·R ≈ 1000); band_hz: the band-pass;
+    auto_bad_channels: leave out channels whose RMS is far from the median; auto_notch: with
+    notch_hz None, remove the power-line frequency (50 or 60 Hz) and its harmonics when its
+    peak stands out of the EMG's spectrum (the frequency found is in the result's separation
+    model and provenance); notch_hz: remove this line frequency in any case; peel_off: subtract
     accepted units before looking further; polish: a second look at every unit once all are
     peeled, and at the near misses.
     """
@@ -72,6 +75,7 @@ class SeparationSettings:
     band_hz: tuple[float, float] = (20.0, 500.0)
     notch_hz: float | None = None
     auto_bad_channels: bool = True
+    auto_notch: bool = True
     peel_off: bool = True
     polish: bool = True
 

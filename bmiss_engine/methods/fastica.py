@@ -71,9 +71,13 @@ class FastIcaMethod:
         try:
             yield self._state(0, [], t0, "preparing", "preprocessing")
             check_duration(recording)
-            channels, filtered = usable_channels(recording, cfg)
+            usable = usable_channels(recording, cfg)
+            channels = usable.channels
+            if usable.notch_hz is not None and sep.notch_hz is None:
+                yield self._state(0, [], t0, "preparing",
+                                  f"power-line interference at {usable.notch_hz:g} Hz found and removed")
             factor = sep.extension_factor or extension_factor_for(len(channels))
-            x = finish_preprocessing(filtered, fs, sep.notch_hz, device)
+            x = finish_preprocessing(usable.filtered, device)
             whitening = fit_whitening(x, factor)
             z = whiten(x, factor, whitening)
             log.info("whitened %d extended rows to %d", x.shape[0] * factor, whitening.n_whitened)
@@ -86,7 +90,7 @@ class FastIcaMethod:
                 n_more = look.run(found.units, found.filters, found.peels, found.near_misses)
                 yield self._state(iteration, found.units, t0, "finishing", f"second look: {n_more} more units")
             yield self._state(iteration, found.units, t0, "finishing", "removing duplicates")
-            model = SeparationModel(tuple(channels), factor, sep.band_hz, sep.notch_hz, fs)
+            model = SeparationModel(tuple(channels), factor, sep.band_hz, usable.notch_hz, fs)
             result = self._result(recording, found, whitening, model, x, half_window, iteration, t0, device)
             wall_s = float(result.provenance["wall_time_s"])
             yield dataclasses.replace(self._state(iteration, list(result.units), t0, "done",
@@ -180,6 +184,8 @@ class FastIcaMethod:
                 "source": recording.source, "device": describe_device(device),
                 "wall_time_s": time.perf_counter() - t0, "n_whitened": whitening.n_whitened,
                 "iterations": iteration, "engine": engine_version(),
+                # the power-line frequency found in the recording and notched (None: none found)
+                "line_interference_hz": model.notch_hz if cfg.separation.notch_hz is None else None,
             },
         )
 

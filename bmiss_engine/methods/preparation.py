@@ -4,6 +4,7 @@ units found without one, and the result's provenance."""
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -36,15 +37,38 @@ def check_duration(recording: Recording) -> None:
         )
 
 
-def usable_channels(recording: Recording, config: DecomposerConfig) -> tuple[list[int], NDArray[np.float32]]:
+@dataclass(frozen=True)
+class UsableEmg:
+    """channels: the good channels; filtered: their band-passed (and notched) EMG (n_used,
+    n_samples); notch_hz: the power-line frequency notched (the settings' or the one found in the
+    recording), or None."""
+
+    channels: list[int]
+    filtered: NDArray[np.float32]
+    notch_hz: float | None
+
+
+def usable_channels(recording: Recording, config: DecomposerConfig) -> UsableEmg:
     """The good channels (marked, then detected on the band-passed signal when the settings say
-    so) and their band-passed EMG (n_used, n_samples)."""
+    so) and their band-passed EMG, notched at the power-line frequency where the settings name
+    one or, with ``auto_notch``, where the recording shows one."""
     sep = config.separation
+    fs = recording.sampling_rate_hz
     channels = [int(c) for c in recording.grid.good_channels]
     if not channels:
         raise DecompositionError("every channel is marked bad")
     # filtered once: bad-channel detection and separation use the same band-passed signal
-    filtered = preprocess.bandpass(recording.emg_v[channels], recording.sampling_rate_hz, sep.band_hz)
+    filtered = preprocess.bandpass(recording.emg_v[channels], fs, sep.band_hz)
+    notch_hz = sep.notch_hz
+    if notch_hz is None and sep.auto_notch:
+        notch_hz = preprocess.detect_line_interference(filtered, fs)
+        if notch_hz is not None:
+            log.warning("power-line interference at %g Hz: removed with its harmonics", notch_hz)
+    if notch_hz:
+        # before the band-pass, whose ringing at the ends a strong hum would leave behind, and
+        # before the bad-channel test: hum on a few channels would make them look bad
+        filtered = preprocess.bandpass(preprocess.remove_line_interference(recording.emg_v[channels], fs, notch_hz),
+                                       fs, sep.band_hz)
     if sep.auto_bad_channels:
         flagged = set(preprocess.detect_bad_channels(filtered))
         if flagged:
@@ -54,15 +78,11 @@ def usable_channels(recording: Recording, config: DecomposerConfig) -> tuple[lis
             filtered = filtered[keep]
     if len(channels) < 2:
         raise DecompositionError("fewer than 2 usable channels after bad-channel exclusion")
-    return channels, filtered
+    return UsableEmg(channels, filtered, notch_hz)
 
 
-def finish_preprocessing(
-    emg: NDArray[np.float32], fs: float, notch_hz: float | None, device: torch.device
-) -> torch.Tensor:
-    """Notch, mean removal and scaling of band-passed EMG (n_channels, n_samples), on ``device``."""
-    if notch_hz:
-        emg = preprocess.notch(emg, fs, notch_hz)
+def finish_preprocessing(emg: NDArray[np.float32], device: torch.device) -> torch.Tensor:
+    """Mean removal and scaling of band-passed EMG (n_channels, n_samples), on ``device``."""
     emg = emg - emg.mean(axis=1, keepdims=True)
     # scale to unit median RMS so float32 sums stay well inside range whatever the input unit
     rms = float(np.median(np.sqrt(np.mean(emg.astype(np.float64) ** 2, axis=1))))
@@ -74,14 +94,16 @@ def finish_preprocessing(
 def preprocessed(recording: Recording, model: SeparationModel, device: torch.device) -> torch.Tensor:
     """The channels of ``model`` preprocessed as it was fitted, (n_used, n_samples) on ``device``."""
     fs = recording.sampling_rate_hz
-    emg = preprocess.bandpass(recording.emg_v[list(model.channels)], fs, model.band_hz)
-    return finish_preprocessing(emg, fs, model.notch_hz, device)
+    emg = recording.emg_v[list(model.channels)]
+    if model.notch_hz:
+        emg = preprocess.remove_line_interference(emg, fs, model.notch_hz)
+    return finish_preprocessing(preprocess.bandpass(emg, fs, model.band_hz), device)
 
 
 def inversion_channels(recording: Recording, config: DecomposerConfig) -> tuple[int, ...]:
     """The channels the inversion uses: the usable ones (its EMG itself stays unfiltered)."""
     check_duration(recording)
-    return tuple(usable_channels(recording, config)[0])
+    return tuple(usable_channels(recording, config).channels)
 
 
 def separation_model(config: DecomposerConfig, channels: tuple[int, ...], fs: float) -> SeparationModel:
