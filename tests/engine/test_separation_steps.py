@@ -87,7 +87,7 @@ def test_shared_fraction_sees_a_fragment_that_rate_of_agreement_calls_distinct()
 
 
 def test_missed_discharges_complete_a_unit_but_another_units_do_not() -> None:
-    from bmiss_engine.decomposer import _completes
+    from bmiss_engine.methods.units import completes as _completes
     from bmiss_engine.results import MotorUnit
 
     rng = np.random.default_rng(5)
