@@ -39,9 +39,11 @@ def theta_rows(unit: MotorUnit) -> list[tuple[str, str]]:
         if f.name not in theta:
             continue
         digits = 0 if f.log else (2 if f.high - f.low < 10 else 1)
-        value = _figure(theta[f.name], digits, f.unit)
+        value = _figure(theta[f.name], digits).replace("-", "−")
         spread = sd.get(f.name, math.nan)
-        rows.append((f.label, value if not math.isfinite(spread) else f"{value} ± {spread:.{digits}f}"))
+        if math.isfinite(spread):
+            value = f"{value} ± {spread:.{digits}f}"
+        rows.append((f.label, f"{value} {f.unit}".rstrip()))
     return rows
 
 

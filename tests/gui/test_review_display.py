@@ -76,7 +76,7 @@ def test_model_parameters_show_with_their_uncertainty_and_the_units_the_model_fo
     text = window.views["details"].label.text()
     for f in THETA_FIELDS:
         assert f.label in text
-    assert f"± {iz_sd:.1f}" in text
+    assert f"± {iz_sd:.1f} mm" in text
     assert "found by the forward model" in text
     window.session.select((result.units[0].unit_id,))
     assert "found by blind source separation" in window.views["details"].label.text()
