@@ -145,9 +145,31 @@ class EmgView(SinglePlotView):
     def set_state(self, state: ReviewState) -> None:
         """Draw the discharges of ``state``'s selected unit over the channels."""
         same = (state.selected_unit, state.offset_samples) == (self._state.selected_unit, self._state.offset_samples)
+        before = self._state.selected_unit
         self._state = state
-        if not same:
-            self._draw_discharges()
+        if same:
+            return
+        unit = state.selected_unit
+        if unit is not None and (before is None or before.unit_id != unit.unit_id) and self._show_first_discharge():
+            return  # scrolled: redrawn with the discharges
+        self._draw_discharges()
+
+    def _show_first_discharge(self) -> bool:
+        """Scroll to the selected unit's first discharge when none is in the window shown;
+        whether it scrolled."""
+        unit = self._state.selected_unit
+        if unit is None or unit.n_discharges == 0 or self._recording is None:
+            return False
+        times = (unit.discharge_samples + self._state.offset_samples) / unit.sampling_rate_hz
+        t0, t1 = self.visible_range_s
+        if np.any((times >= t0) & (times <= t1)):
+            return False
+        start = max(0.0, float(times[0]) - 0.1 * self.window_s.value())
+        value = min(self.scroller.maximum(), int(start * _SCROLL_STEPS_PER_S))
+        if value == self.scroller.value():
+            return False
+        self.scroller.setValue(value)
+        return True
 
     def _update_scroller(self) -> None:
         rec = self._recording

@@ -165,3 +165,26 @@ def test_error_messages_speak_the_users_language(window, errors, tmp_path: Path)
     _, text = errors[-1]
     assert "allow_pickle" not in text
     assert "Errno" not in text
+
+
+def test_the_emg_scrolls_to_a_newly_selected_unit_it_does_not_show(reviewing) -> None:
+    w = reviewing
+    view = w.views["emg"]
+    view.window_s.setValue(0.1)
+    unit = w.session.result.units[1]
+    times = unit.discharge_times_s
+    # a window without a discharge of the unit (the 0.1 s windows step by 0.05 s)
+    empty = next(v for v in range(view.scroller.maximum() + 1)
+                 if not np.any((times >= v * 0.05) & (times <= v * 0.05 + 0.1)))
+    view.scroller.setValue(empty)
+    w.session.select((unit.unit_id,))
+    t0, t1 = view.visible_range_s
+    assert t0 <= times[0] <= t1
+    xs, _ = view.discharge_lines.getData()
+    assert np.isclose(np.nanmin(xs), times[0])
+    # a unit with discharges in the window shown: the window stays
+    other = w.session.result.units[0]
+    view.scroller.setValue(int(other.discharge_times_s[len(other.discharge_times_s) // 2] / 0.05) - 1)
+    shown = view.visible_range_s
+    w.session.select((other.unit_id,))
+    assert view.visible_range_s == shown
