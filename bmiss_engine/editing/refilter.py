@@ -150,7 +150,7 @@ def _default_model(recording: Recording) -> SeparationModel:
 def _preprocessed(recording: Recording, result: DecompositionResult, model: SeparationModel,
                   offset: int) -> NDArray[np.float32]:
     """The result's part of the recording preprocessed as ``model`` says, (n_used, n_samples):
-    band-pass, notch, mean removal and scaling to unit median RMS, as the decomposer's
+    power-line removal, band-pass, mean removal and scaling to unit median RMS, as the decomposer's
     ``methods.preparation.preprocessed`` (the scale does not change the pulse train, it only
     keeps the filter in the decomposer's units)."""
     fs = recording.sampling_rate_hz
@@ -161,9 +161,10 @@ def _preprocessed(recording: Recording, result: DecompositionResult, model: Sepa
         raise EditError("the recording does not cover the decomposed time window")
     if not model.channels or max(model.channels) >= recording.n_channels:
         raise EditError("the recording lacks channels the decomposition used")
-    emg = preprocess.bandpass(recording.emg_v[list(model.channels), offset:stop], fs, model.band_hz)
-    if model.notch_hz:
-        emg = preprocess.notch(emg, fs, model.notch_hz)
+    emg = recording.emg_v[list(model.channels), offset:stop]
+    if model.notch_hz:  # the power-line interference the decomposition removed, removed the same way
+        emg = preprocess.remove_line_interference(emg, fs, model.notch_hz)
+    emg = preprocess.bandpass(emg, fs, model.band_hz)
     emg = emg - emg.mean(axis=1, keepdims=True)
     rms = float(np.median(np.sqrt(np.mean(emg.astype(np.float64) ** 2, axis=1))))
     if rms <= 0:
