@@ -80,6 +80,7 @@ def _placement_angle_deg(x: NDArray[np.float64], y: NDArray[np.float64]) -> NDAr
     return np.degrees(np.arctan2(-x, y))
 
 
+# long function: the phantom's tissues built in one place, in the order they nest
 def make_phantom(
     shape: tuple[int, int, int] = (128, 112, 72),
     voxel_mm: tuple[float, float, float] = (0.8, 0.8, 2.0),

@@ -128,6 +128,7 @@ class _State:
             ))
 
 
+# long function: the run's life in order (plan, cluster, submit, collect, summarise) with its cleanup in one try/finally
 def run_batch(
     inputs: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     out_dir: str | os.PathLike[str],

@@ -284,6 +284,7 @@ def _grid(
         raise RecordingFormatError(f"{source}: {exc}") from None
 
 
+# long function: the BIDS files of one recording written together, so a failure leaves none half-written
 def write_bids_emg(
     recording: Recording | Sequence[Recording], path: str | os.PathLike[str], task_name: str | None = None
 ) -> None:

@@ -35,6 +35,7 @@ class EdfSignal:
     values: NDArray[np.float64]
 
 
+# long function: one pass over the EDF header and records, in the order the format lays them out
 def read_edf(path: Path) -> list[EdfSignal]:
     """Every data signal of an EDF/BDF file, annotations excluded."""
     try:

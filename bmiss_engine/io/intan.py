@@ -71,6 +71,7 @@ class _Cursor:
         return text
 
 
+# long function: one pass over the RHD header and data blocks, in the order the format lays them out
 def read_rhd(path: Path) -> Recording:
     """The amplifier channels (volts) and board ADC channels of an Intan ``.rhd`` file."""
     try:

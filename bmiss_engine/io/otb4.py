@@ -49,6 +49,7 @@ def _number(node: ET.Element, tag: str, path: Path) -> float:
         raise RecordingFormatError(f"{path}: <{tag}> is not a number") from None
 
 
+# long function: one pass over the OTB4 archive, in the order the format lays it out
 def read_otb4(path: Path) -> tuple[Recording, ...]:
     """One recording per grid track of an ``.otb4`` file, all with the auxiliary tracks."""
     try:

@@ -61,6 +61,7 @@ def volts_per_unit(unit: str) -> float | None:
     return None
 
 
+# long function: one pass over the Poly5 header, signal descriptions and blocks, in the order the format lays them out
 def read_poly5(path: Path) -> Recording:
     """The EMG (UNI/BIP channels, in volts) and auxiliary channels of a Poly5 file."""
     try:
