@@ -49,7 +49,8 @@ def _vector(ds: Any, keyword: str, n: int) -> NDArray[np.float64]:
     return np.asarray([float(v) for v in value], dtype=np.float64)
 
 
-# long function: one pass over the series as DICOM lays it out (sort, check, stack, orient); split, the checks would lose their order
+# long function: one pass over the series as DICOM lays it out (sort, check, stack, orient); split, the
+# checks would lose their order
 def read_dicom_series(directory: str | Path) -> tuple[NDArray[np.float32], NDArray[np.float64]]:
     """Data (n_columns, n_rows, n_slices) float32 and the (4, 4) voxel-to-world RAS affine (mm)
     of the DICOM series in ``directory``. Raises :class:`AnatomyError` naming the directory or
