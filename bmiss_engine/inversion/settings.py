@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from bmiss_engine.forward.cylindrical import LIMBS
 from bmiss_engine.forward.surrogate import FORWARD_MODELS
 from bmiss_engine.separation.spikes import SpikeDetection
 
@@ -23,12 +24,8 @@ def inversion_extension_factor(n_channels: int, n_samples: int) -> int:
     Unlike FastICA, whose separation vector has n_channels·R free entries and overfits a long
     extension (one-sample sources at 320 channels × R = 8 on 10 s), the inversion's filter is the
     MVDR of a column rendered from 8 parameters, so a longer extension only gives it more
-    room to null the other units. research/oracle.py, paper setting at 20 dB, the MVDR of each
-    unit's exact MUAP: 23, 31, 36, 43, 43, 44 of 100 at R = 1, 3, 6, 10, 16, 24. On the H100 the
-    hybrid's residual restarts then add 5 units to the baseline at 20 dB (33 → 38) and 9 at 10 dB
-    (20 → 29), where at R = 1 they added 0 and 4; pure BMISS finds 27 and 28 in 10 restarts
-    where R = 1 gave 22 in 20. On 64 channels (R = 5 before) the count is unchanged (73 = 73 over
-    four recordings, research/results/hybrid_extension_sweep_cpu.md).
+    room to null the other units (the MVDR of a unit's exact MUAP reaches more units as R grows
+    to about 10: research/results/oracle_cpu.md, hybrid_extension_sweep_cpu.md).
     """
     by_length = n_samples // (SAMPLES_PER_ROW * max(1, n_channels))
     return max(1, min(INVERSION_DELAYS, by_length))
@@ -56,10 +53,8 @@ class InversionConfig:
     (0 steps: none); contrast_clip: soft clip of the standardised source before the
     kurtosis (None: the plain kurtosis of the paper; see :func:`.contrast.excess_kurtosis`).
     The default, 12, is near the standardised spike height of a train at 15 Hz sampled at
-    2048 Hz (sqrt(2048 / 15) ≈ 11.7). Then the missed discharges that a peel leaves behind,
-    a few lone MUAPs, stop outscoring a unit's whole train. Measured with 4 residual restarts:
-    paper setting 38/100 at 20 dB and 29/100 at 10 dB (plain kurtosis: 37 and 28); 99
-    identified on the seven ground-truth recordings (98; research/results/contrast_clip_cpu.md);
+    2048 Hz (sqrt(2048 / 15) ≈ 11.7), so the missed discharges a peel leaves behind, a few
+    lone MUAPs, do not outscore a unit's whole train (research/results/contrast_clip_cpu.md);
     snapshot_candidates: starts taken from the data's most active instants (see
     :meth:`ThetaSearch.probe`); refine_sil:
     candidates at this SIL or above are refined and detected again before acceptance;
@@ -67,8 +62,12 @@ class InversionConfig:
     (depth, medio-lateral, innervation-zone) position; probe_other_width: the probe spans
     position fully and the other fields over this width around mid-range; probe_batch: θ
     rendered at once in the probe (memory); forward_model: "analytic" (the layered volume
-    conductor) or "surrogate" (its neural surrogate: faster, fibre angle 0 and default
-    conductivities only, see :mod:`bmiss_engine.forward.surrogate`).
+    conductor), "surrogate" (its neural surrogate: faster, fibre angle 0 and default
+    conductivities only, see :mod:`bmiss_engine.forward.surrogate`) or "cylindrical" (bone,
+    muscle, fat and skin as concentric cylinders, :mod:`bmiss_engine.forward.cylindrical`);
+    muscle_radius_mm, bone_radius_mm, grid_around: the cylinder's muscle and bone radii (skin
+    and fat come with the anatomy) and whether the grid is wrapped around the limb
+    (cylindrical only; default: the forearm of ``forward.cylindrical.LIMBS``).
     """
 
     extension_factor: int | None = None
@@ -98,8 +97,14 @@ class InversionConfig:
     probe_batch: int = 64
     seed: int = 0
     forward_model: str = "analytic"
+    muscle_radius_mm: float = LIMBS["forearm"].muscle_radius_mm
+    bone_radius_mm: float = LIMBS["forearm"].bone_radius_mm
+    grid_around: bool = False
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.bone_radius_mm < self.muscle_radius_mm - 1.0:
+            raise ValueError(f"need 0 ≤ bone radius < muscle radius − 1 mm, got {self.bone_radius_mm:g} and "
+                             f"{self.muscle_radius_mm:g} mm")
         if self.forward_model not in FORWARD_MODELS:
             raise ValueError(f"forward_model {self.forward_model!r} is unknown; use {' or '.join(map(repr, FORWARD_MODELS))}")
         if self.n_restarts < 1 or self.n_probe < 1 or self.n_candidates < 1:
