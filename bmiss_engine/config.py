@@ -34,13 +34,35 @@ METHODS: tuple[str, ...] = ("fastica", "hybrid", "bmiss")
 Phase = Literal["preparing", "separating", "finishing", "done"]
 # the inversion's forward models (bmiss_engine.forward.surrogate.FORWARD_MODELS, kept here
 # without torch; tests/engine/test_surrogate.py checks they agree)
-FORWARD_MODELS = ("analytic", "surrogate")
+FORWARD_MODELS = ("analytic", "surrogate", "cylindrical")
 DISCHARGE_MARKINGS = ("peak", "onset", "model")
 
 _DEFAULT_CONTRAST = "skew"
 # the forward model's bounds on the layers (AnatomyParameters.BOUNDS, kept here without torch;
 # tests/engine/test_hybrid.py checks they agree)
 LAYER_RANGES_MM = {"skin_mm": (0.5, 3.0), "fat_mm": (0.5, 20.0)}
+# the cylindrical model's default limbs where no MRI gives the subject's (mm; a torch-free copy
+# of bmiss_engine.forward.cylindrical.LIMBS, tests/engine/test_cylinder_wiring.py checks they
+# agree). Round adult figures, one limb each, not a population mean:
+# - forearm, its proximal third where forearm grids sit: circumference ≈ 26 cm, skin radius
+#   41 mm (adult forearm circumferences run ~23–30 cm in anthropometric surveys, e.g. ANSUR II,
+#   Gordon et al. 2014); skin 1.2 mm and subcutaneous fat 3 mm (ultrasound of the forearm:
+#   skin ~1–1.5 mm, fat ~2–5 mm in lean to average adults); radius and ulna as one central
+#   bone of their summed cross-section (two shafts ~13 mm across ⇒ 9 mm).
+# - thigh, mid-thigh: circumference ≈ 52 cm, skin radius 83 mm (surveys as above: ~45–60 cm);
+#   skin 1.5 mm, fat 8 mm (anterior thigh by ultrasound: ~4–8 mm in men, ~10–15 mm in women;
+#   Störchle et al. 2018 standardise such measurements); femur mid-shaft ~27 mm across.
+# Farina, Mesin, Martina & Merletti (2004), whose model this is, simulate limbs of this size
+# with 1 mm of skin and a few mm of fat.
+# The skin radius is the limb's (what a tape measure gives); the muscle's is what the layers
+# leave of it, so layers measured on the subject keep the limb's size.
+LIMB_PRESETS: dict[str, dict[str, float]] = {
+    "forearm": {"skin_radius_mm": 41.0, "bone_radius_mm": 9.0, "fat_mm": 3.0, "skin_mm": 1.2},
+    "thigh": {"skin_radius_mm": 83.0, "bone_radius_mm": 13.5, "fat_mm": 8.0, "skin_mm": 1.5},
+}
+LIMBS = tuple(LIMB_PRESETS)
+# the cylinder's muscle radius the settings accept (mm)
+MUSCLE_RADIUS_RANGE_MM = (5.0, 250.0)
 
 
 @dataclass(frozen=True)
@@ -118,8 +140,19 @@ class InversionSettings:
     subject's MRI where there is one); theta_fit_max_lag_s: (hybrid) how far a baseline
     discharge may sit from the modelled discharge instant; hybrid_restarts: (hybrid) BMISS
     restarts on the residual of the baseline's units, for the units it missed (0: none);
-    forward_model: "analytic" (the layered volume conductor) or "surrogate" (its neural
-    surrogate: faster; fibre angle 0 and textbook conductivities only).
+    forward_model: "analytic" (the planar layered volume conductor), "surrogate" (its neural
+    surrogate: faster; fibre angle 0 and textbook conductivities only) or "cylindrical"
+    (bone, muscle, fat and skin as concentric cylinders: the limb's curvature).
+
+    The cylinder's limb: limb, "forearm" or "thigh", gives its radii where muscle_radius_mm
+    (the muscle–fat interface) and bone_radius_mm (0: no bone) are None, see
+    ``LIMB_PRESETS``: the limb's skin radius less skin_mm and fat_mm, the layers as for the
+    planar model (1 and 2 mm until a limb or the MRI sets them), and its bone. Naming a
+    limb (``replace(limb=...)``, the JSON key ``limb``, :meth:`DecomposerConfig.with_limb`)
+    takes its whole cylinder, skin_mm and fat_mm included, except what the same settings
+    give.
+    grid_around: the grid is wrapped once around the limb, its columns spread evenly over the
+    circumference (the paper's 10×32); else it lies on an arc of the skin.
     """
 
     restarts: int = 4
@@ -132,22 +165,58 @@ class InversionSettings:
     theta_fit_max_lag_s: float = 0.02
     hybrid_restarts: int = 4
     forward_model: str = "analytic"
+    limb: str = "forearm"
+    muscle_radius_mm: float | None = None
+    bone_radius_mm: float | None = None
+    grid_around: bool = False
 
     def __post_init__(self) -> None:
         if self.forward_model not in FORWARD_MODELS:
-            raise ConfigError(f"forward_model must be 'analytic' or 'surrogate', got {self.forward_model!r}")
+            raise ConfigError(f"forward_model must be one of {', '.join(map(repr, FORWARD_MODELS))}, "
+                              f"got {self.forward_model!r}")
         for name, (low, high) in LAYER_RANGES_MM.items():
             value = getattr(self, name)
             if not low <= value <= high:
                 raise ConfigError(f"{name} = {value:g} is outside [{low:g}, {high:g}] mm")
         if self.hybrid_restarts < 0:
             raise ConfigError(f"hybrid_restarts must be 0 or more, got {self.hybrid_restarts}")
+        if self.limb not in LIMB_PRESETS:
+            raise ConfigError(f"limb must be one of {', '.join(map(repr, LIMBS))}, got {self.limb!r}")
+        muscle, bone = self.cylinder_radii_mm
+        low, high = MUSCLE_RADIUS_RANGE_MM
+        if not low <= muscle <= high:
+            raise ConfigError(f"muscle_radius_mm = {muscle:g} is outside [{low:g}, {high:g}] mm")
+        if not 0.0 <= bone <= muscle - 2.0:
+            raise ConfigError(f"bone_radius_mm = {bone:g} must be 0 (no bone) up to 2 mm less than the muscle "
+                              f"radius, {muscle:g} mm")
+
+    @property
+    def cylinder_radii_mm(self) -> tuple[float, float]:
+        """The cylinder's muscle and bone radii: those set, else the limb's."""
+        preset = LIMB_PRESETS[self.limb]
+        muscle = (preset["skin_radius_mm"] - self.skin_mm - self.fat_mm if self.muscle_radius_mm is None
+                  else float(self.muscle_radius_mm))
+        bone = preset["bone_radius_mm"] if self.bone_radius_mm is None else float(self.bone_radius_mm)
+        return muscle, bone
 
 
 _SECTIONS = {"separation": SeparationSettings, "acceptance": AcceptanceSettings, "inversion": InversionSettings}
 # the flat keys of earlier versions whose name in their section differs
 _RENAMED = {"inversion_restarts": "restarts", "inversion_probe": "probe", "inversion_candidates": "candidates",
             "inversion_steps": "steps", "inversion_target_rows": "target_rows"}
+
+
+def _with_limb_layers(inversion: dict[str, Any]) -> dict[str, Any]:
+    """Inversion settings by name where a limb is named: the limb's whole cylinder (its skin
+    and fat, its radii) except what the same settings give."""
+    limb = inversion.get("limb")
+    if limb is None:
+        return inversion
+    if limb not in LIMB_PRESETS:
+        raise ConfigError(f"limb must be one of {', '.join(map(repr, LIMBS))}, got {limb!r}")
+    preset = LIMB_PRESETS[limb]
+    return {"skin_mm": preset["skin_mm"], "fat_mm": preset["fat_mm"], "muscle_radius_mm": None,
+            "bone_radius_mm": None, **inversion}
 
 
 def _flat_keys() -> dict[str, tuple[str, str]]:
@@ -218,6 +287,7 @@ class DecomposerConfig:
                 top[key] = value
             else:
                 raise ConfigError(f"unknown setting: {key}")
+        by_section["inversion"] = _with_limb_layers(by_section["inversion"])
         for section, changes in by_section.items():
             if changes:
                 top[section] = dataclasses.replace(top.get(section, getattr(self, section)), **changes)
@@ -244,6 +314,8 @@ class DecomposerConfig:
                 bad = sorted(set(section) - known)
                 if bad:
                     raise ConfigError(f"unknown setting(s) in {name}: {', '.join(bad)}")
+                if name == "inversion":
+                    section = _with_limb_layers(section)
                 nested[name] = _SECTIONS[name](**{k: _tupled(v) for k, v in section.items()})
             flat = {k: _tupled(v) for k, v in values.items() if k not in _SECTIONS}
             return config.replace(**nested).replace(**flat)
@@ -267,6 +339,19 @@ class DecomposerConfig:
         return self.replace(skin_mm=float(np.clip(skin_mm, skin_low, skin_high)),
                             fat_mm=float(np.clip(fat_mm, fat_low, fat_high)))
 
+    def with_limb(self, limb: str) -> DecomposerConfig:
+        """This configuration with the default cylinder of ``limb`` ("forearm" or "thigh"): its
+        radii and its skin and fat (what to choose without an MRI)."""
+        return self.replace(limb=limb)
+
+    def with_cylinder(self, muscle_radius_mm: float, bone_radius_mm: float, skin_mm: float, fat_mm: float,
+                      ) -> DecomposerConfig:
+        """This configuration with the subject's cylinder (e.g. measured on the MRI under the
+        grid, :func:`bmiss_engine.anatomy.cylinder_under_grid`): radii as given, the layers kept
+        within the forward model's range."""
+        layered = self.with_layers(skin_mm, fat_mm)
+        return layered.replace(muscle_radius_mm=float(muscle_radius_mm), bone_radius_mm=float(bone_radius_mm))
+
     def inversion_config(self) -> InversionConfig:
         """The settings of the BMISS inversion that this configuration implies."""
         from bmiss_engine.inversion import InversionConfig
@@ -286,6 +371,9 @@ class DecomposerConfig:
             peel_off=self.separation.peel_off,
             seed=self.seed,
             forward_model=inv.forward_model,
+            muscle_radius_mm=inv.cylinder_radii_mm[0],
+            bone_radius_mm=inv.cylinder_radii_mm[1],
+            grid_around=inv.grid_around,
         )
 
 

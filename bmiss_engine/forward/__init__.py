@@ -21,10 +21,12 @@ from bmiss_engine.forward.analytic import (
     motor_unit_parameters,
 )
 from bmiss_engine.forward.cylindrical import (
+    LIMBS,
     AxialGrid,
     CylinderGeometry,
     CylindricalForwardModel,
     CylindricalGenerator,
+    LimbPreset,
 )
 from bmiss_engine.forward.line_source import LineSourceGenerator, MotorUnitProperties, MuapGenerator
 from bmiss_engine.forward.parameters import AnatomyParameters, Bound, MotorUnitParameters, to_unit_interval
@@ -33,6 +35,7 @@ from bmiss_engine.forward.surrogate import ForwardModel, SurrogateForwardModel
 from bmiss_engine.forward.volume_conductor import electrode_transfer, layered_transfer
 
 __all__ = [
+    "LIMBS",
     "AnalyticForwardModel",
     "AnalyticGenerator",
     "AnatomyParameters",
@@ -42,6 +45,7 @@ __all__ = [
     "CylindricalForwardModel",
     "CylindricalGenerator",
     "ForwardModel",
+    "LimbPreset",
     "LineSourceGenerator",
     "MotorUnitParameters",
     "MotorUnitProperties",

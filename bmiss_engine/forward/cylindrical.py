@@ -79,7 +79,7 @@ from torch import Tensor
 
 from bmiss_engine.forward.analytic import SpatialFilter, _Geometry, motor_unit_parameters
 from bmiss_engine.forward.line_source import MotorUnitProperties
-from bmiss_engine.forward.parameters import AnatomyParameters, MotorUnitParameters
+from bmiss_engine.forward.parameters import AnatomyParameters, Bound, MotorUnitParameters
 from bmiss_engine.forward.source import centred_spectrum, iz_spread_factor
 from bmiss_engine.recording import ElectrodeGrid
 
@@ -91,6 +91,35 @@ ElectrodeShape = Literal["circular", "rectangular"]
 _RECURRENCE_EXTRA = 30
 # the innermost radius a unit's centre may take (log I_n(κρ) → −∞ at the axis)
 _MIN_RADIUS_MM = 0.25
+# θ bounds of the inversion (:meth:`CylindricalForwardModel.unit_bounds`): a unit's centre stays
+# this far outside the bone (or the axis), clear of the clamp at _MIN_RADIUS_MM; and a grid on
+# an arc sees units this far beyond its outer columns (the planar model's ±40 mm is a 13×5
+# grid's half-width, 16 mm, plus 24 mm)
+DEPTH_MARGIN_MM = 1.0
+VISIBLE_BEYOND_GRID_MM = 24.0
+
+
+@dataclass(frozen=True)
+class LimbPreset:
+    """A default limb for the cylinder where there is no MRI (mm): the limb's (skin) radius, a
+    central bone's radius, and the fat and skin above the muscle."""
+
+    skin_radius_mm: float
+    bone_radius_mm: float
+    fat_mm: float
+    skin_mm: float
+
+    @property
+    def muscle_radius_mm(self) -> float:
+        return self.skin_radius_mm - self.fat_mm - self.skin_mm
+
+
+# the default limbs; the sources of the figures are given with their torch-free copy,
+# bmiss_engine.config.LIMB_PRESETS (tests/engine/test_cylinder_wiring.py checks they agree)
+LIMBS: dict[str, LimbPreset] = {
+    "forearm": LimbPreset(skin_radius_mm=41.0, bone_radius_mm=9.0, fat_mm=3.0, skin_mm=1.2),
+    "thigh": LimbPreset(skin_radius_mm=83.0, bone_radius_mm=13.5, fat_mm=8.0, skin_mm=1.5),
+}
 
 
 # -- modified Bessel functions of every order, in log form ------------------------------------
@@ -423,6 +452,10 @@ class CylindricalForwardModel:
     rectangular ones (along z, around the limb). The other settings are those of
     :class:`~bmiss_engine.forward.analytic.AnalyticForwardModel`; ``max_harmonic`` caps the
     angular sum (None: cut by ``axial.tolerance``).
+
+    grid_around: the grid is wrapped once around the limb (the paper's 10×32): its columns
+    across the fibres sit 2π·d/n apart around the skin, whatever the grid's ``ied_mm`` (which
+    stays the spacing along the fibres), so the outer columns are neighbours.
     """
 
     muscle_radius_mm: float = 15.0
@@ -441,6 +474,7 @@ class CylindricalForwardModel:
     axial: AxialGrid = field(default_factory=AxialGrid)
     max_harmonic: int | None = None
     dtype: torch.dtype = torch.float32
+    grid_around: bool = False
 
     def onset(self, sampling_rate_hz: float) -> int:
         """Index of the MUAP sample at which the unit discharges."""
@@ -463,6 +497,39 @@ class CylindricalForwardModel:
         n = max(1, math.ceil(top))
         return n if self.max_harmonic is None else min(n, self.max_harmonic)
 
+    def across_scale(self, grid: ElectrodeGrid, geometry: CylinderGeometry) -> float:
+        """Arc length on the skin per mm of the grid's across coordinate: 1 for a grid on an
+        arc; 2π·d/(n·ied) for a grid of n columns wrapped around the limb."""
+        if not self.grid_around:
+            return 1.0
+        n_across = grid.n_columns if grid.fibre_axis == "rows" else grid.n_rows
+        return 2 * math.pi * geometry.skin_radius_mm / (n_across * grid.ied_mm)
+
+    def wraps(self, grid: ElectrodeGrid, geometry: CylinderGeometry) -> bool:
+        """Whether the grid goes all around the limb (wrapped, or an arc as long as the
+        circumference less one electrode spacing)."""
+        if self.grid_around:
+            return True
+        n_across = grid.n_columns if grid.fibre_axis == "rows" else grid.n_rows
+        return n_across * grid.ied_mm >= 2 * math.pi * geometry.skin_radius_mm
+
+    def unit_bounds(self, anatomy: AnatomyParameters, grid: ElectrodeGrid) -> dict[str, Bound]:
+        """:attr:`MotorUnitParameters.BOUNDS` with depth and medio-lateral position fitted to
+        this limb and grid, so that an optimiser within them never meets a clamped, flat
+        region of the model: depth from 0 to ``DEPTH_MARGIN_MM`` above the bone (or the
+        axis), at most the planar bound (30 mm); ml (arc on the skin) over the arc the grid
+        sees, its outer columns ± ``VISIBLE_BEYOND_GRID_MM``, or all around (±π·d) when the
+        grid wraps the limb or that arc would be longer."""
+        geometry = self.geometry(anatomy)
+        standard = MotorUnitParameters.BOUNDS
+        deepest = geometry.muscle_radius_mm - geometry.bone_radius_mm - max(DEPTH_MARGIN_MM, _MIN_RADIUS_MM)
+        depth = Bound(standard["depth_mm"].low, min(standard["depth_mm"].high, deepest))
+        half_arc = math.pi * geometry.skin_radius_mm
+        if not self.wraps(grid, geometry):
+            across = _Geometry.of(grid, self.spatial_filter).across_mm * self.across_scale(grid, geometry)
+            half_arc = min(half_arc, float(np.abs(across).max()) + VISIBLE_BEYOND_GRID_MM)
+        return {**standard, "depth_mm": depth, "ml_mm": Bound(-half_arc, half_arc)}
+
     def tables(self, geometry: CylinderGeometry) -> _Tables:
         """The geometry-only arrays (cached per limb, grid and electrode)."""
         return _tables(geometry, self.axial, self.n_harmonics(geometry), geometry.fat_mm + geometry.skin_mm,
@@ -480,14 +547,15 @@ class CylindricalForwardModel:
         points = _Geometry.of(grid, self.spatial_filter)
         d = geometry.skin_radius_mm
         angle_deg = float(anatomy.fibre_angle_deg.detach())
+        across = points.across_mm * self.across_scale(grid, geometry)
         if angle_deg == 0.0:
             z_mm = torch.as_tensor(points.along_mm, dtype=dtype, device=device)
-            arc = points.across_mm
+            arc = across
         else:
             theta = math.radians(angle_deg)
-            z_mm = torch.as_tensor(points.along_mm * math.cos(theta) + points.across_mm * math.sin(theta),
+            z_mm = torch.as_tensor(points.along_mm * math.cos(theta) + across * math.sin(theta),
                                    dtype=dtype, device=device)
-            arc = -points.along_mm * math.sin(theta) + points.across_mm * math.cos(theta)
+            arc = -points.along_mm * math.sin(theta) + across * math.cos(theta)
         unique, column = np.unique(np.round(arc, 9), return_inverse=True)
         potential = self._monopolar(units, geometry, torch.as_tensor(unique / d, dtype=dtype, device=device),
                                     torch.as_tensor(column.ravel(), dtype=torch.long, device=device), z_mm,

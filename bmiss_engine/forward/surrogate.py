@@ -87,11 +87,13 @@ FIXED_ANATOMY: dict[str, float] = {
 }
 
 
-FORWARD_MODELS = ("analytic", "surrogate")
+# the inversion's forward models: the planar layered conductor, its surrogate, the cylinder
+# (bmiss_engine.forward.cylindrical); bmiss_engine.config keeps a torch-free copy
+FORWARD_MODELS = ("analytic", "surrogate", "cylindrical")
 
 
 class ForwardModel(Protocol):
-    """What the inversion needs of a forward model (the analytic one and the surrogate)."""
+    """What the inversion needs of a forward model (the analytic one, the surrogate, the cylinder)."""
 
     @property
     def pre_s(self) -> float: ...

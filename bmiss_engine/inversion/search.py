@@ -32,7 +32,8 @@ from numpy.typing import NDArray
 from scipy.stats import qmc
 
 from bmiss_engine.forward.analytic import AnalyticForwardModel, SpectralGrid
-from bmiss_engine.forward.parameters import AnatomyParameters, MotorUnitParameters
+from bmiss_engine.forward.cylindrical import AxialGrid, CylindricalForwardModel
+from bmiss_engine.forward.parameters import AnatomyParameters, Bound, MotorUnitParameters, to_unit_interval
 from bmiss_engine.forward.surrogate import ForwardModel, SurrogateForwardModel, check_anatomy
 from bmiss_engine.inversion.columns import extended_columns
 from bmiss_engine.inversion.contrast import excess_kurtosis
@@ -82,6 +83,12 @@ class ThetaSearch:
     ``config.forward_model`` names); ``anatomy`` holds scalar tensors. Computation runs on
     ``device`` in float32. The surrogate raises :class:`~bmiss_engine.errors.SurrogateError`
     here already for an anatomy it does not serve.
+
+    θ is searched in [0, 1] over :meth:`bounds`: the planar models' fixed
+    :attr:`MotorUnitParameters.BOUNDS`; for the cylinder, depth and medio-lateral position
+    fitted to the limb and the grid (:meth:`CylindricalForwardModel.unit_bounds`). The units
+    returned give θ on the fixed bounds' scale whatever the model (``theta_unit`` and
+    ``theta_sd_unit``, as :data:`bmiss_engine.results.THETA_FIELDS` read them).
     """
 
     def __init__(
@@ -101,6 +108,12 @@ class ThetaSearch:
             self.model = model
         elif self.config.forward_model == "surrogate":
             self.model = SurrogateForwardModel()
+        elif self.config.forward_model == "cylindrical":
+            # the same 1e-3 cut as the planar model's (research/README.md section 12)
+            self.model = CylindricalForwardModel(
+                muscle_radius_mm=cfg.muscle_radius_mm, bone_radius_mm=cfg.bone_radius_mm, grid_around=cfg.grid_around,
+                axial=AxialGrid(tolerance=1e-3),
+            )
         else:
             self.model = AnalyticForwardModel(spectral=SpectralGrid(tolerance=1e-3))
         self.device = device if device is not None else torch.device("cpu")
@@ -110,7 +123,23 @@ class ThetaSearch:
         )
         if isinstance(self.model, SurrogateForwardModel):
             check_anatomy(self.anatomy)
+        if isinstance(self.model, CylindricalForwardModel):
+            self.model.geometry(self.anatomy)  # a limb the cylinder cannot take fails here
         self._amplitude_mid = 0.5  # normalised fibre count while searching
+
+    # -- the search space -----------------------------------------------------------------
+    def bounds(self, grid: ElectrodeGrid) -> dict[str, Bound]:
+        """Physical range of every θ field that [0, 1] spans in the search, on ``grid``."""
+        if isinstance(self.model, CylindricalForwardModel):
+            return self.model.unit_bounds(self.anatomy, grid)
+        return MotorUnitParameters.BOUNDS
+
+    def parameters(self, theta_unit: torch.Tensor, grid: ElectrodeGrid) -> MotorUnitParameters:
+        """Units in physical terms of full θ (..., n_params) in the search's [0, 1]."""
+        if theta_unit.shape[-1] != len(THETA_NAMES):
+            raise ValueError(f"expected {len(THETA_NAMES)} columns ({', '.join(THETA_NAMES)}), got {theta_unit.shape[-1]}")
+        bounds = self.bounds(grid)
+        return MotorUnitParameters(**{n: bounds[n].from_unit(theta_unit[..., i]) for i, n in enumerate(THETA_NAMES)})
 
     # -- θ and sources --------------------------------------------------------------------
     def full_theta(self, searched: torch.Tensor, amplitude: torch.Tensor | None = None) -> torch.Tensor:
@@ -127,8 +156,7 @@ class ThetaSearch:
 
     def render(self, theta_unit: torch.Tensor, grid: ElectrodeGrid, fs: float) -> torch.Tensor:
         """MUAPs (K, n_channels, n_muap_samples) in volts of full θ (K, n_params) in [0, 1]."""
-        params = MotorUnitParameters.from_unit_interval(theta_unit.to(torch.float32))
-        return self.model.muaps(params, self.anatomy, grid, fs)
+        return self.model.muaps(self.parameters(theta_unit.to(torch.float32), grid), self.anatomy, grid, fs)
 
     def sources(
         self, searched: torch.Tensor, estimator: MvdrEstimator, grid: ElectrodeGrid, fs: float
@@ -434,12 +462,16 @@ class ThetaSearch:
             amplitude = torch.tensor([entry.amplitude], dtype=torch.float32, device=self.device)
             theta_full = self.full_theta(searched, amplitude)
             muap = self.render(theta_full, grid, fs)[0]
-            physical = MotorUnitParameters.from_unit_interval(theta_full.double().cpu())
+            physical = self.parameters(theta_full.double().cpu(), grid)
         sd = np.full(len(THETA_NAMES), np.nan)
         if entry.sd is not None:
             sd[[THETA_NAMES.index(n) for n in SEARCHED_FIELDS]] = entry.sd
+        # θ and its sd on the fixed bounds' scale (where the search's differ: the cylinder)
+        bounds, fixed = self.bounds(grid), MotorUnitParameters.BOUNDS
+        sd *= np.array([(bounds[n].high - bounds[n].low) / (fixed[n].high - fixed[n].low) if not fixed[n].log else 1.0
+                        for n in THETA_NAMES])
         return InvertedUnit(
-            theta_unit=theta_full[0].double().cpu().numpy(),
+            theta_unit=to_unit_interval(physical)[0].numpy(),
             theta_sd_unit=sd,
             theta_physical={k: float(v[0]) for k, v in physical.as_dict().items()},
             detection=entry.detection,
