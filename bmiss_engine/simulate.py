@@ -3,13 +3,15 @@
 A motor-unit pool with recruitment thresholds spread exponentially (Fuglevand et al. 1993),
 rate coding from an excitation profile, Gaussian ISI variability, MUAPs from a
 :class:`~bmiss_engine.forward.MuapGenerator` (the line-source model by default, the analytic
-layered model on request), and white noise at a chosen SNR. The truth carries every unit's
-parameters θ in the analytic model's terms, physical and mapped to [0, 1], so that an
-inversion of the forward model can be scored on them.
+layered model or the cylindrical one on request), and white noise at a chosen SNR. The truth
+carries every unit's parameters θ in the analytic model's terms, physical and mapped to [0, 1],
+so that an inversion of the forward model can be scored on them (for the cylinder: depth below
+the muscle surface, ml the arc on the skin, so the unit's angle is ml over the skin radius).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -20,8 +22,11 @@ from scipy import signal as sps
 
 from bmiss_engine.errors import ConfigError
 from bmiss_engine.forward import (
+    LIMBS,
     AnalyticGenerator,
     AnatomyParameters,
+    CylindricalForwardModel,
+    CylindricalGenerator,
     LineSourceGenerator,
     MotorUnitParameters,
     MotorUnitProperties,
@@ -38,10 +43,20 @@ class SimulationConfig:
     trapezoidal contraction to 70 % excitation, 20 dB SNR; the (0, 0) corner electrode absent,
     as on commercial grids, so 64 channels).
 
-    muap_generator: "line_source" (:class:`LineSourceGenerator`, the default) or "analytic"
-    (:class:`AnalyticGenerator` with the default anatomy); a ``generator`` passed to
-    :func:`simulate_recording` overrides it. muscle_width_mm: units spread medio-laterally over
-    the grid's width or this, whichever is narrower.
+    muap_generator: "line_source" (:class:`LineSourceGenerator`, the default), "analytic"
+    (:class:`AnalyticGenerator`) or "cylindrical" (:class:`CylindricalGenerator`); a
+    ``generator`` passed to :func:`simulate_recording` overrides it. muscle_width_mm: units
+    spread medio-laterally over the grid's width or this, whichever is narrower (on the
+    cylinder: arc lengths on the skin; a grid around the limb is as wide as its circumference).
+    depth_range_mm: the units' depth below the skin (the model's depth is below the muscle:
+    skin and fat are subtracted, and a unit above the muscle is put at its surface).
+
+    The layers and the limb (analytic and cylindrical): skin_mm, fat_mm (None: 1 and 2 mm for
+    the analytic model, the limb's for the cylinder); limb, muscle_radius_mm, bone_radius_mm:
+    the cylinder's ("forearm" or "thigh" of :data:`bmiss_engine.forward.LIMBS`, whose radii
+    apply where these are None: the muscle's is the limb's skin radius less skin and fat);
+    grid_around: the grid is wrapped once around the limb, its columns spread evenly over the
+    circumference (its ``ied_mm`` is then the spacing along the fibres only).
     """
 
     n_units: int = 20
@@ -62,8 +77,14 @@ class SimulationConfig:
     depth_range_mm: tuple[float, float] = (2.0, 8.0)
     muscle_width_mm: float = 80.0
     missing_corner: bool = True
-    muap_generator: Literal["line_source", "analytic"] = "line_source"
+    muap_generator: Literal["line_source", "analytic", "cylindrical"] = "line_source"
     seed: int = 0
+    skin_mm: float | None = None
+    fat_mm: float | None = None
+    limb: str = "forearm"
+    muscle_radius_mm: float | None = None
+    bone_radius_mm: float | None = None
+    grid_around: bool = False
 
     def __post_init__(self) -> None:
         if self.n_units < 1:
@@ -72,8 +93,52 @@ class SimulationConfig:
             raise ConfigError("duration and sampling rate must be positive")
         if not 0 < self.max_threshold <= 1:
             raise ConfigError("max_threshold must be in (0, 1]")
-        if self.muap_generator not in ("line_source", "analytic"):
-            raise ConfigError(f"muap_generator must be 'line_source' or 'analytic', got {self.muap_generator!r}")
+        if self.muap_generator not in ("line_source", "analytic", "cylindrical"):
+            raise ConfigError("muap_generator must be 'line_source', 'analytic' or 'cylindrical', "
+                              f"got {self.muap_generator!r}")
+        if self.limb not in LIMBS:
+            raise ConfigError(f"limb must be one of {', '.join(map(repr, LIMBS))}, got {self.limb!r}")
+        if self.grid_around and self.muap_generator != "cylindrical":
+            raise ConfigError("grid_around needs the cylindrical MUAP generator")
+        if self.muap_generator == "cylindrical":
+            self.cylinder()  # a limb the model cannot take fails here
+
+    def anatomy(self) -> AnatomyParameters:
+        """The layers of the analytic and cylindrical generators (see the class doc)."""
+        cylinder = self.muap_generator == "cylindrical"
+        skin = self.skin_mm if self.skin_mm is not None else LIMBS[self.limb].skin_mm if cylinder else 1.0
+        fat = self.fat_mm if self.fat_mm is not None else LIMBS[self.limb].fat_mm if cylinder else 2.0
+        return AnatomyParameters.default(skin_mm=skin, fat_mm=fat)
+
+    def cylinder(self) -> CylindricalForwardModel:
+        """The cylindrical model of this limb (muscle and bone radii, grid around or not)."""
+        preset = LIMBS[self.limb]
+        anatomy = self.anatomy()
+        muscle = (preset.skin_radius_mm - float(anatomy.skin_mm) - float(anatomy.fat_mm)
+                  if self.muscle_radius_mm is None else self.muscle_radius_mm)
+        bone = preset.bone_radius_mm if self.bone_radius_mm is None else self.bone_radius_mm
+        model = CylindricalForwardModel(muscle_radius_mm=muscle, bone_radius_mm=bone, grid_around=self.grid_around)
+        try:
+            model.geometry(anatomy)
+        except ValueError as exc:
+            raise ConfigError(f"bad limb: {exc}") from None
+        return model
+
+    def generator(self) -> MuapGenerator:
+        """The MUAP generator ``muap_generator`` names."""
+        if self.muap_generator == "cylindrical":
+            return CylindricalGenerator(model=self.cylinder(), anatomy=self.anatomy())
+        if self.muap_generator == "analytic":
+            return AnalyticGenerator(anatomy=self.anatomy())
+        return LineSourceGenerator(seed=self.seed)
+
+    def across_span_mm(self) -> float:
+        """The grid's width across the fibres, mm on the skin (its circumference when it is
+        wrapped around the limb)."""
+        if self.grid_around:
+            model = self.cylinder()
+            return 2 * math.pi * model.geometry(self.anatomy()).skin_radius_mm
+        return (self.grid_shape[1] - 1) * self.ied_mm
 
 
 @dataclass(frozen=True)
@@ -88,8 +153,10 @@ class SimulationTruth:
     (n_units,) float64 (depth below the muscle surface, so skin and fat of the anatomy used are
     subtracted from ``properties.depth_mm``); theta_unit: the same mapped to [0, 1], shape
     (n_units, n_params), columns in ``MotorUnitParameters.field_names()`` order. The anatomy is
-    the analytic generator's when it rendered the MUAPs, else the default one (the line-source
-    model has no layers, so there θ is the closest analytic description, not an exact one).
+    the analytic or cylindrical generator's when it rendered the MUAPs, else the default one
+    (the line-source model has no layers, so there θ is the closest analytic description, not
+    an exact one). geometry: the layers (``skin_mm``, ``fat_mm``) and, for the cylinder, its
+    ``muscle_radius_mm``, ``bone_radius_mm``, ``skin_radius_mm`` and ``grid_around`` (1 or 0).
     """
 
     discharge_samples: tuple[NDArray[np.int64], ...]
@@ -101,9 +168,11 @@ class SimulationTruth:
     config: dict[str, Any] = field(default_factory=dict)
     theta_physical: dict[str, NDArray[np.float64]] = field(default_factory=dict)
     theta_unit: NDArray[np.float64] = field(default_factory=lambda: np.zeros((0, 0)))
+    geometry: dict[str, float] = field(default_factory=dict)
 
     def as_npz_dict(self) -> dict[str, Any]:
-        """Arrays in the shared truth layout (``unitK`` = discharge samples of unit K)."""
+        """Arrays in the shared truth layout (``unitK`` = discharge samples of unit K;
+        ``geometry_<name>`` the geometry's values)."""
         out: dict[str, Any] = {f"unit{k}": d for k, d in enumerate(self.discharge_samples)}
         out["muaps_v"] = self.muaps_v
         out["muap_onset"] = self.muap_onset
@@ -113,6 +182,8 @@ class SimulationTruth:
             out[f"prop_{name}"] = values
         for name, values in self.theta_physical.items():
             out[f"theta_{name}"] = values
+        for name, value in self.geometry.items():
+            out[f"geometry_{name}"] = np.float64(value)
         return out
 
 
@@ -171,7 +242,7 @@ def motor_unit_pool(cfg: SimulationConfig, rng: np.random.Generator) -> tuple[ND
     # units lie in one muscle under the grid: a grid wider than the muscle (a 32-column grid
     # around the forearm) sees units only over the muscle's width, as the forward model's
     # medio-lateral bound (±40 mm) assumes
-    span_ml = min((cfg.grid_shape[1] - 1) * cfg.ied_mm, cfg.muscle_width_mm)
+    span_ml = min(cfg.across_span_mm(), cfg.muscle_width_mm)
     span_z = (cfg.grid_shape[0] - 1) * cfg.ied_mm
     props = MotorUnitProperties(
         depth_mm=rng.uniform(*cfg.depth_range_mm, cfg.n_units),
@@ -197,13 +268,7 @@ def simulate_recording(
     n = round(cfg.duration_s * cfg.sampling_rate_hz)
     excitation = trapezoid(n, cfg.sampling_rate_hz, cfg.peak_excitation, cfg.ramp_s)
     thresholds, props = motor_unit_pool(cfg, rng)
-    gen: MuapGenerator
-    if generator is not None:
-        gen = generator
-    elif cfg.muap_generator == "analytic":
-        gen = AnalyticGenerator()
-    else:
-        gen = LineSourceGenerator(seed=cfg.seed)
+    gen = generator if generator is not None else cfg.generator()
     muaps, onset = gen.render(props, grid, cfg.sampling_rate_hz)
     peak_rates = np.linspace(cfg.peak_rate_first_hz, cfg.peak_rate_last_hz, cfg.n_units)
     trains = tuple(
@@ -223,9 +288,14 @@ def simulate_recording(
     emg = clean + noise_sd * rng.standard_normal(clean.shape)
     rec = Recording(emg.astype(np.float32), cfg.sampling_rate_hz, grid,
                     aux={"excitation": excitation}, source="simulated", file_format="simulated")
-    anatomy = gen.anatomy if isinstance(gen, AnalyticGenerator) else AnatomyParameters.default()
+    anatomy = gen.anatomy if isinstance(gen, (AnalyticGenerator, CylindricalGenerator)) else AnatomyParameters.default()
     theta_physical, theta_unit = true_theta(props, anatomy)
+    geometry = {"skin_mm": float(anatomy.skin_mm), "fat_mm": float(anatomy.fat_mm)}
+    if isinstance(gen, CylindricalGenerator):
+        limb = gen.model.geometry(anatomy)
+        geometry.update(muscle_radius_mm=limb.muscle_radius_mm, bone_radius_mm=limb.bone_radius_mm,
+                        skin_radius_mm=limb.skin_radius_mm, grid_around=float(gen.model.grid_around))
     truth = SimulationTruth(trains, muaps, onset, thresholds, props, excitation,
                             config={k: getattr(cfg, k) for k in cfg.__dataclass_fields__},
-                            theta_physical=theta_physical, theta_unit=theta_unit)
+                            theta_physical=theta_physical, theta_unit=theta_unit, geometry=geometry)
     return rec, truth

@@ -7,12 +7,15 @@
 * ``limb``: the limb axis and the skin's cross-sections;
 * ``placement``: :class:`GridPlacement`, :func:`place_grid` → :class:`PlacedGrid` (layers under
   each electrode, :class:`~bmiss_engine.forward.AnatomyParameters`, unit positions ↔ world);
+* ``cylinder``: :func:`cylinder_under_grid` → :class:`LimbCylinder`, the cylindrical forward
+  model's radii and layers under the grid;
 * ``surfaces``: :func:`tissue_surfaces`, meshes for display as plain arrays;
 * ``phantom``: :func:`make_phantom` (a limb with known anatomy) and the bundled demo.
 
 All positions are world mm (RAS+, as nibabel reads NIfTI). Imports no GUI toolkit.
 """
 
+from bmiss_engine.anatomy.cylinder import LimbCylinder, cylinder_under_grid
 from bmiss_engine.anatomy.dicom import read_dicom_series, write_dicom_series
 from bmiss_engine.anatomy.limb import LimbFrame
 from bmiss_engine.anatomy.phantom import (
@@ -51,6 +54,7 @@ __all__ = [
     "DemoAnatomyPaths",
     "GridPlacement",
     "LabelMap",
+    "LimbCylinder",
     "LimbFrame",
     "PhantomGeometry",
     "PlacedGrid",
@@ -59,6 +63,7 @@ __all__ = [
     "TissueLabels",
     "Volume",
     "check_aligned",
+    "cylinder_under_grid",
     "demo_anatomy_paths",
     "dice",
     "load_grid_placement",
