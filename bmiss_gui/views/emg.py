@@ -119,6 +119,11 @@ class EmgView(SinglePlotView):
         self.bad_curve.setPen(pg.mkPen(theme.bad_channel, width=1))
         self.scale_bar.setPen(pg.mkPen(theme.plot_foreground, width=3))
         self.scale_label.setColor(theme.plot_foreground)
+        backdrop = QColor(theme.plot_background)
+        backdrop.setAlpha(210)
+        self.scale_label.fill = pg.mkBrush(backdrop)  # readable over the traces
+        self.scale_label.setZValue(10)
+        self.scale_bar.setZValue(10)
         self.redraw()
 
     def set_recording(self, rec: Recording | None, emg: NDArray[np.floating] | None) -> None:
