@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import errno
 import json
 import logging
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, get_args
 
 from bmiss_engine import __version__
-from bmiss_engine.config import Method
+from bmiss_engine.config import FORWARD_MODELS, LIMBS, Method
 from bmiss_engine.errors import BmissError
 from bmiss_engine.io.registry import SUPPORTED
 from bmiss_engine.resources import bundled_path
@@ -60,6 +61,11 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--iterations", type=int, help="separation vectors to try at most")
     d.add_argument("--sil", type=float, help="SIL acceptance threshold (default 0.90)")
     d.add_argument("--no-progress", action="store_true", help="no progress bar (none either when stderr is not a terminal)")
+    m = d.add_argument_group("forward model (methods hybrid and bmiss; also the JSON settings' keys)")
+    m.add_argument("--forward-model", choices=FORWARD_MODELS,
+                   help="analytic: planar layers (default); surrogate: its neural network; cylindrical: bone, muscle, "
+                        "fat and skin as concentric cylinders")
+    _add_limb_flags(m)
 
     s = sub.add_parser("simulate", help="simulate a recording with ground truth")
     s.add_argument("out", help="output .npz; the truth goes to <out>_truth.npz")
@@ -69,9 +75,15 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--fs", type=float, default=2048.0, help="sampling rate in Hz")
     s.add_argument("--rows", type=int, default=13)
     s.add_argument("--columns", type=int, default=5)
-    s.add_argument("--ied", type=float, default=8.0, help="inter-electrode distance in mm")
+    s.add_argument("--ied", type=float, default=None,
+                   help="inter-electrode distance in mm (default 8; with --grid-around, along the fibres only)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--compact", action="store_true", help="store EMG as float16 µV (half the size)")
+    sm = s.add_argument_group("MUAPs")
+    sm.add_argument("--forward-model", choices=("line_source", "analytic", "cylindrical"), default="line_source",
+                    help="line_source (default), analytic (planar layers) or cylindrical (bone, muscle, fat and skin as "
+                         "concentric cylinders; units 1-12 mm into the muscle)")
+    _add_limb_flags(sm)
 
     i = sub.add_parser("info", help="describe a recording file",
                        description=f"Describe a recording: grid, sampling rate, duration. Readable formats: {SUPPORTED}.")
@@ -106,6 +118,52 @@ def _parser() -> argparse.ArgumentParser:
     for command in (d, i, b):
         _add_grid_flags(command)
     return p
+
+
+def _add_limb_flags(p: argparse._ArgumentGroup) -> None:
+    """The cylinder's limb and layers (forward model cylindrical; skin and fat for any)."""
+    p.add_argument("--limb", choices=LIMBS,
+                   help="the cylinder's default limb: its radius, bone, skin and fat (default forearm)")
+    p.add_argument("--radius-mm", type=_positive, help="the cylinder's muscle radius (to the muscle-fat interface), mm")
+    p.add_argument("--bone-radius-mm", type=_non_negative, help="the cylinder's central bone radius, mm (0: no bone)")
+    p.add_argument("--skin-mm", type=_positive, help="skin thickness, mm")
+    p.add_argument("--fat-mm", type=_positive, help="subcutaneous fat thickness, mm")
+    p.add_argument("--grid-around", action="store_true",
+                   help="the grid is wrapped once around the limb, its columns spread evenly over the circumference")
+
+
+def _positive(text: str) -> float:
+    value = _number(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text}: must be more than 0")
+    return value
+
+
+def _non_negative(text: str) -> float:
+    value = _number(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"{text}: must be 0 or more")
+    return value
+
+
+def _number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text}: not a finite number")
+    return value
+
+
+def _limb_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The limb flags given, by their settings' names."""
+    names = {"limb": "limb", "radius_mm": "muscle_radius_mm", "bone_radius_mm": "bone_radius_mm",
+             "skin_mm": "skin_mm", "fat_mm": "fat_mm"}
+    values = {name: getattr(args, flag) for flag, name in names.items() if getattr(args, flag, None) is not None}
+    if getattr(args, "grid_around", False):
+        values["grid_around"] = True
+    return values
 
 
 def _grid_index(text: str) -> int:
@@ -166,6 +224,9 @@ def _load_config(args: argparse.Namespace) -> Any:
         values["n_iterations"] = args.iterations
     if args.sil is not None:
         values["sil_threshold"] = args.sil
+    if getattr(args, "forward_model", None):
+        values["forward_model"] = args.forward_model
+    values.update(_limb_settings(args))
     return DecomposerConfig.from_dict(values)
 
 
@@ -282,9 +343,22 @@ def _simulate(args: argparse.Namespace) -> int:
     from bmiss_engine.io.npz import save_npz_atomic, write_npz
     from bmiss_engine.simulate import SimulationConfig, simulate_recording
 
+    limb = _limb_settings(args)
+    cylinder = args.forward_model == "cylindrical"
+    if not cylinder and set(limb) - {"skin_mm", "fat_mm"}:
+        raise BmissError("--limb, --radius-mm, --bone-radius-mm and --grid-around need --forward-model cylindrical")
+    if args.forward_model == "line_source" and limb:
+        raise BmissError("--skin-mm and --fat-mm need --forward-model analytic or cylindrical")
     cfg = SimulationConfig(n_units=args.units, duration_s=args.duration, snr_db=args.snr,
                            sampling_rate_hz=args.fs, grid_shape=(args.rows, args.columns),
-                           ied_mm=args.ied, seed=args.seed)
+                           ied_mm=8.0 if args.ied is None else args.ied, seed=args.seed,
+                           muap_generator=args.forward_model, **limb)
+    if cylinder:
+        # the units lie 1-12 mm into the muscle; all around the limb under a grid around it
+        layers = float(cfg.anatomy().skin_mm) + float(cfg.anatomy().fat_mm)
+        cfg = dataclasses.replace(cfg, depth_range_mm=(layers + 1.0, layers + 12.0))
+        if cfg.grid_around:
+            cfg = dataclasses.replace(cfg, muscle_width_mm=cfg.across_span_mm(), missing_corner=False)
     recording, truth = simulate_recording(cfg)
     out = Path(args.out)
     if out.suffix.lower() != ".npz":
@@ -295,6 +369,11 @@ def _simulate(args: argparse.Namespace) -> int:
     counts = [len(d) for d in truth.discharge_samples]
     print(f"wrote {out} ({recording.n_channels} channels, {recording.duration_s:g} s) and {truth_path} "
           f"({cfg.n_units} units, {sum(c > 0 for c in counts)} firing, {sum(counts)} discharges)")
+    if cylinder:
+        g = truth.geometry
+        where = "wrapped around the limb" if cfg.grid_around else "on an arc of the skin"
+        print(f"cylinder: muscle radius {g['muscle_radius_mm']:g} mm, bone {g['bone_radius_mm']:g} mm, fat "
+              f"{g['fat_mm']:g} mm, skin {g['skin_mm']:g} mm (skin radius {g['skin_radius_mm']:g} mm); grid {where}")
     return 0
 
 
