@@ -230,3 +230,26 @@ def test_dark_theme_recolours_the_plots(reviewing) -> None:
     img = w.views["pulse_train"].plot_widget.grab().toImage()
     assert _colour_pixels(img, QColor(w.theme.plot_background), tolerance=3) > img.width() * img.height() // 3
     assert w.settings.value("theme") == "dark"
+
+
+def test_export_offers_every_writer_and_the_emg_formats_carry_the_recording(reviewing, tmp_path: Path,
+                                                                              monkeypatch) -> None:
+    """The dialog lists each format the engine writes; a bare name gets the chosen format's
+    ending; MAT and openhdemg JSON hold the EMG their tools need to show the units."""
+    from bmiss_engine.io import RESULT_FORMATS
+    from bmiss_gui.export import EXPORT_FILTER
+
+    w = reviewing
+    filters = EXPORT_FILTER.split(";;")
+    assert len(filters) == len(RESULT_FORMATS)
+    assert filters[0].endswith("(*.csv)")
+    json_filter = next(f for f in filters if "openhdemg JSON" in f)
+    bare = tmp_path / "units"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(lambda *a, **k: (str(bare), json_filter)))
+    w.action_by_name["export"].trigger()
+    assert (tmp_path / "units.json").is_file()
+    mat = tmp_path / "units.mat"
+    assert w.export_to(mat)
+    loaded = scipy.io.loadmat(mat)
+    assert "SIG" in loaded
+    assert float(loaded["fsamp"].ravel()[0]) == w.session.result.sampling_rate_hz
