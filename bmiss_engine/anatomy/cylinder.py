@@ -14,8 +14,8 @@ the grid's arc (its electrodes sit evenly along it):
   radius is that of the bones' summed cross-section, sqrt(area/π), over the grid's axial
   extent (at least 4 voxels of it).
 
-A grid whose columns span the limb's perimeter (a grid wrapped around it) is marked
-``grid_around``. The fibres run along the limb axis, as in the placement.
+A grid whose columns span the limb's perimeter to within one spacing (a grid wrapped around
+it) is marked ``grid_around``. The fibres run along the limb axis, as in the placement.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ class LimbCylinder:
 
     skin_radius_mm, skin_mm, fat_mm, muscle_radius_mm, bone_radius_mm: the model's radii and
     layers (averages over the grid's electrodes; the bone's from its cross-section).
-    grid_around: the grid's columns span the limb's perimeter.
+    grid_around: the grid's columns span the limb's perimeter (to within one spacing).
     centre_world_mm (3,): the limb axis at the grid centre's axial position; axis_world (3,):
     the axis's direction (the fibres'); reference_world (3,): the direction at angle 0 across
     the axis (angles grow right-handed about the axis, as :class:`GridPlacement`'s).
@@ -87,10 +87,10 @@ def cylinder_under_grid(label_map: LabelMap, placed: PlacedGrid) -> LimbCylinder
     bone = min(bone, max(muscle - 2.0, 0.0))
     grid = placed.grid
     n_across = grid.n_columns if grid.fibre_axis == "rows" else grid.n_rows
-    perimeter = placed._skin.contour(centre_s).perimeter
+    perimeter = placed.skin_perimeter_mm()
     return LimbCylinder(
         skin_radius_mm=float(np.mean(skin_radius)), skin_mm=placed.mean_skin_mm, fat_mm=placed.mean_fat_mm,
-        muscle_radius_mm=muscle, bone_radius_mm=bone, grid_around=bool(n_across * grid.ied_mm >= perimeter),
+        muscle_radius_mm=muscle, bone_radius_mm=bone, grid_around=bool((n_across + 1) * grid.ied_mm >= perimeter),
         centre_world_mm=frame.from_plane(np.array([centre_s]), np.zeros((1, 2)))[0], axis_world=frame.axis.copy(),
         reference_world=frame.reference.copy(), angle_deg=angle, axial_mm=s - centre_s,
         skin_radius_by_electrode_mm=skin_radius, muscle_radius_by_electrode_mm=muscle_radius,

@@ -161,6 +161,11 @@ class PlacedGrid:
             dtype=dtype, **conductivities,
         )
 
+    def skin_perimeter_mm(self, axial_mm: float = 0.0) -> float:
+        """The perimeter of the skin's cross-section ``axial_mm`` along the limb axis from the
+        grid centre."""
+        return self._skin.contour(self.placement.axial_mm + axial_mm).perimeter
+
     def _layers_mm(self) -> float:
         return self.mean_skin_mm + self.mean_fat_mm
 

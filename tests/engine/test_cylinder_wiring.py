@@ -19,12 +19,14 @@ import torch
 
 from bmiss_engine import ConfigError, Decomposer, DecomposerConfig
 from bmiss_engine.anatomy import (
+    GridPlacement,
     cylinder_under_grid,
     demo_anatomy_paths,
     load_grid_placement,
     load_label_map,
     place_grid,
 )
+from bmiss_engine.anatomy.phantom import DEMO_FAT_MM_BY_REGION, fat_thickness_mm
 from bmiss_engine.config import LIMB_PRESETS
 from bmiss_engine.forward import LIMBS, AnatomyParameters, CylindricalForwardModel, MotorUnitParameters
 from bmiss_engine.inversion import InversionConfig, ThetaSearch
@@ -193,6 +195,16 @@ def test_the_mri_gives_the_cylinder_under_the_grid() -> None:
     cfg = DecomposerConfig().with_cylinder(cylinder.muscle_radius_mm, cylinder.bone_radius_mm, cylinder.skin_mm,
                                            cylinder.fat_mm)
     assert cfg.inversion_config().muscle_radius_mm == pytest.approx(cylinder.muscle_radius_mm)
+
+    # a grid wrapped around the limb: the fat of all three regions, averaged around
+    perimeter = placed.skin_perimeter_mm()
+    around = ElectrodeGrid.full(4, 32, perimeter / 32)
+    wrapped = cylinder_under_grid(labels, place_grid(labels, around, GridPlacement(angle_deg=0.0)))
+    assert wrapped.grid_around
+    assert np.ptp(wrapped.angle_deg) > 340.0
+    fat = fat_thickness_mm(wrapped.angle_deg, DEMO_FAT_MM_BY_REGION)  # angles as the placement's
+    assert wrapped.fat_mm == pytest.approx(float(np.mean(fat)), abs=0.3)
+    assert wrapped.skin_radius_mm == pytest.approx(perimeter / (2 * np.pi), abs=0.5)
 
 
 @pytest.fixture(scope="module")
