@@ -41,7 +41,8 @@ class LimbCylinder:
     grid_around: the grid's columns span the limb's perimeter (to within one spacing).
     centre_world_mm (3,): the limb axis at the grid centre's axial position; axis_world (3,):
     the axis's direction (the fibres'); reference_world (3,): the direction at angle 0 across
-    the axis (angles grow right-handed about the axis, as :class:`GridPlacement`'s).
+    the axis (angles grow right-handed about the axis, as :class:`GridPlacement`'s);
+    centre_angle_deg: the grid centre's angle (the placement's).
     angle_deg, axial_mm (n_channels,): each electrode's angle around the axis and axial
     position from ``centre_world_mm``; skin_radius_by_electrode_mm,
     muscle_radius_by_electrode_mm (n_channels,): the radii at each electrode.
@@ -56,10 +57,30 @@ class LimbCylinder:
     centre_world_mm: NDArray[np.float64]
     axis_world: NDArray[np.float64]
     reference_world: NDArray[np.float64]
+    centre_angle_deg: float
     angle_deg: NDArray[np.float64]
     axial_mm: NDArray[np.float64]
     skin_radius_by_electrode_mm: NDArray[np.float64]
     muscle_radius_by_electrode_mm: NDArray[np.float64]
+
+    @property
+    def layer_radii_mm(self) -> dict[str, float]:
+        """Outer radius of each layer: bone, muscle, fat, skin (for drawing the cylinders)."""
+        return {"bone": self.bone_radius_mm, "muscle": self.muscle_radius_mm,
+                "fat": self.muscle_radius_mm + self.fat_mm, "skin": self.skin_radius_mm}
+
+    def to_world(self, depth_mm: NDArray[np.float64] | float, ml_mm: NDArray[np.float64] | float,
+                 iz_mm: NDArray[np.float64] | float) -> NDArray[np.float64]:
+        """World positions (n, 3) of units at the cylindrical model's θ (depth below the
+        muscle surface, ml the arc on the skin from the grid centre, iz along the fibres from it;
+        each (n,) or scalar): radius muscle − depth, angle centre + ml/skin radius."""
+        depth, ml, iz = np.broadcast_arrays(*(np.atleast_1d(np.asarray(v, dtype=np.float64))
+                                              for v in (depth_mm, ml_mm, iz_mm)))
+        angle = np.radians(self.centre_angle_deg) + ml / self.skin_radius_mm
+        side = np.cross(self.axis_world, self.reference_world)
+        across = np.cos(angle)[:, None] * self.reference_world + np.sin(angle)[:, None] * side
+        radius = (self.muscle_radius_mm - depth)[:, None]
+        return np.asarray(self.centre_world_mm + iz[:, None] * self.axis_world + radius * across)
 
     def geometry(self, **conductivities: float) -> CylinderGeometry:
         """The forward model's :class:`CylinderGeometry` (conductivities by keyword, else its
@@ -92,7 +113,8 @@ def cylinder_under_grid(label_map: LabelMap, placed: PlacedGrid) -> LimbCylinder
         skin_radius_mm=float(np.mean(skin_radius)), skin_mm=placed.mean_skin_mm, fat_mm=placed.mean_fat_mm,
         muscle_radius_mm=muscle, bone_radius_mm=bone, grid_around=bool((n_across + 1) * grid.ied_mm >= perimeter),
         centre_world_mm=frame.from_plane(np.array([centre_s]), np.zeros((1, 2)))[0], axis_world=frame.axis.copy(),
-        reference_world=frame.reference.copy(), angle_deg=angle, axial_mm=s - centre_s,
+        reference_world=frame.reference.copy(), centre_angle_deg=placed.placement.angle_deg, angle_deg=angle,
+        axial_mm=s - centre_s,
         skin_radius_by_electrode_mm=skin_radius, muscle_radius_by_electrode_mm=muscle_radius,
     )
 

@@ -190,6 +190,13 @@ def test_the_mri_gives_the_cylinder_under_the_grid() -> None:
     # the grid is centred at 120° around the axis and spans its arc (±16 mm)
     assert float(np.mean(cylinder.angle_deg)) == pytest.approx(120.0, abs=1.0)
     assert np.ptp(cylinder.angle_deg) == pytest.approx(np.degrees(32.0 / cylinder.skin_radius_mm), abs=3.0)
+    # units on the grid's centre line at the muscle surface lie under the grid centre, at the
+    # muscle's radius from the axis (the 3D view draws them so)
+    at_surface = cylinder.to_world(0.0, 0.0, 0.0)[0]
+    assert np.linalg.norm(at_surface - cylinder.centre_world_mm) == pytest.approx(cylinder.muscle_radius_mm)
+    below = placed.centre_world_mm - cylinder.centre_world_mm
+    assert np.dot(below, at_surface - cylinder.centre_world_mm) / np.linalg.norm(below) == pytest.approx(
+        cylinder.muscle_radius_mm, rel=0.01)
     geometry = cylinder.geometry()
     assert geometry.skin_radius_mm == pytest.approx(cylinder.skin_radius_mm)
     cfg = DecomposerConfig().with_cylinder(cylinder.muscle_radius_mm, cylinder.bone_radius_mm, cylinder.skin_mm,
