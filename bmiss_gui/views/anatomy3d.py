@@ -112,6 +112,7 @@ class Anatomy3DView(QWidget):
         self.plotter: Any = None
         self.spheres: UnitSpheres | None = None
         self._stale = False  # units given while hidden, not drawn yet
+        self._scene_stale = False  # a scene given before the render window could be made
         self._press_xy: tuple[int, int] | None = None
         self._theme: Theme | None = None
         self.caption = QLabel("")
@@ -167,8 +168,16 @@ class Anatomy3DView(QWidget):
         return True
 
     def set_scene(self, scene: Scene | None) -> None:
-        """Draw ``scene`` (tissues and electrodes), then the units on it."""
+        """Draw ``scene`` (tissues and electrodes), then the units on it. The render window is
+        made when the view is first shown: one made in a hidden dock (a layout with the 3D
+        view closed) is never realized, and pyvistaqt's stand-in OpenGL context for it broke
+        the window's composition (Qt's compositor failed to build its shaders and crashed)."""
         self.scene = scene
+        if scene is not None and self.plotter is None and not self.isVisible():
+            self._scene_stale = True  # built in showEvent
+            self._update_caption()
+            return
+        self._scene_stale = False
         if scene is not None and not self._ensure_plotter():
             self._update_caption()
             return
@@ -234,7 +243,9 @@ class Anatomy3DView(QWidget):
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
-        if self._stale:
+        if self._scene_stale:
+            self.set_scene(self.scene)
+        elif self._stale:
             self._guarded(self._sync_spheres)
 
     def _sync_spheres(self) -> None:

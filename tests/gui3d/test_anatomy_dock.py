@@ -149,3 +149,53 @@ def test_without_shared_contexts_the_view_rebuilds(small_recording_file, tmp_pat
                           capture_output=True, text=True, timeout=180, env=env, cwd=REPO, check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "spheres [0, 1, 2]" in proc.stdout
+
+
+_CLOSED_3D_PANEL = """
+import os, sys, time
+os.environ["QT_QPA_PLATFORM"] = "xcb"
+os.environ["BMISS_RECOVERY_DIR"] = sys.argv[2]
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QApplication
+from bmiss_gui.views.anatomy3d import share_gl_contexts
+share_gl_contexts()
+app = QApplication([])
+from bmiss_gui.main_window import MainWindow
+from tests.gui3d.test_anatomy_view import _units_with_theta
+w = MainWindow(QSettings(sys.argv[2] + "/s.ini", QSettings.Format.IniFormat))
+w.files.ask_unsaved = lambda: "discard"
+w.docks["anatomy"].hide()  # as a saved layout with the 3D panel closed restores it
+w.show()
+def pump(s):
+    end = time.perf_counter() + s
+    while time.perf_counter() < end:
+        app.processEvents()
+        time.sleep(0.005)
+assert w.open_file(sys.argv[1])
+view = w.views["anatomy"]
+w.session.finish_decomposition(_units_with_theta())
+w.run._on_running_changed(True)  # the status bar changes: the window is painted again
+pump(1.0)
+print("hidden: plotter", view.plotter is not None, "spheres", sorted(view.unit_actors), flush=True)
+w.docks["anatomy"].show()
+pump(1.0)
+view.plotter.render()
+image = view.plotter.screenshot(None, return_img=True)
+print("shown: spheres", sorted(view.unit_actors), "std", round(float(image.std())), flush=True)
+w.close()
+"""
+
+
+def test_a_closed_3d_panel_draws_when_opened(small_recording_file, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """With the 3D panel closed (a restored layout), opening a recording made a render window
+    that was never realized, and the next paint of the window segfaulted in Qt's compositor.
+    The render window is now made when the panel is first shown (run apart: a crash is a
+    segfault)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.run([sys.executable, "-c", _CLOSED_3D_PANEL, str(small_recording_file), str(tmp_path)],
+                          capture_output=True, text=True, timeout=180, env=env, cwd=REPO, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "hidden: plotter False spheres []" in proc.stdout
+    shown = proc.stdout.split("shown: spheres ")[1]
+    assert shown.startswith("[0, 1, 2]")
+    assert int(shown.split("std ")[1]) > 10
