@@ -156,6 +156,9 @@ class Anatomy3DView(QWidget):
         self.plotter.enable_anti_aliasing("fxaa")
         self.plotter.interactor.setMinimumSize(200, 160)
         self._layout.addWidget(self.plotter.interactor, 1)
+        # realized now, not at its first paint: until then pyvistaqt serves VTK with a stand-in
+        # context, and hidden before that paint (the panel closed at once) it never is realized
+        self.plotter.grabFramebuffer()
         self.plotter.enable_trackball_style()
         # translucent tissues: front faces only (culling), few layers over any pixel
         # (no depth peeling: with Mesa's software GL inside a QtInteractor it hides every translucent surface)
