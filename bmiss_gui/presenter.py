@@ -3,7 +3,8 @@ views: the views are given data when the session changes, and what they ask for 
 signals) goes to the session, which makes the edits.
 
 While a decomposition runs, snapshots change several views at once; they are redrawn one per
-turn of the event loop by a :class:`~bmiss_gui.redraw.StaggeredRedraw` (``live_redraw``).
+turn of the event loop by a :class:`~bmiss_gui.redraw.StaggeredRedraw` (``live_redraw``), and
+only for a snapshot that shows other units than the last one drawn.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QWidget
 
+from bmiss_engine import MotorUnit
 from bmiss_gui.colors import UnitColors
 from bmiss_gui.redraw import LiveView, StaggeredRedraw
 from bmiss_gui.session import Session
@@ -24,6 +26,9 @@ from bmiss_gui.views.rates import DischargeRateView
 from bmiss_gui.views.rms_map import RmsMapView
 from bmiss_gui.views.unit_details import UnitDetailsView
 from bmiss_gui.views.units_table import UnitsTableView
+
+# what the live views show: the units, the selection, the result's offset, whether live
+_Shown = tuple[tuple[MotorUnit, ...], tuple[int, ...], int, bool]
 
 
 @dataclass(frozen=True)
@@ -72,13 +77,25 @@ class Presenter(QObject):
         session.recording_changed.connect(self._on_recording)
         session.result_changed.connect(self._on_result)
         session.selection_changed.connect(self._on_selection)
-        session.live_changed.connect(self.live_redraw.request)
+        session.live_changed.connect(self._on_live)
+        self._live_shown: _Shown | None = None
         # intents
         v.units.units_selected.connect(session.select)
         v.anatomy.unit_picked.connect(lambda unit_id: session.select((unit_id,)))
         v.pulse_train.discharges_remove_requested.connect(session.remove_discharges)
         v.pulse_train.discharge_add_requested.connect(session.add_discharge)
         v.pulse_train.update_filter_requested.connect(session.update_filter)
+
+    def _on_live(self) -> None:
+        """A live snapshot: the live views are redrawn when it shows other units (or another
+        selection) than the last one drawn. Most snapshots of a batch of the search add no
+        unit, and a redraw of the same units would cost the same as one of new ones."""
+        state = self._session.review_state()
+        shown = (state.units, state.selected_ids, state.offset_samples, state.live)
+        if self._live_shown is not None and _same(shown, self._live_shown):
+            return
+        self._live_shown = shown
+        self.live_redraw.request()
 
     def _on_recording(self) -> None:
         rec, emg = self._session.recording, self._session.filtered_emg()
@@ -112,3 +129,8 @@ class Presenter(QObject):
         grid = s.recording.grid if s.recording is not None else None
         template = s.muap_template(unit) if unit is not None and grid is not None else None
         self._views.muap.set_unit(grid, unit, template)
+
+
+def _same(a: _Shown, b: _Shown) -> bool:
+    """The same units (the same objects: units are immutable), selection, offset and state."""
+    return len(a[0]) == len(b[0]) and all(x is y for x, y in zip(a[0], b[0], strict=True)) and a[1:] == b[1:]
