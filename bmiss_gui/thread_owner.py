@@ -72,8 +72,12 @@ class ThreadOwner(QObject):
         self._release()
         return True
 
+    def _before_result(self) -> None:
+        """Hand on what is still pending before ``finished`` (subclasses)."""
+
     @Slot(object)
     def _on_finished(self, result: object) -> None:
+        self._before_result()
         if self.reporting:
             self.finished.emit(result)
 

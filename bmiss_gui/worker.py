@@ -4,6 +4,13 @@
 touches a widget. :class:`DecompositionRunner` lives in the GUI thread, owns the thread and
 the worker, and re-emits what the worker reports from its own slots, so the rest of the GUI
 connects to a GUI-thread object only.
+
+The engine yields its snapshots in bursts (FastICA: one per vector, a batch of vectors at a
+time, about a second apart here). The worker passes every one to the GUI thread, where the
+runner hands on the first of a burst at once and then the latest at most every
+``MIN_SNAPSHOT_INTERVAL_S``: the end of a burst (the units the batch found) shows a tenth of a
+second later, not with the next batch. Throttling in the worker could not do that: it sits
+inside the engine's next step until the next snapshot comes.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ import math
 import os
 import time
 
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from bmiss_engine import BmissError, DecomposerConfig, IterationState, Recording
 from bmiss_engine.device import cpu_threads, set_cpu_threads
@@ -114,10 +121,19 @@ class DecompositionWorker(QObject):
 
 
 class DecompositionRunner(ThreadOwner):
-    """GUI-thread owner of one decomposition at a time (thread + worker)."""
+    """GUI-thread owner of one decomposition at a time (thread + worker); ``snapshot`` at most
+    every ``MIN_SNAPSHOT_INTERVAL_S``, the last one before ``finished`` or ``cancelled``."""
 
     snapshot = Signal(object)
     cancelled = Signal(object)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._latest: IterationState | None = None  # received, not handed on yet
+        self._pace = QTimer(self)
+        self._pace.setSingleShot(True)
+        self._pace.setInterval(round(MIN_SNAPSHOT_INTERVAL_S * 1000))
+        self._pace.timeout.connect(self._hand_on)
 
     def start(self, config: DecomposerConfig, recording: Recording) -> None:
         if self.is_running:
@@ -131,7 +147,7 @@ class DecompositionRunner(ThreadOwner):
         # wrappers: about a quarter of a second here) while holding the GIL, and would freeze
         # the window mid-run; objects alive now are long-lived, so the collector may skip them
         gc.freeze()
-        worker = DecompositionWorker(config, recording)
+        worker = DecompositionWorker(config, recording, min_interval_s=0.0)  # paced here instead
         # bound methods of this GUI-thread object: Qt queues these calls into the GUI thread
         worker.snapshot.connect(self._on_snapshot)
         worker.cancelled.connect(self._on_cancelled)
@@ -139,10 +155,26 @@ class DecompositionRunner(ThreadOwner):
 
     @Slot(object)
     def _on_snapshot(self, state: IterationState) -> None:
-        if self.reporting:
+        if not self.reporting:
+            return
+        self._latest = state
+        if not self._pace.isActive():
+            self._hand_on()
+
+    @Slot()
+    def _hand_on(self) -> None:
+        """The latest snapshot received, if not handed on yet; the next one waits its turn."""
+        state, self._latest = self._latest, None
+        if state is not None and self.reporting:
             self.snapshot.emit(state)
+            self._pace.start()
+
+    def _before_result(self) -> None:
+        self._pace.stop()
+        self._hand_on()
 
     @Slot(object)
     def _on_cancelled(self, state: object) -> None:
+        self._before_result()
         if self.reporting:
             self.cancelled.emit(state)

@@ -54,3 +54,51 @@ def test_a_snapshot_with_the_same_units_redraws_nothing(window, small_recording_
     session.keep_partial(_snapshot(5, small_result, 3))
     window.live_redraw.flush()
     assert all(n == 3 for n in redraws.values()), redraws
+
+
+class _Bursts:
+    """A decomposition yielding its snapshots as FastICA does: a burst (one per vector of a
+    batch) after each batch's long computation."""
+
+    def __init__(self, config: object) -> None:
+        self.burst_ends: list[float] = []
+
+    def iterate(self, recording):  # type: ignore[no-untyped-def]
+        import time
+
+        for batch in range(2):
+            time.sleep(0.6)  # the batch's fixed-point iterations
+            for i in range(8):
+                yield IterationState(iteration=8 * batch + i + 1, total=16, units=(), current_sil=math.nan,
+                                     phase="separating", elapsed_s=0.0)
+            _BURST_ENDS.append(time.perf_counter())
+        return DecompositionResult((), recording.sampling_rate_hz, recording.n_samples)
+
+
+_BURST_ENDS: list[float] = []
+
+
+def test_the_end_of_a_burst_shows_before_the_next_batch(qtbot, window, small_recording_file: Path,
+                                                        monkeypatch) -> None:
+    """The runner hands on the first snapshot of a burst at once and the last one a tenth of a
+    second later, not when the next batch yields (the worker is inside it until then)."""
+    import time
+
+    from tests.gui.conftest import SMALL_CONFIG
+
+    monkeypatch.setattr("bmiss_engine.Decomposer", _Bursts)
+    _BURST_ENDS.clear()
+    assert window.open_file(small_recording_file)
+    got: list[tuple[int, float]] = []
+    order: list[str] = []
+    window.runner.snapshot.connect(lambda s: (got.append((s.iteration, time.perf_counter())), order.append("snapshot")))
+    window.runner.finished.connect(lambda _r: order.append("finished"))
+    with qtbot.waitSignal(window.runner.finished, timeout=20_000):
+        assert window.decompose(SMALL_CONFIG)
+    iterations = [i for i, _ in got]
+    assert 8 in iterations  # the end of the first burst ...
+    at_8 = dict(got)[8]
+    assert at_8 < _BURST_ENDS[0] + 0.4  # ... shown while the second batch computes (0.6 s)
+    assert iterations[-1] == 16, (got, order)  # the last snapshot comes before the result
+    assert order[-1] == "finished"
+    assert len(got) <= 6  # paced: not 16
