@@ -299,7 +299,7 @@ class MainWindow(QMainWindow):
         if self.runner.is_running:
             self.show_error("Cannot open a result now", "A decomposition is running; cancel it first.")
             return False
-        if not self.files.confirm_discard():
+        if not self.files.confirm_discard("before opening another file?"):
             return False
         return self.files.open_result(Path(recording_path), Path(result_path))
 
