@@ -14,7 +14,6 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from bmiss_engine import __version__
 from bmiss_gui import STARTED_AT
 from bmiss_gui.main_window import MainWindow
-from bmiss_gui.views.anatomy3d import share_gl_contexts
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-    app = QApplication.instance()
-    if app is None:
-        share_gl_contexts()  # the 3D view keeps its OpenGL context when its dock floats
-        app = QApplication(sys.argv[:1])
+    app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("BMISS")
     app.setOrganizationName("BMISS")
     sys.excepthook = _report_unexpected

@@ -127,8 +127,6 @@ class MainWindow(QMainWindow):
         s.notice.connect(lambda text: self.show_message(text, 8000))
         self.mri.changed.connect(self.files.update_state)
         self.files.opened.connect(self.live_redraw.flush)
-        # floating or docking the 3D view moves it to another window (bmiss_gui/views/anatomy3d.py)
-        self.docks["anatomy"].topLevelChanged.connect(lambda _floating: self.anatomy_view.window_changed())
 
     # -- what the parts need of the window ---------------------------------------------------
     @property

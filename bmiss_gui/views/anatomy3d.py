@@ -5,19 +5,17 @@ table row). Clicking a sphere selects the unit.
 The scene comes from the engine as plain arrays (:class:`Scene`); this module only turns them
 into pyvista meshes (the spheres: :mod:`bmiss_gui.views.unit_spheres`). pyvista and VTK are
 imported when the view is first built, not with the application (they take a second to
-import). The VTK render window needs an OpenGL surface: on Qt's ``offscreen`` or ``minimal``
-platforms the view shows a note instead of a black square.
+import). VTK renders off screen and the view shows the frames as images
+(:mod:`bmiss_gui.views.vtk_canvas`): no OpenGL widget in the window, so floating the dock moves
+a picture and the rest of the window keeps painting without OpenGL. On Qt's ``offscreen`` or
+``minimal`` platforms the view shows a note instead.
 
 Drawing is cheap and never in the way: the view changes only what changed (a snapshot with
-the same units changes nothing), and asks Qt for a paint rather than rendering at once, so
-renders happen in paint events (one per frame however many changes came, none while the view
-is hidden, always with the view's OpenGL context current). Software OpenGL (Mesa's llvmpipe
-under Xvfb or in a VM) draws without multisampling (8× MSAA tripled the cost of a frame),
-smoothed by FXAA instead.
-
-The view survives being moved to another window (its dock floated or docked): see
-:func:`share_gl_contexts` and :meth:`Anatomy3DView.window_changed`. A drawing error stops the
-3D view with a note; it never takes the application down.
+the same units changes nothing) and asks for a render rather than rendering at once (one per
+display frame however many changes came, none while the view is hidden; the render window is
+made when the view is first shown). Software OpenGL (Mesa's llvmpipe under Xvfb or in a VM)
+draws without multisampling (8× MSAA tripled the cost of a frame), smoothed by FXAA instead.
+A drawing error stops the 3D view with a note; it never takes the application down.
 """
 
 from __future__ import annotations
@@ -25,12 +23,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
-from PySide6.QtCore import QCoreApplication, Qt, Signal
-from PySide6.QtGui import QGuiApplication, QShowEvent, QSurfaceFormat
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QGuiApplication, QShowEvent
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from bmiss_gui.colors import UnitColors
@@ -38,10 +36,12 @@ from bmiss_gui.theme import Theme
 from bmiss_gui.views.review_state import ReviewState
 from bmiss_gui.views.unit_spheres import FADED_OPACITY, GridToWorld, SphereLook, UnitSpheres, unit_positions
 
+if TYPE_CHECKING:
+    from bmiss_gui.views.vtk_canvas import VtkCanvas
+
 log = logging.getLogger(__name__)
 
-__all__ = ["TISSUE_LOOK", "Anatomy3DView", "GridToWorld", "Scene", "can_render_3d", "share_gl_contexts",
-           "unit_positions"]
+__all__ = ["TISSUE_LOOK", "Anatomy3DView", "GridToWorld", "Scene", "can_render_3d", "unit_positions"]
 
 # tissue → (colour, opacity): the skin and fat translucent so the units inside show
 TISSUE_LOOK: dict[str, tuple[str, float]] = {
@@ -77,30 +77,10 @@ def can_render_3d() -> bool:
     return QGuiApplication.platformName() not in _NO_GL_PLATFORMS
 
 
-def share_gl_contexts() -> None:
-    """Call before the QApplication exists. Qt then keeps an OpenGL widget's context when the
-    widget moves to another top-level window (a dock floated or docked); without it the context
-    is destroyed with the old window, pyvistaqt leaves VTK unhooked from the new one, and the
-    next render outside a paint event segfaults in the driver. The shared context gets the
-    format VTK's Qt widgets use (desktop OpenGL 3.2 core), which pyvistaqt sets again later;
-    a shared context of another version or profile may not share with them."""
-    fmt = QSurfaceFormat()
-    fmt.setRenderableType(QSurfaceFormat.RenderableType.OpenGL)
-    fmt.setProfile(QSurfaceFormat.OpenGLContextProfile.CoreProfile)
-    fmt.setVersion(3, 2)
-    for size in (fmt.setRedBufferSize, fmt.setGreenBufferSize, fmt.setBlueBufferSize, fmt.setAlphaBufferSize,
-                 fmt.setDepthBufferSize):
-        size(8)
-    fmt.setStencilBufferSize(0)
-    fmt.setSamples(0)
-    QSurfaceFormat.setDefaultFormat(fmt)
-    QCoreApplication.setAttribute(Qt.ApplicationAttribute.AA_ShareOpenGLContexts)
-
-
 class Anatomy3DView(QWidget):
-    """The scene in a pyvistaqt ``QtInteractor``, with the units of the :class:`ReviewState`
-    given to :meth:`set_state`; ``unit_picked(id)`` asks for the unit whose sphere was clicked
-    to be selected."""
+    """The scene in a :class:`~bmiss_gui.views.vtk_canvas.VtkCanvas` (``canvas``, its pyvista
+    ``plotter``), with the units of the :class:`ReviewState` given to :meth:`set_state`;
+    ``unit_picked(id)`` asks for the unit whose sphere was clicked to be selected."""
 
     unit_picked = Signal(int)
 
@@ -109,11 +89,11 @@ class Anatomy3DView(QWidget):
         self._colors = colors or UnitColors()
         self._state = ReviewState()
         self.scene: Scene | None = None
-        self.plotter: Any = None
+        self.plotter: Any = None  # the off-screen pyvista Plotter of ``canvas``
+        self.canvas: VtkCanvas | None = None
         self.spheres: UnitSpheres | None = None
         self._stale = False  # units given while hidden, not drawn yet
         self._scene_stale = False  # a scene given before the render window could be made
-        self._press_xy: tuple[int, int] | None = None
         self._theme: Theme | None = None
         self.caption = QLabel("")
         self.caption.setObjectName("caption")
@@ -146,35 +126,31 @@ class Anatomy3DView(QWidget):
             self.note.setText("The 3D view needs an OpenGL display (this session runs without one).")
             return False
         try:
-            from pyvistaqt import QtInteractor
+            import pyvista as pv
         except ImportError:
-            self.note.setText("The 3D view needs pyvista and pyvistaqt: pip install 'bmiss[gui]'.")
+            self.note.setText("The 3D view needs pyvista: pip install 'bmiss[gui]'.")
             return False
+        from bmiss_gui.views.vtk_canvas import VtkCanvas
+
         self.note.hide()
-        # no multisampling: 8× MSAA tripled a frame on software OpenGL; FXAA smooths the edges
-        self.plotter = QtInteractor(self, auto_update=False, multi_samples=0)
-        self.plotter.enable_anti_aliasing("fxaa")
-        self.plotter.interactor.setMinimumSize(200, 160)
-        self._layout.addWidget(self.plotter.interactor, 1)
-        # realized now, not at its first paint: until then pyvistaqt serves VTK with a stand-in
-        # context, and hidden before that paint (the panel closed at once) it never is realized
-        self.plotter.grabFramebuffer()
-        self.plotter.enable_trackball_style()
+        # no multisampling: 8× MSAA tripled a frame on software OpenGL; the canvas uses FXAA
+        pv.global_theme.multi_samples = 0
+        self.canvas = VtkCanvas(self)
+        self.plotter = self.canvas.plotter
+        self._layout.addWidget(self.canvas, 1)
         # translucent tissues: front faces only (culling), few layers over any pixel
-        # (no depth peeling: with Mesa's software GL inside a QtInteractor it hides every translucent surface)
-        # a click (press and release without a drag) picks; a drag still rotates
-        self.plotter.iren.add_observer("LeftButtonPressEvent", self._on_press)
-        self.plotter.iren.add_observer("LeftButtonReleaseEvent", self._on_release)
+        # (no depth peeling: with Mesa's software GL it hid every translucent surface)
+        self.canvas.clicked.connect(self._on_click)
+        self.canvas.render_failed.connect(lambda message: self._guarded(lambda: _raise(message)))
         self.spheres = UnitSpheres(self.plotter.renderer)
         if self._theme is not None:
             self.plotter.set_background(self._theme.plot_background)
         return True
 
     def set_scene(self, scene: Scene | None) -> None:
-        """Draw ``scene`` (tissues and electrodes), then the units on it. The render window is
-        made when the view is first shown: one made in a hidden dock (a layout with the 3D
-        view closed) is never realized, and pyvistaqt's stand-in OpenGL context for it broke
-        the window's composition (Qt's compositor failed to build its shaders and crashed)."""
+        """Draw ``scene`` (tissues and electrodes), then the units on it. While the view is
+        hidden (its panel closed) nothing is built: the render window is made when it is
+        first shown."""
         self.scene = scene
         if scene is not None and self.plotter is None and not self.isVisible():
             self._scene_stale = True  # built in showEvent
@@ -267,10 +243,9 @@ class Anatomy3DView(QWidget):
             self._request_render()
 
     def _request_render(self) -> None:
-        """A render at the next paint: Qt merges the requests of a frame into one paint, and
-        paints only a visible widget, with its OpenGL context current."""
-        if self.plotter is not None:
-            QWidget.update(self.plotter)
+        """A render within a display frame (requests meanwhile merge), none while hidden."""
+        if self.canvas is not None:
+            self.canvas.request_render()
 
     def _guarded(self, step: Callable[[], None]) -> None:
         """Run a drawing step; an error stops the 3D view (with a note), not the application."""
@@ -282,26 +257,6 @@ class Anatomy3DView(QWidget):
             self.note.setText(f"The 3D view stopped after a drawing error ({type(exc).__name__}: {exc}); "
                               "the other views are not affected.")
             self.note.show()
-
-    # -- moving between windows ---------------------------------------------------------------
-    def window_changed(self) -> None:
-        """The view now lies in another top-level window (its dock floated or docked). With
-        shared contexts (:func:`share_gl_contexts`) the render window keeps its OpenGL context
-        and nothing is needed; without them its context went with the old window, and the
-        render window is built anew (scene and spheres again, the camera kept)."""
-        if self.plotter is None or QCoreApplication.testAttribute(Qt.ApplicationAttribute.AA_ShareOpenGLContexts):
-            return
-        self.rebuild_render_window()
-
-    def rebuild_render_window(self) -> None:
-        """A new render window showing the same scene, units and camera."""
-        if self.plotter is None:
-            return
-        camera = self.plotter.camera_position
-        self.close_plotter()
-        self.set_scene(self.scene)
-        if self.plotter is not None:
-            self.plotter.camera_position = camera
 
     def _default_camera(self) -> None:
         """A three-quarter view of the grid from outside the skin, the limb axis upright: the
@@ -341,16 +296,8 @@ class Anatomy3DView(QWidget):
         self.caption.setText(text)
 
     # -- picking ------------------------------------------------------------------------------
-    def _on_press(self, _obj: object, _event: str) -> None:
-        self._press_xy = tuple(self.plotter.iren.get_event_position())  # type: ignore[assignment]
-
-    def _on_release(self, _obj: object, _event: str) -> None:
-        xy = tuple(self.plotter.iren.get_event_position())
-        press = self._press_xy
-        self._press_xy = None
-        if press is None or abs(xy[0] - press[0]) + abs(xy[1] - press[1]) > 4:
-            return  # a drag (rotation), not a click
-        uid = self.pick_display(int(xy[0]), int(xy[1]))
+    def _on_click(self, x: int, y: int) -> None:
+        uid = self.pick_display(x, y)
         if uid is not None:
             self.unit_picked.emit(uid)
 
@@ -384,14 +331,18 @@ class Anatomy3DView(QWidget):
             self._request_render()
 
     def close_plotter(self) -> None:
-        """Release the VTK render window (before the Qt widget goes away) and its widget."""
-        plotter, self.plotter = self.plotter, None
+        """Release the VTK render window and its widget."""
+        canvas, self.canvas, self.plotter = self.canvas, None, None
         if self.spheres is not None:
             self.spheres.clear()
             self.spheres = None
-        if plotter is None:
+        if canvas is None:
             return
-        self._layout.removeWidget(plotter)
-        plotter.close()
-        plotter.hide()
-        plotter.deleteLater()
+        self._layout.removeWidget(canvas)
+        canvas.close_plotter()
+        canvas.hide()
+        canvas.deleteLater()
+
+
+def _raise(message: str) -> None:
+    raise RuntimeError(message)

@@ -12,13 +12,6 @@ import pytest
 # after this (initial) conftest is read, so the display is checked per test below
 os.environ["QT_QPA_PLATFORM"] = "xcb"
 
-try:
-    from bmiss_gui.views.anatomy3d import share_gl_contexts
-except ImportError:  # without the GUI extra the tests skip themselves
-    pass
-else:
-    share_gl_contexts()  # as bmiss_gui.app does, before pytest-qt makes the QApplication
-
 from tests.gui.conftest import errors, small_recording_file, window  # noqa: F401  (fixtures)
 
 

@@ -8,7 +8,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-pytest.importorskip("pyvistaqt")
+pytest.importorskip("pyvista")
 
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
@@ -79,7 +79,7 @@ def test_scene_spheres_and_picking(window, small_recording_file, qtbot, anatomy)
     # a click on a sphere selects its unit (through the real Qt → VTK event path)
     for uid in (2, 0):
         x, y = view.display_point(uid)
-        widget = view.plotter.interactor
+        widget = view.canvas
         ratio = widget.devicePixelRatioF()
         pos = QPoint(round(x / ratio), round(widget.height() - y / ratio))
         QTest.mouseClick(widget, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, pos)
