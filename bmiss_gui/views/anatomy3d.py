@@ -126,22 +126,20 @@ class Anatomy3DView(QWidget):
             self.note.setText("The 3D view needs an OpenGL display (this session runs without one).")
             return False
         try:
-            import pyvista as pv
+            import pyvista  # noqa: F401  (the canvas draws with it; imported here, not at start)
         except ImportError:
             self.note.setText("The 3D view needs pyvista: pip install 'bmiss[gui]'.")
             return False
         from bmiss_gui.views.vtk_canvas import VtkCanvas
 
         self.note.hide()
-        # no multisampling: 8× MSAA tripled a frame on software OpenGL; the canvas uses FXAA
-        pv.global_theme.multi_samples = 0
         self.canvas = VtkCanvas(self)
         self.plotter = self.canvas.plotter
         self._layout.addWidget(self.canvas, 1)
         # translucent tissues: front faces only (culling), few layers over any pixel
         # (no depth peeling: with Mesa's software GL it hid every translucent surface)
         self.canvas.clicked.connect(self._on_click)
-        self.canvas.render_failed.connect(lambda message: self._guarded(lambda: _raise(message)))
+        self.canvas.render_failed.connect(self._stop)
         self.spheres = UnitSpheres(self.plotter.renderer)
         if self._theme is not None:
             self.plotter.set_background(self._theme.plot_background)
@@ -228,7 +226,7 @@ class Anatomy3DView(QWidget):
             self._guarded(self._sync_spheres)
 
     def _sync_spheres(self) -> None:
-        """The spheres of the units last given; a paint is asked for only when one changed."""
+        """The spheres of the units last given; a render is asked for only when one changed."""
         self._stale = False
         if self.scene is None or self.spheres is None:
             return
@@ -253,10 +251,13 @@ class Anatomy3DView(QWidget):
             step()
         except Exception as exc:  # VTK and pyvista raise many kinds; none may escape
             log.exception("the 3D view failed")
-            self.close_plotter()
-            self.note.setText(f"The 3D view stopped after a drawing error ({type(exc).__name__}: {exc}); "
-                              "the other views are not affected.")
-            self.note.show()
+            self._stop(f"{type(exc).__name__}: {exc}")
+
+    def _stop(self, error: str) -> None:
+        """Close the 3D view after a drawing error, saying so in its place."""
+        self.close_plotter()
+        self.note.setText(f"The 3D view stopped after a drawing error ({error}); the other views are not affected.")
+        self.note.show()
 
     def _default_camera(self) -> None:
         """A three-quarter view of the grid from outside the skin, the limb axis upright: the
@@ -342,7 +343,3 @@ class Anatomy3DView(QWidget):
         canvas.close_plotter()
         canvas.hide()
         canvas.deleteLater()
-
-
-def _raise(message: str) -> None:
-    raise RuntimeError(message)
