@@ -1,0 +1,286 @@
+"""Joint decoding of motor units from their MUAP templates: every unit's discharges at once.
+
+A linear separation filter (FastICA, CKC/MVDR) estimates one unit at a time and cannot separate a
+small unit whose MUAP hides under a large one. Given the templates ``M_k`` (n_channels, L) of all
+known units, the decoder explains the recording as a whole instead:
+
+    min_a ½‖x − Σ_k d_k ∗ a_k‖² + λ Σ_{k,t} w_k(t)·a_k(t),   a ≥ 0,   d_k = M_k / ‖M_k‖,
+
+non-negative convex sparse deconvolution with unit-norm atoms (so one λ = κ × noise SD suits every
+unit), solved by FISTA with adaptive restart in the frequency domain: per frequency bin the units
+couple through their (U, U) cross-spectrum, so an iteration costs U² per bin and two FFTs of the
+amplitudes. A first round with w = 1 is followed by reweighted rounds (Candès, Wakin and Boyd
+2008), w = ε / (amplitude + ε), which remove the L1 shrinkage where a discharge is already found.
+A unit's discharges are the maxima of its amplitude a_k / ‖M_k‖ (1 for one whole MUAP) above a
+threshold, at most one per refractory period, placed at the amplitude-weighted centre of the
+samples around the maximum.
+
+Conventions: ``x`` is (n_channels, n_samples) float32 on any device; a template is L samples long
+and a discharge at sample t places its first sample at t − ``onset`` (``onset`` = L // 2 for
+templates centred on the discharge). Trains are sorted int64 numpy arrays of discharge samples.
+The noise SD that sets λ comes from the recording (:func:`noise_sd`, the median absolute deviation
+of a residual), never from a simulator's SNR.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+
+# units per chunk where a (units, channels, frequency bins) complex array would be formed
+_UNIT_CHUNK = 8
+
+
+@dataclass(frozen=True)
+class DecoderSettings:
+    """kappa: λ in noise SDs on unit-norm atoms; threshold: the amplitude (relative to the
+    template) that makes a discharge; max_iterations: FISTA iterations per round at most;
+    tolerance: a round stops when the amplitudes change by less than this (relative);
+    reweight_rounds: reweighted-L1 rounds after the first (the first is skipped when the decoder
+    starts from given trains); reweight_eps: ε of the reweighting; refractory_s: the shortest
+    interval between two discharges of one unit; band_floor: frequency bins where the atoms hold
+    less than this fraction of their peak spectral energy are left out (band-passed EMG has
+    nothing there); report_every: iterations between progress reports."""
+
+    kappa: float = 3.0
+    threshold: float = 0.5
+    max_iterations: int = 600
+    tolerance: float = 1e-4
+    reweight_rounds: int = 1
+    reweight_eps: float = 0.2
+    refractory_s: float = 0.02
+    band_floor: float = 1e-4
+    report_every: int = 25
+
+
+@dataclass(frozen=True)
+class JointDecoding:
+    """What the decoder found.
+
+    trains: one sorted int64 array of discharge samples per unit; amplitude: (U, n_samples)
+    float32, each unit's decoded amplitude relative to its template, indexed by discharge sample
+    (1 where one whole MUAP fires); residual: (n_channels, n_samples) float32, x less every unit's
+    template at its binary train; iterations: FISTA iterations run over all rounds."""
+
+    trains: list[NDArray[np.int64]]
+    amplitude: torch.Tensor
+    residual: torch.Tensor
+    iterations: int
+
+
+@dataclass(frozen=True)
+class DecoderProgress:
+    """A progress report: FISTA iterations done and at most, over all rounds."""
+
+    iteration: int
+    total: int
+
+
+def place_trains(trains: Sequence[NDArray[np.int64]], n_samples: int, onset: int,
+                 device: torch.device | None = None) -> torch.Tensor:
+    """(U, n_samples) float32 0/1 template starts: a discharge at t starts its template at t − onset
+    (starts outside the recording are dropped)."""
+    device = device or torch.device("cpu")
+    starts = torch.zeros(len(trains), n_samples, dtype=torch.float32, device=device)
+    if not trains:
+        return starts
+    units = np.concatenate([np.full(len(d), k, dtype=np.int64) for k, d in enumerate(trains)])
+    times = np.concatenate([np.asarray(d, dtype=np.int64) for d in trains]) - onset
+    inside = (times >= 0) & (times < n_samples)
+    starts[torch.as_tensor(units[inside], device=device), torch.as_tensor(times[inside], device=device)] = 1.0
+    return starts
+
+
+def _fft_length(n: int) -> int:
+    """A length ≥ n that FFTs fast (a power of two)."""
+    return int(2 ** math.ceil(math.log2(max(n, 2))))
+
+
+def convolve_templates(templates: torch.Tensor, starts: torch.Tensor) -> torch.Tensor:
+    """Σ_k M_k ∗ s_k, (n_channels, n_samples), of templates (U, C, L) and template starts or
+    amplitudes (U, n_samples)."""
+    n_t, length = starts.shape[1], templates.shape[2]
+    n_fft = _fft_length(n_t + length)
+    s_f = torch.fft.rfft(starts, n=n_fft)  # (U, F)
+    total = torch.zeros(templates.shape[1], n_fft // 2 + 1, dtype=s_f.dtype, device=starts.device)
+    for a in range(0, templates.shape[0], _UNIT_CHUNK):
+        m_f = torch.fft.rfft(templates[a : a + _UNIT_CHUNK], n=n_fft)  # (u, C, F)
+        total += torch.einsum("ucf,uf->cf", m_f, s_f[a : a + _UNIT_CHUNK])
+    out: torch.Tensor = torch.fft.irfft(total, n=n_fft)[:, :n_t]
+    return out
+
+
+def _train_correlations(x: torch.Tensor, starts: torch.Tensor, length: int) -> torch.Tensor:
+    """(U, C, length) float32: Σ_t s_k(t)·x_c(t + τ) for τ in [0, length)."""
+    n_fft = _fft_length(x.shape[1] + length)
+    x_f = torch.fft.rfft(x, n=n_fft)  # (C, F)
+    s_f = torch.fft.rfft(starts, n=n_fft)  # (U, F)
+    out = [torch.fft.irfft(s_f[a : a + _UNIT_CHUNK].conj()[:, None, :] * x_f[None], n=n_fft)[:, :, :length]
+           for a in range(0, starts.shape[0], _UNIT_CHUNK)]
+    return torch.cat(out) if out else torch.zeros(0, x.shape[0], length, device=x.device)
+
+
+def spike_triggered_average(x: torch.Tensor, trains: Sequence[NDArray[np.int64]], onset: int,
+                            length: int) -> torch.Tensor:
+    """(U, C, length) mean of x (C, n_samples) over each train's windows [t − onset, t − onset + length)."""
+    starts = place_trains(trains, x.shape[1], onset, x.device)
+    counts = starts.sum(1).clamp_min(1.0)
+    return _train_correlations(x, starts, length) / counts[:, None, None]
+
+
+def least_squares_templates(x: torch.Tensor, trains: Sequence[NDArray[np.int64]], onset: int, length: int,
+                            ridge: float = 1e-3) -> torch.Tensor:
+    """(U, C, length) float32 templates that explain x (C, n_samples) best given the trains, all at
+    once: argmin_M ‖x − Σ_k M_k ∗ s_k‖² + ridge·mean(diag)·‖M‖².
+
+    Unlike the spike-triggered average, the other units' MUAPs do not leak into a unit's template
+    (with 34 units on 64 channels the STA of the true trains leaves 10 % of the energy of MyoGen D,
+    these templates 1.4 %, the noise). The normal equations are the same for every channel: a
+    (U·L, U·L) block-Toeplitz matrix of the trains' cross-correlations at lags |τ − τ'| < L, solved
+    once (Cholesky, in float64: a few thousand unknowns) for the C right-hand sides."""
+    n_units, device = len(trains), x.device
+    if n_units == 0:
+        return torch.zeros(0, x.shape[0], length, device=device)
+    starts = place_trains(trains, x.shape[1], onset, device)
+    n_fft = _fft_length(x.shape[1] + length)
+    s_f = torch.fft.rfft(starts, n=n_fft)
+    lags = torch.arange(length, device=device)
+    diff = (lags[:, None] - lags[None, :]) % n_fft  # τ − τ', wrapped
+    # gram[k, j, τ, τ'] = Σ_t s_k(t)·s_j(t + τ − τ'): integer counts, exact in float32
+    gram = torch.stack([torch.fft.irfft(s_f[k].conj()[None] * s_f, n=n_fft)[:, diff] for k in range(n_units)])
+    gram = gram.round().double().permute(0, 2, 1, 3).reshape(n_units * length, n_units * length)
+    gram += ridge * float(gram.diagonal().mean().clamp_min(1.0)) * torch.eye(n_units * length, dtype=gram.dtype,
+                                                                             device=device)
+    rhs = _train_correlations(x, starts, length).double().permute(0, 2, 1).reshape(n_units * length, -1)
+    solution = torch.cholesky_solve(rhs, torch.linalg.cholesky(gram))
+    out: torch.Tensor = solution.reshape(n_units, length, -1).permute(0, 2, 1).float().contiguous()
+    return out
+
+
+def peak_offsets(x: torch.Tensor, trains: Sequence[NDArray[np.int64]], search: int) -> list[int]:
+    """Per train, the offset (samples, within ±``search``) from its discharges to the energy peak
+    over channels of its spike-triggered average of x (C, n_samples)."""
+    if not trains:
+        return []
+    sta = spike_triggered_average(x, trains, search, 2 * search + 1)
+    return [int(v) - search for v in sta.square().sum(1).argmax(1).tolist()]
+
+
+def shifted_trains(trains: Sequence[NDArray[np.int64]], offsets: Sequence[int], n_samples: int) -> list[NDArray[np.int64]]:
+    """The trains moved by their offsets, discharges outside [0, n_samples) dropped."""
+    out = []
+    for d, s in zip(trains, offsets, strict=True):
+        e = np.asarray(d, dtype=np.int64) + int(s)
+        out.append(e[(e >= 0) & (e < n_samples)])
+    return out
+
+
+def noise_sd(residual: torch.Tensor) -> float:
+    """The noise SD of a residual (C, n_samples): median over channels of its median absolute
+    deviation / 0.6745 (robust to the discharges a residual still holds)."""
+    centred = residual - residual.median(dim=1, keepdim=True).values
+    return float((centred.abs().median(dim=1).values / 0.6745).median())
+
+
+def amplitude_discharges(amplitude: torch.Tensor, threshold: float, refractory: int) -> list[NDArray[np.int64]]:
+    """Discharges of amplitudes (U, n_samples): maxima within ±``refractory`` of the amplitude summed
+    over ±1 sample that exceed ``threshold`` (the L1 solution spreads a discharge over neighbouring
+    samples), each placed at the amplitude-weighted centre of the ±2 samples around it."""
+    n_units, n_t = amplitude.shape
+    if n_units == 0:
+        return []
+    summed = amplitude.clone()
+    summed[:, 1:] += amplitude[:, :-1]
+    summed[:, :-1] += amplitude[:, 1:]
+    pooled = torch.nn.functional.max_pool1d(summed[:, None], 2 * refractory + 1, stride=1, padding=refractory)[:, 0]
+    peak = (summed >= pooled) & (summed > threshold)
+    peak[:, 1:] &= ~(peak[:, :-1] & (summed[:, 1:] == summed[:, :-1]))  # a flat top: its first sample
+    window = torch.nn.functional.pad(amplitude, (2, 2)).unfold(1, 5, 1)  # (U, n_samples, 5)
+    weights = torch.arange(-2.0, 3.0, device=amplitude.device)
+    centre = torch.round((window * weights).sum(-1) / window.sum(-1).clamp_min(1e-12)).long()
+    unit, t = torch.nonzero(peak, as_tuple=True)
+    placed = (t + centre[unit, t]).clamp(0, n_t - 1)
+    unit_np, placed_np = unit.cpu().numpy(), placed.cpu().numpy()
+    bounds = np.searchsorted(unit_np, np.arange(n_units + 1))  # nonzero is row-major: units in order
+    return [np.unique(placed_np[bounds[k] : bounds[k + 1]]).astype(np.int64) for k in range(n_units)]
+
+
+def decode(x: torch.Tensor, templates: torch.Tensor, onset: int, noise: float, sampling_rate_hz: float,
+           settings: DecoderSettings | None = None, start: Sequence[NDArray[np.int64]] | None = None,
+           ) -> Generator[DecoderProgress, None, JointDecoding]:
+    """Decode all units of ``templates`` (U, C, L) in x (C, n_samples) at once.
+
+    ``noise``: the noise SD of x (λ = kappa × noise); ``start``: the units' current trains, to
+    start from them (then only the reweighted rounds run, weighted at those trains: a unit found
+    before starts where its train says, a unit just added is not penalised for being new).
+    Yields progress every ``report_every`` iterations (closing the generator cancels); returns the
+    :class:`JointDecoding`."""
+    settings = settings or DecoderSettings()
+    device = x.device
+    n_units, _, length = templates.shape
+    n_t = x.shape[1]
+    refractory = max(1, round(settings.refractory_s * sampling_rate_hz))
+    if n_units == 0:
+        return JointDecoding([], torch.zeros(0, n_t, device=device), x.clone(), 0)
+    n_fft = _fft_length(n_t + length)
+    norm = templates.square().sum((1, 2)).sqrt().clamp_min(1e-12)  # (U,)
+    with torch.no_grad():
+        m_f = torch.fft.rfft(templates / norm[:, None, None], n=n_fft).permute(2, 0, 1)  # (F, U, C)
+        power = m_f.abs().square().sum((1, 2))
+        band = torch.nonzero(power > settings.band_floor * power.max())[:, 0]
+        lo, hi = int(band.min()), int(band.max()) + 1
+        m_f = m_f[lo:hi].contiguous()
+        b_f = torch.einsum("fuc,cf->fu", m_f.conj(), torch.fft.rfft(x, n=n_fft)[:, lo:hi])  # atoms · x
+        gram_f = torch.bmm(m_f.conj(), m_f.transpose(1, 2))  # (F, U, U), Hermitian per bin
+        del m_f
+        lipschitz = float(torch.linalg.eigvalsh(gram_f).max())
+    step = 1.0 / lipschitz
+    base = settings.kappa * noise / lipschitz
+    g_f = torch.zeros(n_units, n_fft // 2 + 1, dtype=b_f.dtype, device=device)
+
+    def gradient(a: torch.Tensor) -> torch.Tensor:
+        a_f = torch.fft.rfft(a, n=n_fft)[:, lo:hi].T.unsqueeze(-1)  # (F, U, 1)
+        g_f[:, lo:hi] = (torch.bmm(gram_f, a_f).squeeze(-1) - b_f).T
+        g: torch.Tensor = torch.fft.irfft(g_f, n=n_fft)[:, :n_t]
+        return g
+
+    if start is None:
+        a = torch.zeros(n_units, n_t, device=device)
+        first = 0
+    else:
+        a = place_trains(start, n_t, onset, device) * norm[:, None]
+        first = 1
+    rounds = range(first, 1 + settings.reweight_rounds)
+    total = len(rounds) * settings.max_iterations
+    done = 0
+    with torch.no_grad():
+        for round_ in rounds:
+            if round_ == 0:
+                shrink = torch.full((n_units, n_t), base, device=device)
+            else:
+                shrink = base * settings.reweight_eps / (a / norm[:, None] + settings.reweight_eps)
+            y, momentum = a.clone(), 1.0
+            for it in range(1, settings.max_iterations + 1):
+                a_next = (y - step * gradient(y) - shrink).clamp_min(0)
+                a_next[:, n_t - length + 1 :] = 0  # a template must fit in the recording
+                if float(((y - a_next) * (a_next - a)).sum()) > 0:
+                    momentum = 1.0  # adaptive restart: the momentum points uphill
+                following = (1 + math.sqrt(1 + 4 * momentum**2)) / 2
+                y = a_next + ((momentum - 1) / following) * (a_next - a)
+                change = float((a_next - a).norm()) / max(float(a_next.norm()), 1e-12)
+                a, momentum = a_next, following
+                done += 1
+                if it % settings.report_every == 0:
+                    yield DecoderProgress(done, total)
+                if change < settings.tolerance:
+                    break
+    amplitude = torch.zeros_like(a)
+    amplitude[:, onset:] = (a / norm[:, None])[:, : n_t - onset]  # indexed by discharge sample
+    trains = amplitude_discharges(amplitude, settings.threshold, refractory)
+    residual = x - convolve_templates(templates, place_trains(trains, n_t, onset, device))
+    return JointDecoding(trains, amplitude, residual, done)
