@@ -109,7 +109,7 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--workers", type=int, help="local workers (default: one per GPU, else one per core)")
     b.add_argument("--formats", default="", help="exports besides the result .npz, comma-separated: "
                                                  "csv, summary, mat, tsv, json")
-    b.add_argument("--method", choices=get_args(Method), help="fastica (default), hybrid or bmiss (see decompose)")
+    b.add_argument("--method", choices=get_args(Method), help="fastica (default), hybrid, bmiss or joint (see decompose)")
     b.add_argument("--device", default=None, help="auto, cpu or cuda (default: auto)")
     b.add_argument("--config", help="JSON file of settings (see DecomposerConfig)")
     b.add_argument("--iterations", type=int, help="separation vectors to try at most")

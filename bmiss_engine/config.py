@@ -29,8 +29,8 @@ if TYPE_CHECKING:
     from bmiss_engine.forward.parameters import AnatomyParameters
     from bmiss_engine.inversion import InversionConfig
 
-Method = Literal["fastica", "bmiss", "hybrid"]
-METHODS: tuple[str, ...] = ("fastica", "hybrid", "bmiss")
+Method = Literal["fastica", "bmiss", "hybrid", "joint"]
+METHODS: tuple[str, ...] = ("fastica", "hybrid", "bmiss", "joint")
 Phase = Literal["preparing", "separating", "finishing", "done"]
 # the inversion's forward models (bmiss_engine.forward.surrogate.FORWARD_MODELS, kept here
 # without torch; tests/engine/test_surrogate.py checks they agree)
@@ -261,12 +261,12 @@ class DecomposerConfig:
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
-            raise ConfigError(f"method {self.method!r} is unknown; use 'fastica', 'hybrid' or 'bmiss'")
+            raise ConfigError(f"method {self.method!r} is unknown; use {', '.join(map(repr, METHODS))}")
         if self.discharge_marking not in DISCHARGE_MARKINGS:
             raise ConfigError(
                 f"discharge_marking must be 'peak', 'onset' or 'model', got {self.discharge_marking!r}"
             )
-        if self.discharge_marking == "model" and self.method == "fastica":
+        if self.discharge_marking == "model" and self.method in ("fastica", "joint"):
             raise ConfigError("discharge_marking 'model' needs a forward model: use method 'hybrid' or 'bmiss'")
         if self.method == "bmiss" or (self.method == "hybrid" and self.inversion.hybrid_restarts):
             try:

@@ -16,6 +16,7 @@ from bmiss_engine.config import DecomposerConfig, IterationState
 from bmiss_engine.methods.bmiss import BmissMethod
 from bmiss_engine.methods.fastica import FastIcaMethod
 from bmiss_engine.methods.hybrid import HybridMethod
+from bmiss_engine.methods.joint import JointMethod
 from bmiss_engine.recording import Recording
 from bmiss_engine.results import DecompositionResult
 
@@ -30,6 +31,7 @@ METHODS: dict[str, Callable[[DecomposerConfig], DecompositionMethod]] = {
     "fastica": FastIcaMethod,
     "hybrid": HybridMethod,
     "bmiss": BmissMethod,
+    "joint": JointMethod,
 }
 
 
@@ -38,4 +40,4 @@ def method_for(config: DecomposerConfig) -> DecompositionMethod:
     return METHODS[config.method](config)
 
 
-__all__ = ["METHODS", "BmissMethod", "DecompositionMethod", "FastIcaMethod", "HybridMethod", "method_for"]
+__all__ = ["METHODS", "BmissMethod", "DecompositionMethod", "FastIcaMethod", "HybridMethod", "JointMethod", "method_for"]

@@ -30,6 +30,9 @@ _METHODS = (
     ("bmiss", "BMISS biophysical inversion (experimental)", True,
      "Fits a biophysical model of each motor unit to the EMG. Experimental: slower, and less tested "
      "than FastICA; check its units against FastICA's"),
+    ("joint", "Joint decoding: FastICA's units decoded together, hidden units found (experimental)", True,
+     "FastICA's units decoded all at once, then the units they hide looked for on what they leave; "
+     "slower than FastICA; units found beyond it are listed in the result"),
 )
 
 

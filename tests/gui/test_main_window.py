@@ -108,7 +108,8 @@ def test_decompose_dialog_offers_the_three_methods_and_builds_the_config(window,
     model = dialog.method.model()
     methods = [dialog.method.itemData(i) for i in range(dialog.method.count())]
     enabled = [model.item(i).isEnabled() for i in range(dialog.method.count())]
-    assert list(zip(methods, enabled, strict=True)) == [("fastica", True), ("hybrid", True), ("bmiss", True)]
+    assert list(zip(methods, enabled, strict=True)) == [("fastica", True), ("hybrid", True), ("bmiss", True),
+                                                        ("joint", True)]
     assert "experimental" in dialog.method.itemText(2)
     assert "depth" in dialog.method.itemData(1, Qt.ItemDataRole.ToolTipRole).lower()
     assert not dialog.restarts.isEnabled()
