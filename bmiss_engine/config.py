@@ -261,7 +261,7 @@ class DecomposerConfig:
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
-            raise ConfigError(f"method {self.method!r} is unknown; use {', '.join(map(repr, METHODS))}")
+            raise ConfigError(f"method {self.method!r} is unknown; use 'fastica', 'hybrid', 'bmiss' or 'joint'")
         if self.discharge_marking not in DISCHARGE_MARKINGS:
             raise ConfigError(
                 f"discharge_marking must be 'peak', 'onset' or 'model', got {self.discharge_marking!r}"

@@ -82,7 +82,7 @@ def test_transform_applies_learned_filters_to_new_data(sim20) -> None:
 
 
 def test_config_validation() -> None:
-    with pytest.raises(ConfigError, match="unknown; use 'fastica', 'hybrid' or 'bmiss'"):
+    with pytest.raises(ConfigError, match="unknown; use 'fastica', 'hybrid', 'bmiss' or 'joint'"):
         DecomposerConfig().replace(method="ica")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="sil_threshold"):
         DecomposerConfig().replace(sil_threshold=1.5)
