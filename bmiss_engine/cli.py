@@ -294,13 +294,21 @@ def _decomposition_summary(
         "device": result.provenance.get("device"),
         "wall_time_s": result.provenance.get("wall_time_s"),
         "n_units": result.n_units,
-        "units": [
-            {"unit_id": u.unit_id, "status": u.status, "n_discharges": u.n_discharges, "mean_rate_hz": u.mean_rate_hz,
-             "cov_isi": u.cov_isi, "sil": u.sil, "pnr_db": u.pnr_db}
-            for u in result.units
-        ],
+        "units": _unit_summaries(result),
         "out": out,
     }
+
+
+def _unit_summaries(result: DecompositionResult) -> list[dict[str, Any]]:
+    """One JSON object per unit: its numbers, its origin ("blind" or "model") and, when the
+    forward model estimated them, ``theta`` (physical units) and ``theta_sd`` ([0, 1] scale)."""
+    from bmiss_engine.io.unit_model import unit_model_summary
+
+    return [
+        {"unit_id": u.unit_id, "status": u.status, "n_discharges": u.n_discharges, "mean_rate_hz": u.mean_rate_hz,
+         "cov_isi": u.cov_isi, "sil": u.sil, "pnr_db": u.pnr_db, **unit_model_summary(u)}
+        for u in result.units
+    ]
 
 
 def _recording_summary(rec: Recording, grids: tuple[int, int] = (0, 1)) -> dict[str, Any]:
@@ -379,8 +387,12 @@ def _simulate(args: argparse.Namespace) -> int:
 
 def _info(args: argparse.Namespace) -> int:
     rec, n_grids = _open(args)
+    result = _stored_units(Path(args.file), args.grid_index)
     if args.json:
-        _print_json(_recording_summary(rec, (args.grid_index, n_grids)))
+        summary = _recording_summary(rec, (args.grid_index, n_grids))
+        if result is not None:
+            summary.update(n_units=result.n_units, units=_unit_summaries(result))
+        _print_json(summary)
         return 0
     g = rec.grid
     print(f"file:          {rec.source}")
@@ -394,7 +406,23 @@ def _info(args: argparse.Namespace) -> int:
     print(f"duration:      {rec.duration_s:.3f} s ({rec.n_samples} samples)")
     if rec.aux:
         print(f"auxiliary:     {', '.join(rec.aux)}")
+    if result is not None:
+        n_model = sum(u.origin == "model" for u in result.units)
+        print(f"motor units:   {result.n_units} ({n_model} found through the forward model)")
     return 0
+
+
+def _stored_units(path: Path, grid_index: int) -> DecompositionResult | None:
+    """The decomposition a recording file holds beside its EMG (DEMUSE, MUedit and openhdemg
+    files may), or None."""
+    from bmiss_engine.io import open_result
+
+    if path.suffix.lower() not in (".mat", ".json"):
+        return None
+    try:
+        return open_result(path, grid_index=grid_index)
+    except BmissError:  # the file holds the EMG alone
+        return None
 
 
 def _export(args: argparse.Namespace) -> int:

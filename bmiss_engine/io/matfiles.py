@@ -29,6 +29,7 @@ from bmiss_engine.io.muedit import (
     muedit_signal,
 )
 from bmiss_engine.io.otb_mat import has_otb_export, has_otb_export_result, otb_export_recordings, otb_export_result
+from bmiss_engine.io.unit_model import from_mat_struct, mat_struct, with_unit_models
 from bmiss_engine.recording import Recording
 from bmiss_engine.results import DecompositionResult
 
@@ -65,15 +66,23 @@ def read_mat_result(path: str | os.PathLike[str], grid_index: int = 0) -> Decomp
     path = Path(path)
     data = _load(path)
     if has_demuse_result(data):
-        return demuse_result(data, path)
+        return _with_bmiss_struct(demuse_result(data, path), data)
     if has_muedit_result(data):
-        return muedit_result(data, path, grid_index)
+        return _with_bmiss_struct(muedit_result(data, path, grid_index), data)
     if has_otb_export_result(data):
         return otb_export_result(data, path)
     raise RecordingFormatError(
         f"{path}: a MATLAB file without a decomposition: not DEMUSE's 'MUPulses', MUedit's "
         f"'signal.Dischargetimes' nor OTBioLab+'s 'Decomposition of' columns"
     )
+
+
+def _with_bmiss_struct(result: DecompositionResult, data: dict[str, MatValue]) -> DecompositionResult:
+    """``result`` with the origin, θ and θ's sd that our ``bmiss`` struct keeps per unit id,
+    when the file is one BMISS wrote (see :func:`~bmiss_engine.io.unit_model.mat_struct`)."""
+    if "bmiss" not in data:
+        return result
+    return with_unit_models(result, from_mat_struct(data["bmiss"], len(result.units)))
 
 
 def write_mat(
@@ -86,7 +95,8 @@ def write_mat(
     """MAT v5 that DEMUSE, openhdemg's ``emg_from_demuse`` and MUedit all open: DEMUSE's
     top-level variables (``MUPulses`` 1-based, ``IPTs``, ``fsamp``; with a recording ``SIG``,
     ``IED``, ``ref_signal``), MUedit's ``signal`` and ``parameters`` structs, and BMISS's per-unit
-    ``unit_id``, ``SIL``, ``PNR``, ``CoV_ISI``, ``status``.
+    ``unit_id``, ``SIL``, ``PNR``, ``CoV_ISI``, ``status`` and the ``bmiss`` struct (origin, θ,
+    θ's sd: :func:`~bmiss_engine.io.unit_model.mat_struct`), which the other tools pass over.
 
     Pass the decomposed ``recording``: the EMG (in mV) is stored only then, and without it the
     other tools cannot open the file for editing (openhdemg's loader reads ``IED`` and ``SIG``,
@@ -107,6 +117,7 @@ def write_mat(
         "PNR": np.asarray([u.pnr_db for u in result.units], dtype=np.float64),
         "CoV_ISI": np.asarray([u.cov_isi for u in result.units], dtype=np.float64),
         "status": status,
+        "bmiss": mat_struct(result.units),
     })
     _save(variables, Path(path))
 
@@ -123,8 +134,11 @@ def write_muedit_mat(
     editor loads and saves back. Half the size of :func:`write_mat`'s file, which also holds
     DEMUSE's copy of the EMG. Pass the ``recording``: MUedit's editor needs ``signal.data``.
     ``ref_mvc`` is accepted for a common signature and not used: MUedit rescales its reference
-    (``signal.target``) itself."""
-    _save({"signal": muedit_signal(result, recording), "parameters": muedit_parameters(result)}, Path(path))
+    (``signal.target``) itself. The units' origin, θ and θ's sd go in a top-level ``bmiss``
+    struct (:func:`~bmiss_engine.io.unit_model.mat_struct`): MUedit loads only ``signal`` and
+    ``parameters``, and saves only those (and ``edition``) back."""
+    _save({"signal": muedit_signal(result, recording), "parameters": muedit_parameters(result),
+           "bmiss": mat_struct(result.units)}, Path(path))
 
 
 def _save(variables: dict[str, Any], path: Path) -> None:

@@ -12,9 +12,11 @@ The file says nothing of the EMG's unit nor of the grid layout. Units: openhdemg
 source's, which is µV for OTBioLab+ exports (``SOURCE`` "OTB") and mV for DEMUSE; µV is assumed
 for other sources, "OPENHDEMG" (what openhdemg 0.2 writes for its own modules) included. BMISS
 writes µV, ``SOURCE`` "CUSTOMCSV" (openhdemg's generic source), and the layout in ``EXTRAS``
-columns ``bmiss_channel_row``/``bmiss_channel_column`` (plus ``bmiss_unit_id``), which openhdemg
-carries along untouched. Files without them are read as a single column of channels; pass
-``grid=`` to ``open_recording`` to give the real layout.
+columns ``bmiss_channel_row``/``bmiss_channel_column`` (plus per unit ``bmiss_unit_id``,
+``bmiss_origin`` and ``bmiss_theta_<field>``/``bmiss_theta_sd_<field>``, see
+:func:`~bmiss_engine.io.unit_model.extras_columns`), which openhdemg carries along untouched.
+Files without them are read as a single column of channels; pass ``grid=`` to
+``open_recording`` to give the real layout.
 
 ``REF_SIGNAL`` is in % MVC for openhdemg (its analyses of force steps and recruitment thresholds
 take it so); BMISS writes the recording's reference channel scaled to it
@@ -39,6 +41,7 @@ from bmiss_engine.errors import RecordingFormatError
 from bmiss_engine.io.atomic import write_bytes_atomic
 from bmiss_engine.io.imported import imported_result
 from bmiss_engine.io.reference import percent_of_mvc, reference_channel
+from bmiss_engine.io.unit_model import extras_columns, from_extras, with_unit_models
 from bmiss_engine.recording import ElectrodeGrid, Recording
 from bmiss_engine.results import DecompositionResult
 
@@ -88,16 +91,26 @@ def _table(data: dict[str, Any], key: str, path: Path) -> tuple[list[Any], NDArr
     return columns, values[order]
 
 
-def _extras(data: dict[str, Any]) -> dict[str, NDArray[np.float64]]:
+def _extras_columns(data: dict[str, Any]) -> dict[str, list[Any]]:
+    """The ``bmiss_*`` columns of ``EXTRAS`` as they are stored (name → values, None where null)."""
     table = data.get("EXTRAS")
     if not isinstance(table, dict):
         return {}
     columns = [str(c) for c in table.get("columns", [])]
+    rows = [row for row in table.get("data", []) if isinstance(row, list)]
+    return {name: [row[j] if j < len(row) else None for row in rows]
+            for j, name in enumerate(columns) if name.startswith("bmiss_")}
+
+
+def _extras(data: dict[str, Any]) -> dict[str, NDArray[np.float64]]:
+    """The numeric ``bmiss_*`` columns of ``EXTRAS`` as float64 (NaN where null); text columns
+    (``bmiss_origin``) are left out."""
     out = {}
-    for j, name in enumerate(columns):
-        if name.startswith("bmiss_"):
-            col = [row[j] if j < len(row) else None for row in table.get("data", [])]
+    for name, col in _extras_columns(data).items():
+        try:
             out[name] = np.asarray([np.nan if v is None else v for v in col], dtype=np.float64)
+        except (TypeError, ValueError):
+            continue
     return out
 
 
@@ -159,7 +172,12 @@ def read_openhdemg_result(path: str | os.PathLike[str]) -> DecompositionResult:
         ipts = None
     ids_col = _extras(data).get("bmiss_unit_id", np.empty(0))[: len(pulses)]
     ids = [int(i) for i in ids_col] if ids_col.size == len(pulses) and np.isfinite(ids_col).all() else None
-    return imported_result(path, pulses, fs, n_samples, ipts, ids, "openhdemg")
+    result = imported_result(path, pulses, fs, n_samples, ipts, ids, "openhdemg")
+    # files BMISS wrote keep each unit's origin, θ and θ's sd in EXTRAS, in the units' order
+    models = from_extras(_extras_columns(data), len(result.units))
+    if models is None:
+        return result
+    return with_unit_models(result, {u.unit_id: m for u, m in zip(result.units, models, strict=True)})
 
 
 def write_openhdemg_json(
@@ -172,6 +190,7 @@ def write_openhdemg_json(
     """Write an openhdemg file that ``emg_from_json`` opens: the units and, with ``recording``,
     the EMG (µV), the grid layout in ``EXTRAS`` and the reference channel
     (:func:`~bmiss_engine.io.reference.reference_channel`: force, torque, ...) as ``REF_SIGNAL``.
+    Each unit's origin, θ and θ's sd go in ``EXTRAS`` too (read back here).
 
     openhdemg takes ``REF_SIGNAL`` in % MVC. ``ref_mvc`` is the MVC in the reference channel's
     own unit (e.g. volts at the AUX input); without it the channel is scaled to % of its own
@@ -186,7 +205,7 @@ def write_openhdemg_json(
     for j, u in enumerate(result.units):
         firing[u.discharge_samples, j] = 1
     ipts = np.stack([u.pulse_train for u in result.units], axis=1) if n_units else np.zeros((n, 0))
-    extras: dict[str, list[Any]] = {"bmiss_unit_id": [u.unit_id for u in result.units]}
+    extras: dict[str, list[Any]] = {"bmiss_unit_id": [u.unit_id for u in result.units], **extras_columns(result.units)}
     if recording is not None:
         raw = _split(list(range(recording.n_channels)), index, recording.emg_v.T / VOLTS_PER_UV)
         reference = reference_channel(recording)
