@@ -26,11 +26,12 @@ log = logging.getLogger(__name__)
 
 def session_to_file(session: Session, config: DecomposerConfig, anatomy: LoadedAnatomy | None,
                     description: TabularDescription | None, recording_sha256: str,
-                    session_path: str | None) -> SessionFile:
+                    session_path: str | None, grid_index: int = 0) -> SessionFile:
     """The engine session describing the work now (immutable: safe to write from another
     thread): the result with its edit history, the settings, and as view state the selected
-    units, where the result starts in the recording, how a bare matrix was read, the MRI and
-    the grid's placement on it. Raises BmissError while there is no result to save."""
+    units, where the result starts in the recording, how a bare matrix was read, which grid of
+    the recording's file (``grid_index``, from 0), the MRI and the grid's placement on it.
+    Raises BmissError while there is no result to save."""
     s = session
     if s.recording is None or s.history is None or s.is_live:
         raise BmissError("there is no result to save yet")
@@ -40,6 +41,7 @@ def session_to_file(session: Session, config: DecomposerConfig, anatomy: LoadedA
         "selected_units": list(s.selected_ids),
         "offset_samples": s.offset_samples,
         "session_path": session_path,
+        "grid_index": int(grid_index),
     }
     if description is not None:
         view_state["tabular"] = description.as_dict()
@@ -64,6 +66,7 @@ class SavedWork:
 
     description: TabularDescription | None  # how its bare matrix is read (None: not a bare matrix)
     open_options: dict[str, Any]  # keyword arguments of open_recording for the recording
+    grid_index: int  # which grid of the recording's file (0 in sessions saved before files of several grids opened)
     history: EditHistory
     config: DecomposerConfig | None  # None: the file saved no settings
     offset_samples: int
@@ -80,13 +83,18 @@ class SavedWork:
         if isinstance(view.get("tabular"), dict):
             description = TabularDescription.from_dict(view["tabular"])
             options = description.open_options(peek_matrix(recording_path).n_channels)
+        grid_index = int(view.get("grid_index", 0))
+        if grid_index < 0:
+            raise ValueError(f"grid index {grid_index}")
+        if grid_index:
+            options["grid_index"] = grid_index
         history = (EditHistory.from_log(saved.initial_result, saved.edit_log, saved.redo_log)
                    if saved.initial_result is not None else EditHistory(saved.result))
         config = DecomposerConfig.from_dict(saved.settings) if saved.settings else None
         if not _same_units(history.current, saved.result):
             log.warning("%s: the edit log does not reproduce the saved result; undo starts here", recording_path)
             history = EditHistory(saved.result)
-        return cls(description, options, history, config, int(view.get("offset_samples", 0)),
+        return cls(description, options, grid_index, history, config, int(view.get("offset_samples", 0)),
                    tuple(int(i) for i in view.get("selected_units", [])))
 
 

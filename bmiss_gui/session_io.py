@@ -1,12 +1,13 @@
 """Files of the window's work: opening recordings (any format; bare matrices through the import
-dialog), results and sessions (``.bmiss``), saving sessions, and knowing whether there is
-unsaved work.
+dialog, files of several grids through the grid dialog), results (ours, and other tools'
+decompositions: with their EMG, or on a recording when they hold only discharges) and sessions
+(``.bmiss``), saving sessions, and knowing whether there is unsaved work.
 
 A session written here is the engine's :class:`bmiss_engine.io.Session`: the recording by path
 and fingerprint, the current result, the decomposition's output with the edit log and the
 redo branch (so undo and redo work after reopening), the decomposer settings, and the GUI's
 view state (selected units, where the result starts in the recording, how a bare matrix was
-described, the MRI and the grid's placement on it). Reading and writing run off the GUI thread
+described, which grid of its file, the MRI and the grid's placement on it). Reading and writing run off the GUI thread
 (:mod:`bmiss_gui.background`).
 
 "Unsaved" means: the result shown is not the one last saved or opened, or the MRI or the grid's
@@ -23,6 +24,7 @@ of it; the session (the controller) and the recent-files list are given to it.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -40,14 +42,17 @@ from bmiss_engine.io import (
     is_tabular,
     load_session,
     open_recording,
+    open_recordings,
+    open_result,
     peek_matrix,
-    read_result_npz,
     save_session,
 )
 from bmiss_engine.io import Session as SessionFile
+from bmiss_engine.io.registry import pick_grid
 from bmiss_engine.io.session import SESSION_SUFFIX, file_fingerprint
 from bmiss_engine.review import filtered_emg
 from bmiss_gui.background import run_blocking
+from bmiss_gui.dialogs.grid_choice import GridChoiceDialog
 from bmiss_gui.dialogs.import_dialog import ImportDialog
 from bmiss_gui.file_guard import DiskStamp, OverwriteChoice, UnsavedChoice, ask_overwrite, ask_unsaved
 from bmiss_gui.recent import RecentFiles
@@ -61,9 +66,15 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 OPEN_FILTER = (
-    "Recordings and sessions (*.bmiss *.npz *.otb+ *.otb4 *.mat *.json *.edf *.bdf *.poly5 *.rhd *.csv *.txt *.npy);;"
-    "BMISS sessions (*.bmiss);;Bare matrices (*.csv *.txt *.npy);;All files (*)"
+    "Recordings, decompositions and sessions (*.bmiss *.npz *.otb+ *.otb4 *.mat *.json *.edf *.bdf *.poly5 *.rhd "
+    "*.csv *.tsv *.txt *.npy);;"
+    "BMISS sessions (*.bmiss);;Decompositions of other tools (*.mat *.json *.csv *.tsv);;"
+    "Bare matrices (*.csv *.txt *.npy);;All files (*)"
 )
+# recordings that can hold another tool's units beside the EMG: DEMUSE, MUedit, OTBioLab+ .mat; openhdemg .json
+WITH_DECOMPOSITION = (".mat", ".json")
+# the discharge tables: BMISS's discharge CSV, BIDS events (no EMG: the recording is asked for)
+DISCHARGE_TABLES = (".csv", ".tsv")
 SESSION_FILTER = "BMISS session (*.bmiss)"
 BEFORE_CLOSING = "before closing it?"
 T = TypeVar("T")
@@ -91,16 +102,90 @@ class FilesHost(Protocol):
 
 @dataclass(frozen=True)
 class Loaded:
-    """A recording read off the GUI thread, with its band-passed EMG."""
+    """A recording read off the GUI thread, with its band-passed EMG: grid ``grid_index`` of its
+    file and, when the file also holds another tool's decomposition, that ``result``."""
 
     recording: Recording
     filtered: np.ndarray
+    grid_index: int = 0
+    result: DecompositionResult | None = None
 
 
 def read_recording(path: Path, options: dict[str, Any]) -> Loaded:
-    """Read and band-pass a recording (runs in a worker thread)."""
+    """Read and band-pass a recording (runs in a worker thread); ``options`` are those of
+    ``open_recording`` (``grid_index`` among them)."""
     recording = open_recording(path, **options)
-    return Loaded(recording, filtered_emg(recording))
+    return Loaded(recording, filtered_emg(recording), int(options.get("grid_index", 0)))
+
+
+def prepare(recording: Recording, path: Path, grid_index: int, with_units: bool) -> Loaded:
+    """A grid read from ``path``, band-passed, with the decomposition ``path`` holds beside it
+    when ``with_units`` (runs in a worker thread)."""
+    result = decomposition_in(path, grid_index) if with_units else None
+    return Loaded(recording, filtered_emg(recording), grid_index, result)
+
+
+def decomposition_in(path: Path, grid_index: int) -> DecompositionResult | None:
+    """The units another tool saved beside the EMG (DEMUSE, MUedit or OTBioLab+ ``.mat``,
+    openhdemg ``.json``) for grid ``grid_index``; None when the file holds none."""
+    if path.suffix.lower() not in WITH_DECOMPOSITION:
+        return None
+    try:
+        result = open_result(path, grid_index=grid_index)
+    except BmissError as exc:
+        log.info("%s: a recording without a decomposition (%s)", path, exc)
+        return None
+    return result if result.units else None
+
+
+def is_discharge_table(path: Path) -> bool:
+    """Whether ``path`` is a table of discharges (a ``.csv`` or ``.tsv`` whose header names
+    ``unit_id`` and ``sample``: BMISS's discharge CSV, BIDS events), not an EMG matrix."""
+    if path.suffix.lower() not in DISCHARGE_TABLES:
+        return False
+    try:
+        with path.open("r", encoding="utf-8-sig", errors="replace") as fh:
+            header = fh.readline()
+    except OSError:
+        return False
+    names = {name.strip().strip('"').lower() for name in re.split(r"[,;\t]", header)}
+    return {"unit_id", "sample"} <= names
+
+
+def result_config(result: DecompositionResult, source: Path) -> DecomposerConfig | None:
+    """The settings a result was made with, when they are this version's (imported units have none)."""
+    try:
+        return DecomposerConfig.from_dict(dict(result.config)) if result.config else None
+    except (BmissError, TypeError, ValueError):
+        log.info("%s: its settings are not this version's; keeping the current ones", source)
+        return None
+
+
+def place_result(result: DecompositionResult, recording: Recording, source: Path,
+                 config: DecomposerConfig | None) -> tuple[DecompositionResult, int]:
+    """``result`` on ``recording``, and where it starts there (a decomposed time window counts
+    its samples from the window's start). Imported units that end before the recording (a table
+    keeps no length: it ends at the last discharge) are lengthened to it, their pulse trains with
+    zeros. Raises BmissError, one line, when the units cannot be this recording's."""
+    fs, name = recording.sampling_rate_hz, Path(recording.source).name or recording.source
+    if abs(result.sampling_rate_hz - fs) > 1e-3 * fs:
+        raise BmissError(f"{source.name}: the units are sampled at {result.sampling_rate_hz:g} Hz, {name} at "
+                         f"{fs:g} Hz: not this recording's decomposition")
+    window = config.window_s if config is not None else None
+    offset = max(0, round(window[0] * fs)) if window else 0
+    if offset + result.n_samples > recording.n_samples:
+        raise BmissError(f"{source.name}: its units span {result.n_samples} samples, but {name} has "
+                         f"{recording.n_samples}: not this recording's decomposition")
+    if offset == 0 and result.model is None and result.n_samples < recording.n_samples:
+        result = _lengthened(result, recording.n_samples)
+    return result, offset
+
+
+def _lengthened(result: DecompositionResult, n_samples: int) -> DecompositionResult:
+    pad = n_samples - result.n_samples
+    units = tuple(replace(u, pulse_train=np.concatenate([u.pulse_train, np.zeros(pad, np.float32)]))
+                  for u in result.units)
+    return replace(result, units=units, n_samples=n_samples)
 
 
 class SessionFiles(QObject):
@@ -116,6 +201,7 @@ class SessionFiles(QObject):
         self._host, self._session, self._recent, self._parent = host, session, recent, parent
         self.path: Path | None = None  # the .bmiss file the work was last saved to or opened from
         self.recording_description: TabularDescription | None = None  # how a bare matrix was read
+        self.grid_index = 0  # which grid of the recording's file is open
         self._saved: DecompositionResult | None = None  # the result as last saved or opened
         self._saved_anatomy: tuple[str, GridPlacement] | None = None  # the MRI and placement, likewise
         self._on_disk: DiskStamp | None = None  # ``path`` as this window last opened or saved it
@@ -126,6 +212,8 @@ class SessionFiles(QObject):
         self.ask_unsaved: Callable[[], UnsavedChoice] = self._ask_unsaved
         self.ask_overwrite: Callable[[Path], OverwriteChoice] = lambda path: ask_overwrite(self._parent, path)
         self.ask_import: Callable[[Path, MatrixShape], TabularDescription | None] = self._ask_import
+        self.ask_grid: Callable[[Path, tuple[Recording, ...]], int | None] = self._ask_grid
+        self.ask_recording_for: Callable[[Path], Path | None] = self._ask_recording_for
         for signal in (session.history_changed, session.result_changed, session.live_changed,
                        session.recording_changed):
             signal.connect(self.update_state)
@@ -197,8 +285,11 @@ class SessionFiles(QObject):
 
     # -- opening ----------------------------------------------------------------------------
     def open(self, path: str | Path) -> bool:
-        """Open a session (``.bmiss``) or a recording, whatever its format. Unsaved work is
-        offered for saving first. On failure: a message box, and what was open stays open."""
+        """Open a session (``.bmiss``), a recording whatever its format, or another tool's
+        decomposition: with its EMG when the file holds it (DEMUSE, MUedit, openhdemg), on its
+        recording when it holds only discharges (CSV, BIDS events). A file of several grids
+        asks which. Unsaved work is offered for saving first. On failure: a message box, and
+        what was open stays open."""
         if self._host.busy:
             self._host.show_error("Cannot open a file now", "A decomposition is running; cancel it first.")
             return False
@@ -207,6 +298,8 @@ class SessionFiles(QObject):
             return False
         if path.suffix.lower() == SESSION_SUFFIX:
             return self.open_session(path)
+        if is_discharge_table(path):
+            return self.open_discharges(path)
         return self.open_recording(path)
 
     def open_dialog(self, title: str = "Open session", file_filter: str = SESSION_FILTER) -> None:
@@ -218,20 +311,60 @@ class SessionFiles(QObject):
         self.open_dialog()
 
     def open_recording(self, path: Path, description: TabularDescription | None = None) -> bool:
+        """Open a recording; with the units the file holds beside it (another tool's), if any."""
+        chosen = self._load(path, description, with_units=True)
+        if chosen is None:
+            return False
+        loaded, description = chosen
+        if loaded.result is not None:
+            try:
+                placed = place_result(loaded.result, loaded.recording, path, None)
+            except BmissError as exc:
+                self._host.show_message(f"Opened the recording alone: {exc}", 15000)
+            else:
+                self._set_recording(loaded, description, path)
+                return self._show_result(loaded, placed, path, None)
+        self._set_recording(loaded, description, path)
+        self._session.set_recording(loaded.recording, loaded.filtered)
+        self.mark_saved(None)
+        return True
+
+    def _set_recording(self, loaded: Loaded, description: TabularDescription | None, path: Path | None) -> None:
+        """What the window keeps of how the recording was read (a session saves it); ``path``
+        goes to the recent files."""
+        self.recording_description = description
+        self.grid_index = loaded.grid_index
+        if path is not None:
+            self._recent.remember(path)
+
+    def _load(self, path: Path, description: TabularDescription | None, grid_index: int | None = None,
+              with_units: bool = False) -> tuple[Loaded, TabularDescription | None] | None:
+        """Read one grid of ``path`` (which one is asked when the file holds several and
+        ``grid_index`` is None; a bare matrix is described first), with the units the file
+        holds when ``with_units``. None when the user cancels or it cannot be read (said)."""
         options: dict[str, Any] = {}
         if is_tabular(path):
             described = self._describe(path, description)
             if described is None:
-                return False
+                return None
             description, options = described
-        loaded = self._read(path, options)
-        if loaded is None:
-            return False
-        self.recording_description = description if is_tabular(path) else None
-        self._session.set_recording(loaded.recording, loaded.filtered)
-        self.mark_saved(None)
-        self._recent.remember(path)
-        return True
+        else:
+            description = None
+        grids = self._reading(lambda: open_recordings(path, **options), path)
+        if grids is None:
+            return None
+        if grid_index is None:
+            grid_index = 0 if len(grids) == 1 else self.ask_grid(path, grids)
+            if grid_index is None:
+                return None
+        try:
+            recording = pick_grid(grids, grid_index, path)
+        except BmissError as exc:
+            self._host.show_error("Cannot open the recording", str(exc))
+            return None
+        index = grid_index
+        loaded = self._reading(lambda: prepare(recording, path, index, with_units), path)
+        return None if loaded is None else (loaded, description)
 
     def _describe(self, path: Path, description: TabularDescription | None,
                   ) -> tuple[TabularDescription, dict[str, Any]] | None:
@@ -251,37 +384,78 @@ class SessionFiles(QObject):
             self._host.show_error("Cannot open the recording", f"{path}: {exc}")
             return None
 
+    def open_discharges(self, path: Path) -> bool:
+        """Show a table of discharges (BMISS's CSV, BIDS events) for review on the open
+        recording when they fit it, else on the recording the user names. The caller has
+        offered unsaved work for saving. On failure: one line, and what was open stays."""
+        result = self._blocking(lambda: open_result(path), f"Reading {path.name}…", "Cannot open the decomposition")
+        if result is None:
+            return False
+        rec = self._session.recording
+        if rec is not None:
+            try:
+                placed = place_result(result, rec, path, None)
+            except BmissError as exc:
+                self._host.show_message(f"{exc}; choose its recording", 15000)
+            else:
+                filtered = self._session.filtered_emg()
+                assert filtered is not None
+                self._recent.remember(path)
+                return self._show_result(Loaded(rec, filtered, self.grid_index), placed, path, None)
+        recording_path = self.ask_recording_for(path)
+        if recording_path is None:
+            return False
+        chosen = self._load(Path(recording_path), None)
+        if chosen is None:
+            return False
+        loaded, description = chosen
+        try:
+            placed = place_result(result, loaded.recording, path, None)
+        except BmissError as exc:
+            self._host.show_error("Cannot open the decomposition", str(exc))
+            return False
+        self._set_recording(loaded, description, Path(recording_path))
+        self._recent.remember(path)
+        return self._show_result(loaded, placed, path, None)
+
+    def _ask_recording_for(self, path: Path) -> Path | None:
+        chosen, _ = QFileDialog.getOpenFileName(self._parent, f"The recording {path.name} was decomposed from",
+                                                str(path.parent), OPEN_FILTER)
+        return Path(chosen) if chosen else None
+
     def open_result(self, recording_path: Path, result_path: Path) -> bool:
-        """Show a result file (the engine's ``.npz``, e.g. a batch's) on its recording, as a
-        fresh result to review (undo starts there) with the settings it was made with. The
-        caller has offered unsaved work for saving. On failure: a message, and what was open stays."""
-        result = self._blocking(lambda: read_result_npz(result_path), f"Reading {result_path.name}…",
+        """Show a result file (the engine's ``.npz``, e.g. a batch's, or another tool's) on its
+        recording (its first grid), as a fresh result to review (undo starts there) with the
+        settings it was made with. The caller has offered unsaved work for saving. On failure:
+        a message, and what was open stays."""
+        result = self._blocking(lambda: open_result(result_path), f"Reading {result_path.name}…",
                                 "Cannot open the result")
         if not isinstance(result, DecompositionResult):
             return False
-        loaded = self._read(recording_path, {})
-        if loaded is None:
+        chosen = self._load(recording_path, None, grid_index=0)
+        if chosen is None:
             return False
-        config = None
+        loaded, description = chosen
+        config = result_config(result, result_path)
         try:
-            config = DecomposerConfig.from_dict(dict(result.config)) if result.config else None
-        except (BmissError, TypeError, ValueError):
-            log.info("%s: its settings are not this version's; keeping the current ones", result_path)
-        rec = loaded.recording
-        # a result of a time window counts its samples from the window's start (Recording.crop)
-        window = config.window_s if config is not None else None
-        offset = max(0, round(window[0] * rec.sampling_rate_hz)) if window else 0
-        if offset + result.n_samples > rec.n_samples:
-            self._host.show_error("Cannot open the result", f"{result_path}: made from {result.n_samples} samples, "
-                                  f"but {recording_path.name} has {rec.n_samples}: not this recording's result")
+            placed = place_result(result, loaded.recording, result_path, config)
+        except BmissError as exc:
+            self._host.show_error("Cannot open the result", str(exc))
             return False
+        self._set_recording(loaded, description, None)
+        return self._show_result(loaded, placed, result_path, config)
+
+    def _show_result(self, loaded: Loaded, placed: tuple[DecompositionResult, int], source: Path,
+                     config: DecomposerConfig | None) -> bool:
+        """``placed`` (a result and where it starts) on the recording of ``loaded``, as a fresh
+        result to review: undo starts here."""
+        result, offset = placed
         if config is not None:
             self._host.config = config
-        self.recording_description = None
-        self._session.restore(rec, EditHistory(result), offset, (), loaded.filtered)
+        self._session.restore(loaded.recording, EditHistory(result), offset, (), loaded.filtered)
         self.mark_saved(None)
         self.opened.emit()
-        self._host.show_message(f"{result.n_units} motor units from {result_path.name}", 8000)
+        self._host.show_message(f"{result.n_units} motor units from {source.name}", 8000)
         return True
 
     def _blocking(self, fn: Callable[[], T], label: str, title: str) -> T | None:
@@ -292,14 +466,18 @@ class SessionFiles(QObject):
             self._host.show_error(title, str(exc))
             return None
 
-    def _read(self, path: Path, options: dict[str, Any]) -> Loaded | None:
+    def _reading(self, fn: Callable[[], T], path: Path) -> T | None:
+        """``fn()``, which reads the recording ``path``, off the GUI thread; its failure shown."""
         try:
-            return run_blocking(lambda: read_recording(path, options), self._parent, f"Reading {path.name}…")
+            return run_blocking(fn, self._parent, f"Reading {path.name}…")
         except BmissError as exc:
             self._host.show_error("Cannot open the recording", str(exc))
         except (OSError, ValueError, MemoryError) as exc:
             self._host.show_error("Cannot open the recording", f"{path}: {exc}")
         return None
+
+    def _read(self, path: Path, options: dict[str, Any]) -> Loaded | None:
+        return self._reading(lambda: read_recording(path, options), path)
 
     def open_session(self, path: Path, recovered: bool = False) -> bool:
         """Resume the work saved in ``path``. ``recovered``: an autosave after a crash, which
@@ -323,6 +501,7 @@ class SessionFiles(QObject):
         if loaded is None:
             return False
         self.recording_description = work.description
+        self.grid_index = work.grid_index
         if work.config is not None:
             self._host.config = work.config
         view = saved.view_state
@@ -410,7 +589,7 @@ class SessionFiles(QObject):
         thread (the recording's fingerprint: its file is hashed once per version). Raises
         BmissError while there is no result to save."""
         snapshot = session_to_file(self._session, self._host.config, self._host.anatomy, self.recording_description,
-                                   "", session_path)
+                                   "", session_path, self.grid_index)
         rec = self._session.recording
         assert rec is not None
         return lambda: replace(snapshot, recording_sha256=self.recording_fingerprint(rec))
@@ -435,3 +614,9 @@ class SessionFiles(QObject):
         if dialog.exec() != QDialog.DialogCode.Accepted:
             return None
         return dialog.description()
+
+    def _ask_grid(self, path: Path, grids: tuple[Recording, ...]) -> int | None:
+        dialog = GridChoiceDialog(path, grids, 0, self._parent)
+        if dialog.exec() != QDialog.DialogCode.Accepted:
+            return None
+        return dialog.grid_index()

@@ -1,0 +1,201 @@
+"""Files from other tools in the window: a file of several grids asks which grid (and a session
+remembers the choice); another tool's decomposition opens for review, with the EMG the file
+holds (DEMUSE, MUedit, openhdemg) or on a recording (discharge CSV, BIDS events)."""
+
+from __future__ import annotations
+
+from tests.gui.conftest import require_gui
+
+require_gui()
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+
+from bmiss_engine import DecompositionResult, MotorUnit, Recording
+from bmiss_engine.io import open_recording, open_result, write_npz, write_result
+from bmiss_gui.dialogs.grid_choice import GridChoiceDialog
+from tests.engine.test_io_otb import N_TOTAL, _adapter, _device_xml, _otb_plus
+
+GRIDS = [("GR08MM1305", 64), ("GR10MM0804", 32)]
+
+
+@pytest.fixture
+def two_grid_otb(tmp_path: Path) -> Path:
+    """An .otb+ of a 13×5 grid (64 channels) and an 8×4 grid (32 channels), 2 s at 2048 Hz."""
+    rng = np.random.default_rng(3)
+    raw = rng.integers(-200, 200, (N_TOTAL, 4096)).astype(np.int16)
+    adapters = _adapter(0, 150, [GRIDS[0][0]] * GRIDS[0][1]) + _adapter(64, 150, [GRIDS[1][0]] * GRIDS[1][1])
+    path = tmp_path / "two.otb+"
+    _otb_plus(path, _device_xml(adapters), raw)
+    return path
+
+
+def _visible(kind: type) -> object:
+    return next(w for w in QApplication.topLevelWidgets() if isinstance(w, kind) and w.isVisible())
+
+
+def _choose_grid(index: int | None, seen: list[list[str]]) -> None:
+    """What a user does in the modal grid dialog: read the rows, pick one (None: Cancel)."""
+    dialog = _visible(GridChoiceDialog)
+    assert isinstance(dialog, GridChoiceDialog)
+    seen.append([dialog.grids.item(i).text() for i in range(dialog.grids.count())])
+    seen.append([str(dialog.grid_index())])  # the first grid is the default
+    if index is None:
+        dialog.buttons.rejected.emit()
+        return
+    dialog.grids.setCurrentRow(index)
+    dialog.ok_button.click()
+
+
+def _result(recording: Recording, n_units: int = 3, seed: int = 5) -> DecompositionResult:
+    """Units with regular discharges and pulse trains peaking there, on ``recording``."""
+    rng = np.random.default_rng(seed)
+    fs, n = recording.sampling_rate_hz, recording.n_samples
+    units = []
+    for uid in range(n_units):
+        step = int(fs / (8 + 3 * uid))
+        discharges = np.arange(200 + 37 * uid, n - 200, step, dtype=np.int64)
+        train = rng.normal(0, 0.05, n).astype(np.float32) ** 2
+        train[discharges] = 1.0
+        units.append(MotorUnit(uid, discharges, train, fs))
+    return DecompositionResult(tuple(units), fs, n)
+
+
+def _discharges(result: DecompositionResult | None) -> list[list[int]]:
+    assert result is not None
+    return [u.discharge_samples.tolist() for u in result.units]
+
+
+def test_a_file_of_several_grids_asks_which_and_the_session_remembers(  # type: ignore[no-untyped-def]
+    window, two_grid_otb: Path, small_recording_file: Path, tmp_path: Path, errors
+) -> None:
+    seen: list[list[str]] = []
+    QTimer.singleShot(200, lambda: _choose_grid(1, seen))
+    assert window.open_file(two_grid_otb), errors
+    rec = window.session.recording
+    assert (rec.grid.name, rec.n_channels, rec.grid.shape) == ("GR10MM0804", 32, (8, 4))
+    np.testing.assert_array_equal(rec.emg_v, open_recording(two_grid_otb, grid_index=1).emg_v)
+    assert seen[0] == ["Grid 1: GR08MM1305 · 13×5 · 64 channels · 2048 Hz",
+                       "Grid 2: GR10MM0804 · 8×4 · 32 channels · 2048 Hz"]
+    assert seen[1] == ["0"]
+    assert window.files.grid_index == 1
+
+    # the choice is saved with the session, and reopening it asks nothing
+    window.session.finish_decomposition(_result(rec))
+    assert window.files.save_to(tmp_path / "two.bmiss")
+    assert window.open_file(small_recording_file)
+    window.files.ask_grid = lambda path, grids: pytest.fail("asked again")
+    assert window.open_file(tmp_path / "two.bmiss"), errors
+    assert (window.session.recording.grid.name, window.session.recording.n_channels) == ("GR10MM0804", 32)
+    assert window.files.grid_index == 1
+    assert window.session.result.n_units == 3
+
+
+def test_cancelling_the_grid_choice_keeps_what_was_open(  # type: ignore[no-untyped-def]
+    window, two_grid_otb: Path, small_recording_file: Path, errors
+) -> None:
+    assert window.open_file(small_recording_file)
+    window.session.finish_decomposition(_result(window.session.recording))
+    before = window.session.result
+    seen: list[list[str]] = []
+    QTimer.singleShot(200, lambda: _choose_grid(None, seen))
+    assert not window.open_file(two_grid_otb)
+    assert seen
+    assert window.session.recording.source == str(small_recording_file)
+    assert window.session.result is before
+    assert not errors
+
+
+@pytest.mark.parametrize("name", ["units.mat", "units_muedit.mat", "units.json"])
+def test_another_tools_decomposition_opens_with_its_emg_for_review(  # type: ignore[no-untyped-def]
+    window, small_recording_file: Path, tmp_path: Path, name: str, errors
+) -> None:
+    """DEMUSE + MUedit .mat, MUedit's own .mat, openhdemg .json: EMG and units in one file."""
+    recording = open_recording(small_recording_file)
+    written = _result(recording)
+    path = tmp_path / name
+    write_result(written, path, recording)
+    assert window.open_file(path), errors
+    s = window.session
+    assert s.recording.n_channels == recording.n_channels
+    assert s.recording.n_samples == recording.n_samples
+    assert _discharges(s.result) == _discharges(open_result(path)) == _discharges(written)
+    # the pulse trains the file keeps are shown
+    np.testing.assert_allclose(s.result.units[0].pulse_train, written.units[0].pulse_train, rtol=1e-5, atol=1e-6)
+    assert window.units_view.model().rowCount() == 3  # the units table lists them
+    assert not window.files.dirty
+
+    # reviewed and edited with undo, saved as a session, reopened
+    s.select((1,))
+    window.action_by_name["delete"].trigger()
+    assert [u.unit_id for u in s.result.units] == [0, 2]
+    window.action_by_name["undo"].trigger()
+    assert [u.unit_id for u in s.result.units] == [0, 1, 2]
+    s.select((2,))
+    window.action_by_name["reject"].trigger()
+    assert window.files.dirty
+    assert window.files.save_to(tmp_path / "review.bmiss")
+    assert window.open_file(small_recording_file)
+    assert window.open_file(tmp_path / "review.bmiss"), errors
+    assert _discharges(window.session.result) == _discharges(written)
+    assert window.session.result.units[2].status == "rejected"
+    assert window.session.history.can_undo
+
+
+@pytest.mark.parametrize("name", ["units.csv", "units_events.tsv"])
+def test_a_discharge_table_opens_on_the_open_recording_when_it_fits(  # type: ignore[no-untyped-def]
+    window, small_recording_file: Path, tmp_path: Path, name: str, errors
+) -> None:
+    assert window.open_file(small_recording_file)
+    recording = window.session.recording
+    written = _result(recording)
+    path = tmp_path / name
+    write_result(written, path)
+    window.files.ask_recording_for = lambda path: pytest.fail("the open recording fits")
+    assert window.open_file(path), errors
+    assert window.session.recording is recording
+    assert _discharges(window.session.result) == _discharges(open_result(path)) == _discharges(written)
+    # a table keeps no length: the units span the whole recording
+    assert window.session.result.n_samples == recording.n_samples
+    assert window.session.result.units[0].pulse_train.shape == (recording.n_samples,)
+
+
+def test_a_discharge_table_asks_for_its_recording_otherwise(  # type: ignore[no-untyped-def]
+    window, small_recording_file: Path, tmp_path: Path, errors
+) -> None:
+    recording = open_recording(small_recording_file)
+    written = _result(recording)
+    table = tmp_path / "units.csv"
+    write_result(written, table)
+    short = tmp_path / "short.npz"
+    write_npz(recording.crop(0.0, 1.0), short)
+
+    # nothing open: the recording is asked for
+    asked: list[Path] = []
+    window.files.ask_recording_for = lambda path: asked.append(path) or small_recording_file
+    assert window.open_file(table), errors
+    assert asked == [table]
+    assert window.session.recording.source == str(small_recording_file)
+    assert _discharges(window.session.result) == _discharges(written)
+
+    # a recording the units do not fit: one line, and what was open stays
+    assert window.open_file(short)
+    window.files.ask_recording_for = lambda path: short
+    before = window.session.recording
+    assert not window.open_file(table)
+    assert window.session.recording is before
+    assert window.session.result is None
+    title, text = errors[-1]
+    assert title == "Cannot open the decomposition"
+    assert "\n" not in text
+    assert "units.csv" in text
+    assert "not this recording's decomposition" in text
+
+    # Cancel in the file dialog: nothing changes
+    window.files.ask_recording_for = lambda path: None
+    assert not window.open_file(table)
+    assert window.session.recording is before
