@@ -1,7 +1,12 @@
 """The subject's MRI for the open recording: reading it off the GUI thread, the electrode
-grid's placement on its skin, and the scene the 3D view shows (the MRI with the grid on it,
-else the planar layers of the forward model under the grid). The skin and fat under the grid
-go to the decomposition settings (the forward model of the hybrid and bmiss methods).
+grid's placement on its skin, and the scene the 3D view shows (the MRI with the grid on it and
+the cylinder fitted under it, else the forward model's limb under the grid: planar layers or
+the cylindrical model's limb). The skin and fat under the grid go to the decomposition settings
+(the forward model of the hybrid and bmiss methods).
+
+The units are drawn where the model that estimated them puts them: the settings of the result
+shown (else the window's, which a run starts with) say which model that was, and the scene
+follows when they change (a run started, a result opened).
 """
 
 from __future__ import annotations
@@ -15,8 +20,9 @@ from PySide6.QtCore import QObject, QSettings, Signal, Slot
 from PySide6.QtWidgets import QFileDialog, QWidget
 
 from bmiss_engine import BmissError, DecomposerConfig, ElectrodeGrid
+from bmiss_engine.config import InversionSettings
 from bmiss_gui.background import run_blocking
-from bmiss_gui.scene import planar_scene
+from bmiss_gui.scene import cylinder_scene, mri_cylinder, planar_scene, with_cylinder
 from bmiss_gui.session import Session
 from bmiss_gui.views.anatomy3d import Anatomy3DView
 
@@ -54,11 +60,44 @@ class AnatomyControl(QObject):
         self._host, self._session, self._view, self._settings, self._parent = host, session, view, settings, parent
         self.anatomy: LoadedAnatomy | None = None
         self.placement_dialog: GridPlacementDialog | None = None
+        self._scene_key: tuple[object, ...] | None = None
+        self._read_settings: tuple[object, InversionSettings | None] = (None, None)  # a result's, last read
+        # a run started or ended, a result opened: its units may come from another model
+        for signal in (session.result_changed, session.history_changed, session.live_changed):
+            signal.connect(self._follow_settings)
+
+    def units_settings(self) -> InversionSettings:
+        """The forward model's settings of the units shown: the result's own (a finished run,
+        a result opened), else the window's (a run in progress starts with them)."""
+        result = self._session.result
+        if result is not None and result.config:
+            if self._read_settings[0] is not result.config:
+                try:
+                    inversion: InversionSettings | None = DecomposerConfig.from_dict(dict(result.config)).inversion
+                except (BmissError, TypeError, ValueError):
+                    inversion = None  # another version's settings: the window's
+                self._read_settings = (result.config, inversion)
+            if self._read_settings[1] is not None:
+                return self._read_settings[1]
+        return self._host.config.inversion
+
+    def _key(self) -> tuple[object, ...]:
+        inv = self.units_settings()
+        placed = self.anatomy.placed if self.anatomy is not None else None
+        return (self._session.recording, placed, inv.forward_model, inv.limb, inv.cylinder_radii_mm,
+                inv.grid_around, inv.skin_mm, inv.fat_mm)
+
+    @Slot()
+    def _follow_settings(self) -> None:
+        """Rebuild the scene when the model of the units shown changed (not on every edit)."""
+        if self._session.recording is not None and self._scene_key is not None and self._key() != self._scene_key:
+            self.show_scene()
 
     def show_scene(self) -> None:
         """The 3D view's scene for the open recording: the subject's MRI with the grid placed on
-        it when one is open for this grid, else the planar layers of the forward model (skin and
-        fat of the decomposition settings) under the grid."""
+        it when one is open for this grid, the cylinder fitted under the grid drawn over it;
+        else the forward model's limb under the grid: the cylindrical model's limb where the
+        units come from it, else the planar layers (skin and fat of the settings)."""
         rec = self._session.recording
         if rec is None:
             return
@@ -68,11 +107,17 @@ class AnatomyControl(QObject):
             self._host.show_message(f"{anatomy.source.name} closed: this recording has another electrode grid", 8000)
             anatomy = None
             self.changed.emit()
+        inv = self.units_settings()
+        cylindrical = inv.forward_model == "cylindrical"
+        self._scene_key = self._key()
         if anatomy is not None:
-            self._view.set_scene(anatomy.scene())
+            scene = anatomy.scene()
+            cylinder = mri_cylinder(anatomy)
+            self._view.set_scene(scene if cylinder is None else with_cylinder(scene, cylinder, cylindrical))
+        elif cylindrical:
+            self._view.set_scene(cylinder_scene(rec.grid, inv))
         else:
-            config = self._host.config
-            self._view.set_scene(planar_scene(rec.grid, config.inversion.skin_mm, config.inversion.fat_mm))
+            self._view.set_scene(planar_scene(rec.grid, inv.skin_mm, inv.fat_mm))
 
     @Slot()
     def open_dialog(self) -> None:

@@ -5,7 +5,7 @@ snapshot and with the end of the run (its result, the units kept on cancel, or a
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from PySide6.QtCore import QObject, QTimer, Slot
 from PySide6.QtWidgets import QDialog, QLabel, QProgressBar, QPushButton, QStatusBar, QWidget
@@ -17,12 +17,19 @@ from bmiss_gui.session import Session
 from bmiss_gui.warmup import EngineWarmup
 from bmiss_gui.worker import DecompositionRunner
 
+if TYPE_CHECKING:
+    from bmiss_gui.mri import LoadedAnatomy
+
 
 class RunHost(Protocol):
-    """What a run needs of the window: the settings (a run keeps those it was started with)
-    and a way to tell the user."""
+    """What a run needs of the window: the settings (a run keeps those it was started with),
+    the subject's MRI (its limb under the grid is offered to the cylindrical model) and a way
+    to tell the user."""
 
     config: DecomposerConfig
+
+    @property
+    def anatomy(self) -> LoadedAnatomy | None: ...
 
     def show_error(self, title: str, message: str) -> None: ...
 
@@ -70,7 +77,13 @@ class RunControl(QObject):
         rec = self._session.recording
         if rec is None or self._runner.is_running:
             return None
-        dialog = DecomposeDialog(self._host.config, rec.duration_s, self._parent)
+        anatomy = self._host.anatomy
+        cylinder = None
+        if anatomy is not None:
+            from bmiss_gui.scene import mri_cylinder
+
+            cylinder = mri_cylinder(anatomy)
+        dialog = DecomposeDialog(self._host.config, rec.duration_s, self._parent, cylinder=cylinder)
         if dialog.exec() != QDialog.DialogCode.Accepted:
             return None
         try:

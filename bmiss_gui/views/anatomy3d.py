@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["TISSUE_LOOK", "Anatomy3DView", "GridToWorld", "Scene", "can_render_3d", "unit_positions"]
+__all__ = ["CYLINDER_LOOK", "TISSUE_LOOK", "Anatomy3DView", "GridToWorld", "Scene", "can_render_3d", "unit_positions"]
 
 # tissue → (colour, opacity): the skin and fat translucent so the units inside show
 TISSUE_LOOK: dict[str, tuple[str, float]] = {
@@ -49,6 +49,14 @@ TISSUE_LOOK: dict[str, tuple[str, float]] = {
     "fat": ("#f2d479", 0.30),
     "muscle": ("#c0584c", 0.25),
     "bone": ("#ece6d6", 1.0),
+}
+# the cylindrical model's layers (tubes along the grid): faint, so the tissues and units inside
+# show through several of them; their rims at the tube ends show where each layer lies
+CYLINDER_LOOK: dict[str, tuple[str, float]] = {
+    "skin": ("#d9a07e", 0.12),
+    "fat": ("#e8c050", 0.15),
+    "muscle": ("#b04a3f", 0.15),
+    "bone": ("#d8d0bc", 0.45),
 }
 _NO_GL_PLATFORMS = ("offscreen", "minimal")
 # the electrodes as small spheres of this many facets around and from pole to pole: 64 of the
@@ -62,7 +70,9 @@ class Scene:
 
     surfaces: tissue name → (vertices (V, 3) float, faces (F, 3) int); electrodes_mm:
     (n_channels, 3) electrode centres; grid_to_world: maps units' estimated (depth, ML, IZ)
-    under the grid to world points; title: shown in the view's caption.
+    under the grid to world points; title: shown in the view's caption; cylinder: layer →
+    (vertices, faces) of the cylindrical model's layers (bone, muscle, fat, skin) as tubes
+    along the grid, drawn over the tissues (empty: none).
     """
 
     surfaces: Mapping[str, tuple[NDArray[Any], NDArray[Any]]]
@@ -70,6 +80,7 @@ class Scene:
     grid_to_world: GridToWorld
     title: str = ""
     bad_channels: tuple[int, ...] = field(default=())
+    cylinder: Mapping[str, tuple[NDArray[Any], NDArray[Any]]] = field(default_factory=dict)
 
 
 def can_render_3d() -> bool:
@@ -168,6 +179,7 @@ class Anatomy3DView(QWidget):
         self.spheres.clear()
         if scene is not None:
             self._add_tissues(scene)
+            self._add_cylinder(scene)
             self._add_electrodes(scene)
             self._sync_spheres()
             self._default_camera()
@@ -183,6 +195,23 @@ class Anatomy3DView(QWidget):
             mesh = pv.PolyData(np.asarray(vertices, dtype=np.float32), cells)
             self.plotter.add_mesh(mesh, color=colour, opacity=opacity, smooth_shading=True, pickable=False,
                                   culling="back", name=f"tissue_{name}", render=False)
+
+    def _add_cylinder(self, scene: Scene) -> None:
+        """The cylinder's layers as faint tubes (``cylinder_<layer>``) and their rims
+        (``cylinder_<layer>_rims``, the ends' circles) in the layer's colour."""
+        import pyvista as pv
+
+        for name, (vertices, faces) in scene.cylinder.items():
+            colour, opacity = CYLINDER_LOOK.get(name, ("#888888", 0.15))
+            faces = np.asarray(faces, dtype=np.int64)
+            points = np.asarray(vertices, dtype=np.float32)
+            cells = np.hstack([np.full((faces.shape[0], 1), 3, dtype=np.int64), faces]).ravel()
+            self.plotter.add_mesh(pv.PolyData(points, cells), color=colour, opacity=opacity, smooth_shading=True,
+                                  pickable=False, culling="back", name=f"cylinder_{name}", render=False)
+            n = len(points) // 2  # a tube: two rings of n points
+            rims = np.concatenate([[n + 1, *range(n), 0], [n + 1, *range(n, 2 * n), n]]).astype(np.int64)
+            self.plotter.add_mesh(pv.PolyData(points, lines=rims), color=colour, line_width=2, pickable=False,
+                                  name=f"cylinder_{name}_rims", render=False)
 
     def _add_electrodes(self, scene: Scene) -> None:
         """The electrodes as small spheres of real size (points of fixed pixel size swamp a far
