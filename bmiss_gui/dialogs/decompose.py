@@ -179,8 +179,12 @@ class DecomposeSettings(QWidget):
         if explicit and cylinder is None:
             muscle, bone = inv.cylinder_radii_mm
             self.limb.addItem(f"As set: muscle radius {muscle:.1f} mm, bone {bone:.1f} mm", _SAVED_LIMB)
-        # radii set elsewhere with an MRI open: the MRI's, as the grid now lies on it
-        chosen = (_MRI_LIMB if cylinder is not None else _SAVED_LIMB) if explicit else inv.limb
+        # with an MRI open, the subject's limb, unless a default limb was chosen for the cylinder
+        # (radii set elsewhere: the MRI's, as the grid now lies on it)
+        if cylinder is not None:
+            chosen = inv.limb if inv.forward_model == "cylindrical" and not explicit else _MRI_LIMB
+        else:
+            chosen = _SAVED_LIMB if explicit else inv.limb
         self.limb.setCurrentIndex(max(0, self.limb.findData(chosen)))
         self.limb.setToolTip("The cylindrical model's limb: its radius, bone, skin and fat")
 

@@ -102,6 +102,8 @@ def test_the_mri_gives_the_limb_under_the_grid(window, small_recording_file: Pat
         _choose(dialog, "hybrid", "cylindrical", "mri")
         return int(QDialog.DialogCode.Accepted)
 
+    offered = DecomposeDialog(window.config, 3.0, window, cylinder=cylinder)
+    assert offered.limb.currentData() == "mri"  # the subject's limb first where there is one
     monkeypatch.setattr(DecomposeDialog, "exec", choose_the_mri)
     window.action_by_name["decompose"].trigger()
     assert seen == [["forearm", "thigh", "mri"]]
@@ -115,6 +117,7 @@ def test_the_mri_gives_the_limb_under_the_grid(window, small_recording_file: Pat
     # a default limb, then the planar model: the planar model takes the MRI's layers again
     _choose(again, "hybrid", "cylindrical", "forearm")
     assert again.config().inversion.skin_mm == LIMB_PRESETS["forearm"]["skin_mm"]
+    assert DecomposeDialog(again.config(), 3.0, window, cylinder=cylinder).limb.currentData() == "forearm"
     planar = DecomposeDialog(again.config(), 3.0, window, cylinder=cylinder)
     _choose(planar, "hybrid", "analytic")
     inv = planar.config().inversion
