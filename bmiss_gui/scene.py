@@ -21,7 +21,7 @@ from bmiss_engine import ElectrodeGrid
 from bmiss_gui.views.anatomy3d import Scene
 
 if TYPE_CHECKING:
-    from bmiss_engine.anatomy import LimbCylinder
+    from bmiss_engine.anatomy import LabelMap, LimbCylinder, PlacedGrid
     from bmiss_engine.config import InversionSettings
     from bmiss_gui.mri import LoadedAnatomy
 
@@ -142,16 +142,43 @@ def cylinder_scene(grid: ElectrodeGrid, inversion: InversionSettings, title: str
                  cylinder=cylinder_tubes(cylinder))
 
 
-def mri_cylinder(anatomy: LoadedAnatomy) -> LimbCylinder | None:
-    """The cylinder fitted to the MRI's tissues under the placed grid
-    (:func:`~bmiss_engine.anatomy.cylinder_under_grid`); None where the layers leave no
-    muscle under the grid."""
+# placement → its cylinder, for the last few placements (the placement dialog fits one off the
+# GUI thread; the 3D view and the Decompose dialog then find it here): (label map, placement,
+# cylinder) by the placement's id, the objects kept so that an id is not reused meanwhile
+_CYLINDERS: dict[int, tuple[LabelMap, PlacedGrid, LimbCylinder | None]] = {}
+_CYLINDERS_KEPT = 8
+
+
+def cylinder_under(label_map: LabelMap, placed: PlacedGrid) -> LimbCylinder | None:
+    """The cylinder fitted to ``label_map``'s tissues under the grid ``placed`` on it
+    (:func:`~bmiss_engine.anatomy.cylinder_under_grid`, remembered for the last few
+    placements); None where the layers leave no muscle under the grid. Safe off the GUI thread."""
     from bmiss_engine.anatomy import AnatomyError, cylinder_under_grid
 
+    known = _CYLINDERS.get(id(placed))
+    if known is not None and known[0] is label_map and known[1] is placed:
+        return known[2]
     try:
-        return cylinder_under_grid(anatomy.label_map, anatomy.placed)
+        cylinder: LimbCylinder | None = cylinder_under_grid(label_map, placed)
     except AnatomyError:
-        return None
+        cylinder = None
+    while len(_CYLINDERS) >= _CYLINDERS_KEPT:
+        _CYLINDERS.pop(next(iter(_CYLINDERS)), None)
+    _CYLINDERS[id(placed)] = (label_map, placed, cylinder)
+    return cylinder
+
+
+def mri_cylinder(anatomy: LoadedAnatomy) -> LimbCylinder | None:
+    """The cylinder fitted to the MRI's tissues under the placed grid (:func:`cylinder_under`)."""
+    return cylinder_under(anatomy.label_map, anatomy.placed)
+
+
+def cylinder_text(cylinder: LimbCylinder) -> str:
+    """The cylinder in words: its radii, and whether the grid goes around the limb."""
+    turn = np.mod(cylinder.angle_deg - cylinder.centre_angle_deg + 180.0, 360.0) - 180.0
+    around = "the grid goes around the limb" if cylinder.grid_around else (
+        f"the grid covers {np.ptp(turn):.0f}° of it")
+    return f"{_radii_text(cylinder)}; {around}"
 
 
 def with_cylinder(scene: Scene, cylinder: LimbCylinder, units_on_cylinder: bool) -> Scene:

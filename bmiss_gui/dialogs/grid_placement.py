@@ -3,7 +3,8 @@ limb, position along it, turn on the skin), changed live.
 
 Each change re-places the grid with the engine (:func:`bmiss_engine.anatomy.place_grid`, a few
 tenths of a second on a real volume) off the GUI thread, and the dialog reports the skin and
-fat under the grid; ``placed_changed`` hands every new placement to the window, which redraws
+fat under the grid and the cylinder fitted there (the cylindrical model's limb: its radii, and
+whether the grid goes around the limb); ``placed_changed`` hands every new placement to the window, which redraws
 the 3D view and gives the layers to the forward model. Cancel hands back the placement the
 dialog started from; OK keeps the last one that fitted on the limb. "Save placement next to the
 MRI" writes the placement shown as ``grid_placement.json`` beside the MRI, where opening that
@@ -30,11 +31,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from bmiss_engine.anatomy import GridPlacement, PlacedGrid, place_grid
+from bmiss_engine import ElectrodeGrid
+from bmiss_engine.anatomy import GridPlacement, LabelMap, LimbCylinder, PlacedGrid, place_grid
 from bmiss_gui.background import BackgroundTask
 from bmiss_gui.dialogs.buttons import ok_cancel_buttons
 from bmiss_gui.dialogs.decompose import equal_widths
 from bmiss_gui.mri import LoadedAnatomy, placement_file_for, save_placement_beside
+from bmiss_gui.scene import cylinder_text, cylinder_under
 
 # changes closer together than this are placed once (a held spin-box arrow)
 _SETTLE_MS = 60
@@ -60,6 +63,9 @@ class GridPlacementDialog(QDialog):
         self._make_boxes(start)
         self.layers = QLabel()
         self.layers.setObjectName("layers")
+        self.cylinder = QLabel()  # the cylindrical model's limb under the grid
+        self.cylinder.setObjectName("cylinder")
+        self.cylinder.setWordWrap(True)
         self.note = QLabel()
         self.note.setWordWrap(True)
         form = QFormLayout()
@@ -68,6 +74,7 @@ class GridPlacementDialog(QDialog):
         form.addRow("Position along the limb", self.axial)
         form.addRow("Rotation on the skin", self.rotation)
         form.addRow("Under the grid", self.layers)
+        form.addRow("Cylinder", self.cylinder)
         # injectable for tests: a modal box would block them
         self.ask_overwrite: Callable[[Path], bool] = self._ask_overwrite
         layout = QVBoxLayout(self)
@@ -86,7 +93,7 @@ class GridPlacementDialog(QDialog):
         self._placing: GridPlacement | None = None  # being placed now
         self._failed: GridPlacement | None = None  # the last that did not fit (not tried again)
         self._closing = False
-        self._show_layers(self.placed)
+        self._show_layers(self.placed, cylinder_under(self._label_map, self.placed))
 
     def _make_boxes(self, start: GridPlacement) -> None:
         self.angle = QDoubleSpinBox()
@@ -161,15 +168,16 @@ class GridPlacementDialog(QDialog):
         self.note.setText("Placing…")
         self.note.setStyleSheet("")
         # immutable engine values only: the worker thread touches no widget
-        self._task.start(lambda: place_grid(label_map, grid, placement))
+        self._task.start(lambda: _placed_with_cylinder(label_map, grid, placement))
 
     @Slot(object)
-    def _on_placed(self, placed: PlacedGrid) -> None:
+    def _on_placed(self, placed_and_cylinder: tuple[PlacedGrid, LimbCylinder | None]) -> None:
         self._placing = None
         if self._closing:
             return
+        placed, cylinder = placed_and_cylinder
         self.placed, self._failed = placed, None
-        self._show_layers(placed)
+        self._show_layers(placed, cylinder)
         self.placed_changed.emit(placed)
         if self.placement() != placed.placement:
             self._timer.start()  # the boxes moved on while this one was placed
@@ -184,10 +192,12 @@ class GridPlacementDialog(QDialog):
         if self.placement() != self._failed:
             self._timer.start()
 
-    def _show_layers(self, placed: PlacedGrid) -> None:
+    def _show_layers(self, placed: PlacedGrid, cylinder: LimbCylinder | None) -> None:
         fat = placed.fat_thickness_mm
         self.layers.setText(f"skin {placed.mean_skin_mm:.1f} mm, fat {placed.mean_fat_mm:.1f} mm "
                             f"(fat {fat.min():.1f}–{fat.max():.1f} mm over the electrodes)")
+        self.cylinder.setText(cylinder_text(cylinder) if cylinder is not None
+                              else "none fits: the skin and fat under the grid reach the limb axis")
         self.note.setText("")
         self.note.setStyleSheet("")
 
@@ -216,7 +226,7 @@ class GridPlacementDialog(QDialog):
         self._timer.stop()
         self._task.wait()
         self.placed, self._failed = self.original, None
-        self._show_layers(self.original)
+        self._show_layers(self.original, cylinder_under(self._label_map, self.original))
         self.placed_changed.emit(self.original)
 
     @Slot()
@@ -261,3 +271,10 @@ class GridPlacementDialog(QDialog):
         self.placed = self.original
         self.placed_changed.emit(self.original)
         super().reject()
+
+
+def _placed_with_cylinder(label_map: LabelMap, grid: ElectrodeGrid, placement: GridPlacement,
+                          ) -> tuple[PlacedGrid, LimbCylinder | None]:
+    """The grid placed, and the cylindrical model's limb under it (off the GUI thread)."""
+    placed = place_grid(label_map, grid, placement)
+    return placed, cylinder_under(label_map, placed)

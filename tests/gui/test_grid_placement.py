@@ -213,3 +213,34 @@ def test_a_read_only_folder_is_said_plainly(qtbot, window, own_mri: Path, errors
     assert sorted(p.name for p in folder.iterdir()) == ["labels.nii.gz"]  # nothing written, no temporary left
     dialog.accept()
     assert window.anatomy.placed.placement.angle_deg == 240.0  # the placement itself still applies
+
+
+def test_the_cylinder_under_the_grid_is_reported_and_follows(qtbot, on_mri) -> None:  # type: ignore[no-untyped-def]
+    """The cylindrical model's limb under the grid: its radii and the arc the grid covers,
+    fitted again (off the GUI thread) as the grid moves; a grid wrapped around the limb says so."""
+    from bmiss_engine import ElectrodeGrid
+    from bmiss_engine.anatomy import place_grid
+    from bmiss_gui.scene import cylinder_text, cylinder_under, mri_cylinder
+
+    window = on_mri
+    cylinder = mri_cylinder(window.anatomy)
+    dialog = _dialog(window)
+    assert dialog.cylinder.text() == cylinder_text(cylinder)
+    assert f"muscle {cylinder.muscle_radius_mm:.1f} mm" in dialog.cylinder.text()
+    # 4 columns 8 mm apart on the skin's radius: an arc of 3·8 mm / radius
+    import re
+
+    covered = float(re.search(r"covers (\d+)°", dialog.cylinder.text()).group(1))
+    assert covered == pytest.approx(np.degrees(24.0 / cylinder.skin_radius_mm), abs=1.5)
+    dialog.axial.setValue(dialog.axial.value() + 20.0)
+    qtbot.waitUntil(lambda: window.anatomy.placed.placement.axial_mm == dialog.axial.value(), timeout=20_000)
+    moved = mri_cylinder(window.anatomy)  # fitted with the placement, found again here
+    assert moved is cylinder_under(window.anatomy.label_map, window.anatomy.placed)
+    assert dialog.cylinder.text() == cylinder_text(moved)
+    assert set(window.views["anatomy"].scene.cylinder) == {"bone", "muscle", "fat", "skin"}
+    dialog.reject()
+    # a grid as long as the limb's perimeter goes around it
+    labels, placed = window.anatomy.label_map, window.anatomy.placed
+    around = ElectrodeGrid.full(4, 32, placed.skin_perimeter_mm() / 32)
+    wrapped = cylinder_under(labels, place_grid(labels, around, placed.placement))
+    assert "the grid goes around the limb" in cylinder_text(wrapped)
