@@ -200,7 +200,51 @@ class InversionSettings:
         return muscle, bone
 
 
-_SECTIONS = {"separation": SeparationSettings, "acceptance": AcceptanceSettings, "inversion": InversionSettings}
+@dataclass(frozen=True)
+class JointSettings:
+    """The joint method (``method="joint"``): the blind stage's units decoded all at once, and
+    FastICA on what they leave for the units they hide.
+
+    cycles: decode-discover cycles at most (a cycle that discovers nothing ends the loop);
+    template_s: the units' template length, centred on the MUAP's energy peak; templates: how
+    they are estimated from the trains, "least_squares" (all units at once) or
+    "spike_triggered" (each unit's average, which holds the other units' MUAPs too; for
+    comparison); ridge: the least-squares templates' regularisation (fraction of the mean
+    diagonal); discovery_vectors, discovery_patience, discovery_polish: FastICA's separation
+    vectors at most, batches in a row without a unit before it stops, and its second look, on
+    the joint residual (which holds fewer units than the recording); decode_kappa: the
+    decoder's λ in noise SDs; decode_threshold: the decoded amplitude (1 = one whole MUAP) that
+    makes a discharge; decode_iterations, decode_tolerance: FISTA iterations per round at most
+    and the relative change that ends a round; reweight_rounds, reweight_eps: reweighted-L1
+    rounds and their ε; refractory_s: the shortest interval between two discharges of a unit.
+    """
+
+    cycles: int = 3
+    template_s: float = 0.040
+    templates: str = "least_squares"
+    ridge: float = 1e-3
+    discovery_vectors: int = 64
+    discovery_patience: int = 3
+    discovery_polish: bool = False
+    decode_kappa: float = 3.0
+    decode_threshold: float = 0.5
+    decode_iterations: int = 600
+    decode_tolerance: float = 1e-4
+    reweight_rounds: int = 1
+    reweight_eps: float = 0.2
+    refractory_s: float = 0.02
+
+    def __post_init__(self) -> None:
+        if self.templates not in ("least_squares", "spike_triggered"):
+            raise ConfigError(f"templates must be 'least_squares' or 'spike_triggered', got {self.templates!r}")
+        if self.cycles < 0 or self.discovery_vectors < 1 or self.decode_iterations < 1:
+            raise ConfigError("cycles must be at least 0, discovery_vectors and decode_iterations at least 1")
+        if not 0 < self.template_s <= 0.2:
+            raise ConfigError(f"template_s must be in (0, 0.2] s, got {self.template_s}")
+
+
+_SECTIONS = {"separation": SeparationSettings, "acceptance": AcceptanceSettings, "inversion": InversionSettings,
+             "joint": JointSettings}
 # the flat keys of earlier versions whose name in their section differs
 _RENAMED = {"inversion_restarts": "restarts", "inversion_probe": "probe", "inversion_candidates": "candidates",
             "inversion_steps": "steps", "inversion_target_rows": "target_rows"}
@@ -224,6 +268,8 @@ def _flat_keys() -> dict[str, tuple[str, str]]:
     keys: dict[str, tuple[str, str]] = {}
     for section, cls in _SECTIONS.items():
         for f in dataclasses.fields(cls):
+            # one flat name, one field: a name in two sections could not be set flat
+            assert f.name not in keys, f"{f.name} is in two sections"
             keys[f.name] = (section, f.name)
     for flat, name in _RENAMED.items():
         keys[flat] = ("inversion", name)
@@ -239,7 +285,9 @@ class DecomposerConfig:
     """Settings of a decomposition. Defaults follow the field's practice (Negro et al. 2016).
 
     method: "fastica" (the blind baseline), "hybrid" (the baseline's units, then θ fitted to
-    each and BMISS restarts on the residual) or "bmiss" (the inversion alone, experimental);
+    each and BMISS restarts on the residual), "joint" (the baseline's units decoded all at once
+    and the units they hide found on what they leave; settings in ``joint``) or "bmiss" (the
+    inversion alone, experimental);
     window_s: decompose only this (start, stop) part; device: "auto", "cpu", "cuda"; seed: of
     every random draw; discharge_marking: where reported discharges sit on the MUAP, "onset"
     (where its energy first reaches 20 % of the peak: the motor neuron fires at the MUAP's
@@ -254,6 +302,7 @@ class DecomposerConfig:
     separation: SeparationSettings = field(default_factory=SeparationSettings)
     acceptance: AcceptanceSettings = field(default_factory=AcceptanceSettings)
     inversion: InversionSettings = field(default_factory=InversionSettings)
+    joint: JointSettings = field(default_factory=JointSettings)
     window_s: tuple[float, float] | None = None
     device: str = "auto"
     seed: int = 0

@@ -19,8 +19,9 @@ from bmiss_engine.separation import quality
 UnitStatus = Literal["unreviewed", "accepted", "flagged", "rejected"]
 UNIT_STATUSES: tuple[UnitStatus, ...] = ("unreviewed", "accepted", "flagged", "rejected")
 # "blind": found by blind source separation (FastICA); "model": found through the forward
-# model (the BMISS inversion, the hybrid's residual restarts, the joint method's discovery)
-UnitOrigin = Literal["blind", "model"]
+# model (the BMISS inversion, the hybrid's residual restarts); "joint": found by the joint
+# method on what the jointly decoded units leave (beyond what blind separation finds)
+UnitOrigin = Literal["blind", "model", "joint"]
 
 _MAX_ISI_S = 0.4  # intervals longer than this are pauses, not rate
 
@@ -98,7 +99,8 @@ class MotorUnit:
         not measured), or None.
     origin:
         "blind" for a unit blind source separation found, "model" for one found through the
-        forward model, beyond what blind separation finds.
+        forward model and "joint" for one the joint method found on the residual its decoded
+        units leave: both beyond what blind separation finds.
     """
 
     unit_id: int

@@ -53,7 +53,7 @@ from numpy.typing import NDArray
 from bmiss_engine.config import DecomposerConfig
 from bmiss_engine.io import open_recording, write_result
 from bmiss_engine.methods.fastica import FastIcaMethod
-from bmiss_engine.methods.joint import JointMethod, JointSettings
+from bmiss_engine.methods.joint import JointMethod
 from bmiss_engine.progress import drain
 from bmiss_engine.recording import Recording
 from bmiss_engine.results import DecompositionResult, MotorUnit
@@ -154,15 +154,19 @@ def decoder_settings(args: argparse.Namespace) -> DecoderSettings:
     return DecoderSettings(kappa=args.kappa, threshold=args.threshold, max_iterations=args.iterations)
 
 
+def joint_config(args: argparse.Namespace) -> DecomposerConfig:
+    """The joint method's settings of the command line (the rest at their defaults)."""
+    return DecomposerConfig().replace(
+        device="cpu", cycles=args.cycles, decode_kappa=args.kappa, decode_threshold=args.threshold,
+        decode_iterations=args.iterations, templates="spike_triggered" if args.templates == "sta" else "least_squares")
+
+
 def loop_rows(p: Prepared, args: argparse.Namespace) -> list[list[str]]:
     """The joint method from FastICA's units, step by step."""
     t0 = time.perf_counter()
     base = blind_stage(p.rec, p.label)
     blind_s = time.perf_counter() - t0
-    method = JointMethod(DecomposerConfig().replace(device="cpu"),
-                         JointSettings(cycles=args.cycles, decoder=decoder_settings(args),
-                                       templates="spike_triggered" if args.templates == "sta" else "least_squares"),
-                         baseline=base)
+    method = JointMethod(joint_config(args), baseline=base)
     result = drain(method.iterate(p.rec))
     rows = []
     for r in method.history:

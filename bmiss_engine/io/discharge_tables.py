@@ -83,7 +83,7 @@ def sampling_rate_from(samples: np.ndarray, times_s: np.ndarray, path: Path) -> 
 
 def write_unit_summary_csv(result: DecompositionResult, path: str | os.PathLike[str]) -> None:
     """One row per unit: ``unit_id, n_discharges, mean_rate_hz, cov_isi, sil, pnr_db, status,
-    origin`` ("blind" or "model"), then each forward-model parameter and its standard deviation
+    origin`` ("blind", "model" or "joint"), then each forward-model parameter and its standard deviation
     in its unit (``depth_mm, depth_mm_sd, ml_mm, ...``, see :data:`SUMMARY_COLUMNS`). Cells are
     empty where a value is undefined (CoV of ISI with fewer than three discharges, θ of a unit
     found without the forward model)."""

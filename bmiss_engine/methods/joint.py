@@ -18,13 +18,15 @@ what they leave.
    agreement ≤ ``duplicate_roa``) joins the dictionary.
 5. Repeat 2–4 for ``cycles`` cycles or until discovery adds nothing; a final decode.
 
-Measured (research/joint_loop.py, research/results/joint_loop_cpu.md): MyoGen D 15 dB 22 → 30/34
-with no unit that matches no true unit; MyoGen A 11/11 at 20 dB and 10 → 11/11 at 10 dB.
+The settings are the configuration's ``joint`` section (:class:`~bmiss_engine.config.JointSettings`);
+what the method finds is measured in bench/results/accuracy_joint.md and, cycle by cycle, in
+research/results/joint_loop_cpu.md.
 
-Units found beyond the blind stage are listed in ``provenance["joint_origin"]`` (unit id →
-"blind" or "residual discovery") and ``provenance["joint_new_units"]``; every snapshot's message
-names them. A unit's pulse train is its decoded amplitude (1 where one whole MUAP fires), so its
-SIL and PNR are those of the decoder's separation of it.
+Units found beyond the blind stage have ``origin="joint"`` (the units table and the exports
+show it) and are listed in ``provenance["joint_origin"]`` (unit id → "blind" or "residual
+discovery") and ``provenance["joint_new_units"]``; every snapshot's message names them. A
+unit's pulse train is its decoded amplitude (1 where one whole MUAP fires), so its SIL and PNR
+are those of the decoder's separation of it.
 """
 
 from __future__ import annotations
@@ -33,8 +35,7 @@ import dataclasses
 import functools
 import time
 from collections.abc import Generator
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -54,35 +55,18 @@ from bmiss_engine.separation.joint_decoder import (
     DecoderProgress,
     DecoderSettings,
     JointDecoding,
-    convolve_templates,
     decode,
     least_squares_templates,
     noise_sd,
     peak_offsets,
-    place_trains,
     shifted_trains,
     spike_triggered_average,
+    train_reconstruction,
 )
 
 BLIND = "blind"
 DISCOVERED = "residual discovery"
 _MAX_ISI_S = 0.4
-
-
-@dataclass(frozen=True)
-class JointSettings:
-    """cycles: decode-discover cycles at most (a cycle that discovers nothing ends the loop);
-    template_s: template length, centred on the MUAP's energy peak; templates: how they are
-    estimated from the trains, "least_squares" (all units at once) or "spike_triggered" (each
-    unit's average, which holds the other units' MUAPs too; for comparison); ridge: the
-    least-squares templates' regularisation (fraction of the mean diagonal); decoder: the joint
-    decoder's settings."""
-
-    cycles: int = 3
-    template_s: float = 0.040
-    templates: Literal["least_squares", "spike_triggered"] = "least_squares"
-    ridge: float = 1e-3
-    decoder: DecoderSettings = field(default_factory=DecoderSettings)
 
 
 @dataclass(frozen=True)
@@ -111,14 +95,18 @@ class _Dictionary:
 
 
 class JointMethod:
-    """The joint decomposition with the settings in ``config`` (the blind stage's, acceptance
-    rule's, device's) and ``settings``; ``baseline``: a blind-stage result of the same recording
-    to start from instead of running FastICA."""
+    """The joint decomposition with the settings in ``config`` (its ``joint`` section, and the
+    blind stage's, acceptance rule's, device's); ``baseline``: a blind-stage result of the same
+    recording to start from instead of running FastICA."""
 
-    def __init__(self, config: DecomposerConfig, settings: JointSettings | None = None,
-                 baseline: DecompositionResult | None = None) -> None:
+    def __init__(self, config: DecomposerConfig, baseline: DecompositionResult | None = None) -> None:
         self.config = config
-        self.settings = settings or JointSettings()
+        self.settings = config.joint
+        self.decoder = DecoderSettings(
+            kappa=self.settings.decode_kappa, threshold=self.settings.decode_threshold,
+            max_iterations=self.settings.decode_iterations, tolerance=self.settings.decode_tolerance,
+            reweight_rounds=self.settings.reweight_rounds, reweight_eps=self.settings.reweight_eps,
+            refractory_s=self.settings.refractory_s)
         self.baseline = baseline
         self.history: list[CycleRecord] = []
         self._fs = 1.0
@@ -160,7 +148,7 @@ class JointMethod:
                             torch.zeros(0, x.shape[0], length, device=device))
         next_id = max(known.ids, default=-1) + 1
         known.templates = self._templates(x, known.trains, onset, length)
-        residual = x - convolve_templates(known.templates, place_trains(known.trains, n_t, onset, device))
+        residual = x - train_reconstruction(known.templates, known.trains, onset, n_t)
         sigma = noise_sd(residual)
         self._record("blind stage", known, residual, total, sigma, t0)
         amplitude = torch.zeros(len(known.trains), n_t, device=device)
@@ -170,10 +158,10 @@ class JointMethod:
             stage = "final joint decode" if last else f"cycle {cycle}: joint decode"
             yield self._state(known, amplitude, scale, t0, cycle, f"{stage}: {len(known.trains)} units", "joint decoding")
             dec: JointDecoding = yield from relay(
-                decode(x, known.templates, onset, sigma, fs, js.decoder, start=known.trains),
+                decode(x, known.templates, onset, sigma, fs, self.decoder, start=known.trains),
                 functools.partial(self._progress, known=known, amplitude=amplitude, scale=scale, t0=t0, cycle=cycle))
             known, amplitude = self._kept(known, dec, fs)
-            residual = x - convolve_templates(known.templates, place_trains(known.trains, n_t, onset, device))
+            residual = x - train_reconstruction(known.templates, known.trains, onset, n_t)
             sigma = noise_sd(residual)
             self._record(stage, known, residual, total, sigma, t0)
             yield self._state(known, amplitude, scale, t0, cycle, f"{stage}: {len(known.trains)} units, residual "
@@ -183,7 +171,7 @@ class JointMethod:
             # discovery: FastICA on the joint residual, as a recording of its own
             res_rec = Recording((residual * scale).cpu().numpy(), fs, sub_grid, source=f"{recording.source} (joint residual)")
             found: DecompositionResult = yield from relay(
-                FastIcaMethod(base_cfg.replace(auto_bad_channels=False)).iterate(res_rec),
+                FastIcaMethod(self._discovery_config(base_cfg)).iterate(res_rec),
                 functools.partial(self._discovery_state, cycle=cycle))
             rule_roa = cfg.acceptance.duplicate_roa
             new = [u.discharge_samples for u in found.units
@@ -197,7 +185,7 @@ class JointMethod:
             next_id += len(new)
             known.templates = self._templates(x, known.trains, onset, length)
             amplitude = torch.cat([amplitude, torch.zeros(len(new), n_t, device=device)])
-            residual = x - convolve_templates(known.templates, place_trains(known.trains, n_t, onset, device))
+            residual = x - train_reconstruction(known.templates, known.trains, onset, n_t)
             self._record(f"cycle {cycle}: + discovery", known, residual, total, noise_sd(residual), t0)
         units = self._units(recording, base, known, amplitude, offsets, x, device)
         wall_s = float(base.provenance.get("wall_time_s", 0.0)) + time.perf_counter() - t0
@@ -214,6 +202,11 @@ class JointMethod:
             self._state(known, amplitude, scale, t0, cycles, f"{len(units)} units ({n_new} beyond the blind stage) "
                         f"in {wall_s:.1f} s", "done"), phase="done", elapsed_s=wall_s)
         return result
+
+    def _discovery_config(self, base_cfg: DecomposerConfig) -> DecomposerConfig:
+        js = self.settings
+        return base_cfg.replace(auto_bad_channels=False, n_iterations=js.discovery_vectors,
+                                patience_batches=js.discovery_patience, polish=js.discovery_polish)
 
     def _templates(self, x: torch.Tensor, trains: list[NDArray[np.int64]], onset: int, length: int) -> torch.Tensor:
         if self.settings.templates == "spike_triggered":
@@ -265,7 +258,7 @@ class JointMethod:
                 unit, off = by_id[uid]
                 units.append(shifted(unit, off, n_t).replace(discharge_samples=d, pulse_train=pulse[k]))
             else:
-                units.append(MotorUnit(uid, d, pulse[k], fs))
+                units.append(MotorUnit(uid, d, pulse[k], fs, origin="joint"))
         n_blind = sum(o == BLIND for o in known.origins)
         result = tuple(units)
         if len(result) > n_blind and base.model is not None:
@@ -296,8 +289,8 @@ class JointMethod:
                stage: str) -> IterationState:
         n_new = sum(o == DISCOVERED for o in known.origins)
         pulse = amplitude.cpu().numpy().astype(np.float32)
-        units = tuple(MotorUnit(uid, d, pulse[k], self._fs) for k, (d, uid) in enumerate(zip(known.trains, known.ids,
-                                                                                                  strict=True)))
+        units = tuple(MotorUnit(uid, d, pulse[k], self._fs, origin="blind" if o == BLIND else "joint")
+                      for k, (d, uid, o) in enumerate(zip(known.trains, known.ids, known.origins, strict=True)))
         return IterationState(
             iteration=min(cycle, self.settings.cycles), total=self.settings.cycles, units=units,
             current_sil=float("nan"), phase="finishing", elapsed_s=time.perf_counter() - t0,

@@ -17,6 +17,7 @@ from bmiss_gui.views.review_state import ReviewState
 _ORIGINS = {
     "blind": "found by blind source separation",
     "model": "found by the forward model, beyond what blind separation found",
+    "joint": "found on the residual of the joint decoding, beyond what blind separation found",
 }
 _NO_THETA = ("No forward-model parameters: this unit was found by blind separation alone. The hybrid and "
              "bmiss methods (Decompose… settings) estimate where each unit lies and how large it is.")

@@ -69,7 +69,7 @@ def theta_text(unit: MotorUnit, name: str, digits: int) -> str:
 
 def has_model_values(units: tuple[MotorUnit, ...]) -> bool:
     """Whether any unit has θ or was found by the model (else the model columns are hidden)."""
-    return any(u.theta or u.origin == "model" for u in units)
+    return any(u.theta or u.origin != "blind" for u in units)
 
 
 class UnitsTableModel(QAbstractTableModel):
@@ -137,7 +137,7 @@ class UnitsTableModel(QAbstractTableModel):
             return self._colors.color(u.unit_id)
         if role == Qt.ItemDataRole.ForegroundRole and col == STATUS_COLUMN:
             return QColor(STATUS_COLOURS[u.status])
-        if role == Qt.ItemDataRole.FontRole and col == ORIGIN_COLUMN and u.origin == "model":
+        if role == Qt.ItemDataRole.FontRole and col == ORIGIN_COLUMN and u.origin != "blind":
             font = QFont()
             font.setBold(True)
             return font

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import gc
+import json
 import threading
 
 import numpy as np
@@ -89,6 +90,18 @@ def test_config_validation() -> None:
     with pytest.raises(ConfigError, match="unknown setting"):
         DecomposerConfig.from_dict({"n_iter": 3})
     assert DecomposerConfig.from_dict({"band_hz": [10, 400]}).separation.band_hz == (10, 400)
+
+
+def test_the_joint_methods_settings_are_a_section_of_the_config() -> None:
+    cfg = DecomposerConfig().replace(method="joint", cycles=2, decode_kappa=2.5)
+    assert (cfg.joint.cycles, cfg.joint.decode_kappa) == (2, 2.5)
+    again = DecomposerConfig.from_dict(json.loads(json.dumps(cfg.as_dict())))
+    assert again == cfg
+    assert DecomposerConfig.from_dict({"joint": {"discovery_vectors": 32}}).joint.discovery_vectors == 32
+    with pytest.raises(ConfigError, match="templates"):
+        DecomposerConfig().replace(templates="mean")
+    with pytest.raises(ConfigError, match="unknown setting"):
+        DecomposerConfig.from_dict({"joint": {"kappa": 3}})
 
 
 def test_too_short_or_flat_recordings_are_decomposition_errors() -> None:

@@ -10,7 +10,7 @@ from numpy.typing import NDArray
 
 from bmiss_engine import DecomposerConfig
 from bmiss_engine.methods.fastica import FastIcaMethod
-from bmiss_engine.methods.joint import DISCOVERED, JointMethod, JointSettings
+from bmiss_engine.methods.joint import DISCOVERED, JointMethod
 from bmiss_engine.metrics import match_units
 from bmiss_engine.progress import drain
 from bmiss_engine.recording import Recording
@@ -111,7 +111,7 @@ def test_joint_finds_at_least_what_fastica_finds(recording_and_truth: RecordingA
     rec, truth = recording_and_truth
     cfg = DecomposerConfig().replace(**SMALL)
     fastica = drain(FastIcaMethod(cfg).iterate(rec))
-    method = JointMethod(cfg, JointSettings(cycles=2))
+    method = JointMethod(cfg.replace(cycles=2))
     states, result = states_and_result(method.iterate(rec))
     fs = rec.sampling_rate_hz
     before = match_units(truth.discharge_samples, [u.discharge_samples for u in fastica.units], fs)
@@ -132,6 +132,8 @@ def test_joint_finds_at_least_what_fastica_finds(recording_and_truth: RecordingA
     origin = result.provenance["joint_origin"]
     assert sorted(origin) == sorted(u.unit_id for u in result.units)
     assert result.provenance["joint_new_units"] == [i for i, o in origin.items() if o == DISCOVERED]
+    assert [u.origin for u in result.units] == ["joint" if origin[u.unit_id] == DISCOVERED else "blind"
+                                                for u in result.units]
     assert method.history[0].stage == "blind stage"
     assert all(0 < r.residual_fraction < 1 for r in method.history)
     # units beyond the blind stage carry a separation filter too
@@ -140,7 +142,7 @@ def test_joint_finds_at_least_what_fastica_finds(recording_and_truth: RecordingA
 
 def test_closing_the_joint_method_cancels(recording_and_truth: RecordingAndTruth) -> None:
     rec, _ = recording_and_truth
-    gen = JointMethod(DecomposerConfig().replace(**SMALL), JointSettings(cycles=1)).iterate(rec)
+    gen = JointMethod(DecomposerConfig().replace(**SMALL, cycles=1)).iterate(rec)
     for state in gen:
         if state.stage == "joint decoding":
             break
