@@ -480,7 +480,7 @@ def _recording_of(result: DecompositionResult, path: Path, grid_index: int, name
 
 
 def _batch(args: argparse.Namespace) -> int:
-    from bmiss_engine.batch import OpenOptions, run_batch
+    from bmiss_engine.batch import BatchInterrupted, OpenOptions, run_batch
     from bmiss_engine.batch.run import quiet_dask_logs
     from bmiss_engine.batch.terminal import TerminalProgress
 
@@ -489,9 +489,16 @@ def _batch(args: argparse.Namespace) -> int:
     if not args.verbose:
         quiet_dask_logs()
     bars = not args.no_progress and sys.stderr.isatty()  # as tqdm(disable=None): none into a file or a pipe
-    with TerminalProgress(sys.stderr, bars=bars) as progress:
-        summary = run_batch(args.inputs, args.out, config, formats=args.formats, options=options,
-                            scheduler=args.scheduler, n_workers=args.workers, progress=progress)
+    try:
+        with TerminalProgress(sys.stderr, bars=bars) as progress:
+            summary = run_batch(args.inputs, args.out, config, formats=args.formats, options=options,
+                                scheduler=args.scheduler, n_workers=args.workers, progress=progress)
+    except BatchInterrupted as stop:
+        # finished results stay, and a rerun skips them: say so in one line, no traceback
+        done = stop.summary
+        print(f"bmiss: interrupted: {done.n_done} of {len(done.outcomes)} recordings done; rerun to continue",
+              file=sys.stderr)
+        return 130
     print(summary.to_markdown(), end="")
     print(f"{summary.totals()}; summary in {Path(args.out) / 'batch_summary.csv'}")
     return 1 if summary.n_failed else 0

@@ -15,11 +15,12 @@ from __future__ import annotations
 from bmiss_engine.batch.discovery import StudyEntry, discover_recordings
 from bmiss_engine.batch.outputs import parse_formats
 from bmiss_engine.batch.plan import ClusterPlan, WorkerPlan, plan_cluster
-from bmiss_engine.batch.run import BatchProgress, RunningRecording, run_batch
+from bmiss_engine.batch.run import BatchInterrupted, BatchProgress, RunningRecording, run_batch
 from bmiss_engine.batch.summary import BatchSummary, RecordingOutcome
 from bmiss_engine.batch.tasks import OpenOptions, RecordingTask, decompose_recording
 
 __all__ = [
+    "BatchInterrupted",
     "BatchProgress",
     "BatchSummary",
     "ClusterPlan",

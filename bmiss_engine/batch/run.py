@@ -8,7 +8,11 @@ input and settings are skipped; a task's error, a corrupt file or a crashed work
 (``KilledWorker`` once ``allowed_failures`` retries are spent) fails that recording only.
 Progress goes to a callback as :class:`BatchProgress` snapshots, on the calling thread;
 ``cancel`` (anything with ``is_set()``, e.g. a ``threading.Event``) stops the run between
-snapshots, leaving finished results in place.
+snapshots, leaving finished results in place. Ctrl+C (KeyboardInterrupt) stops it the same
+way and raises :class:`BatchInterrupted`, which holds the summary written so far. Temporaries
+that an earlier run killed mid-write left in the output folder are removed before the run
+(see :func:`~bmiss_engine.io.atomic.remove_stale_temporaries`), and those of workers an
+interrupt stopped mid-write after it.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ from bmiss_engine.batch.tasks import (
 )
 from bmiss_engine.decomposer import DecomposerConfig
 from bmiss_engine.errors import BmissError, RecordingFormatError
+from bmiss_engine.io.atomic import remove_stale_temporaries
 from bmiss_engine.io.bids_emg import dataset_root
 from bmiss_engine.version import __version__
 
@@ -58,6 +63,15 @@ _SLOTS_EVERY_S = 1.0
 
 class Cancel(Protocol):
     def is_set(self) -> bool: ...
+
+
+class BatchInterrupted(KeyboardInterrupt):
+    """Ctrl+C stopped a batch. ``summary``: every recording's outcome, those not finished
+    "cancelled", as written to the output folder; a rerun continues from there."""
+
+    def __init__(self, summary: BatchSummary) -> None:
+        super().__init__(f"interrupted: {summary.n_done} of {len(summary.outcomes)} recordings done")
+        self.summary = summary
 
 
 @dataclass(frozen=True)
@@ -158,7 +172,8 @@ def run_batch(
     study and ``out_dir`` at the same paths (a shared file system); each task uses one torch
     thread, so a worker with k threads runs k recordings at once.
 
-    Raises BmissError before any work for unusable arguments (unknown format, nothing found).
+    Raises BmissError before any work for unusable arguments (unknown format, nothing found),
+    and :class:`BatchInterrupted` (a KeyboardInterrupt) after Ctrl+C, once the summary is written.
     """
     t0 = time.perf_counter()
     config = config if config is not None else DecomposerConfig()
@@ -169,10 +184,40 @@ def run_batch(
     entries = discover_recordings(inputs, exclude=[out])
     if not entries:
         raise BmissError(f"no recordings found in {', '.join(_names(inputs))}")
+    # what a run killed mid-write left (kill -9, a crashed worker); the output folder is ours
+    remove_stale_temporaries(out, recursive=True, unmarked=True)
     paths = output_paths(out, [e.name for e in entries], export_formats)
     if any(dataset_root(e.path) is not None for e in entries):  # outputs of a BIDS study make a derivative
         write_derivative_description(out, __version__)
     state = _State(len(entries), progress)
+    interrupted = False
+    try:
+        todo = _to_do(entries, paths, config, options, state)  # hashes every input: Ctrl+C may come here too
+        state.report()
+        if todo:
+            tasks = [RecordingTask(p.entry.path, p.entry.name, p.outputs, config, options, p.fingerprint,
+                                   run_id=state.run_id) for p in todo]
+            _run_on_dask(tasks, state, task, scheduler, plan or _default_plan(n_workers, config),
+                         allowed_failures, cancel)
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        # local workers stopped mid-write (Ctrl+C reaches them too) have ended by now
+        remove_stale_temporaries(out, recursive=True, unmarked=True)
+        outcomes = tuple(state.outcomes.get(e.name) or RecordingOutcome(e.name, "cancelled") for e in entries)
+        summary = BatchSummary(outcomes, out, time.perf_counter() - t0)
+        summary.write()
+    if interrupted:
+        raise BatchInterrupted(summary) from None
+    state.report()
+    return summary
+
+
+def _to_do(
+    entries: Sequence[StudyEntry], paths: Sequence[OutputPaths], config: DecomposerConfig, options: OpenOptions,
+    state: _State,
+) -> list[_Pending]:
+    """The recordings to decompose; those already done (or unreadable) go to ``state`` as finished."""
     todo: list[_Pending] = []
     for entry, outputs in zip(entries, paths, strict=True):
         try:
@@ -185,19 +230,7 @@ def run_batch(
             state.finish(done)
         else:
             todo.append(_Pending(entry, outputs, fp))
-    state.report()
-    try:
-        if todo:
-            tasks = [RecordingTask(p.entry.path, p.entry.name, p.outputs, config, options, p.fingerprint,
-                                   run_id=state.run_id) for p in todo]
-            _run_on_dask(tasks, state, task, scheduler, plan or _default_plan(n_workers, config),
-                         allowed_failures, cancel)
-    finally:
-        outcomes = tuple(state.outcomes.get(e.name) or RecordingOutcome(e.name, "cancelled") for e in entries)
-        summary = BatchSummary(outcomes, out, time.perf_counter() - t0)
-        summary.write()
-    state.report()
-    return summary
+    return todo
 
 
 def quiet_dask_logs(level: int = logging.ERROR) -> None:
@@ -218,8 +251,10 @@ def _default_plan(n_workers: int | None, config: DecomposerConfig) -> ClusterPla
 
 
 def _finished(entry: StudyEntry, outputs: OutputPaths, fp: Fingerprint) -> RecordingOutcome | None:
-    """The "skipped" outcome when a valid result for ``fp`` is there with every export, else None."""
-    if not all(p.is_file() for p in outputs.all):
+    """The "skipped" outcome when a valid result for ``fp`` is there with every export, else None
+    (the recording is done again). An empty file counts as missing: a write that never finished."""
+    if not all(_has_content(p) for p in outputs.all):
+        log.info("%s: (re)computing, an output is missing or empty", entry.name)
         return None
     from bmiss_engine.io.export import read_result_npz
 
@@ -232,6 +267,13 @@ def _finished(entry: StudyEntry, outputs: OutputPaths, fp: Fingerprint) -> Recor
         log.info("%s: recomputing, the input or the settings changed", entry.name)
         return None
     return outcome_of(entry.name, "skipped", result, outputs.result)
+
+
+def _has_content(path: Path) -> bool:
+    try:
+        return path.is_file() and path.stat().st_size > 0
+    except OSError:
+        return False
 
 
 @contextmanager
@@ -315,8 +357,20 @@ def _run_on_dask(
                     state.report()
                 else:
                     time.sleep(_POLL_S)
+        except KeyboardInterrupt:
+            _cancel_quietly(client, list(running))  # a shared scheduler's workers stop them too
+            raise
         finally:
             client.unsubscribe_topic(EVENT_TOPIC)
+
+
+def _cancel_quietly(client: Any, futures: list[Any]) -> None:
+    """Cancel ``futures`` on the way out of an interrupted run; a failure here must not hide
+    the interrupt (the scheduler drops them anyway once the client closes)."""
+    try:
+        client.cancel(futures)
+    except Exception:  # best effort on the way out
+        log.debug("cancelling the running tasks failed", exc_info=True)
 
 
 def _slots(client: Any, resources: dict[str, float] | None) -> int:

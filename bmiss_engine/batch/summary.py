@@ -67,6 +67,11 @@ class BatchSummary:
     def n_failed(self) -> int:
         return self.count("failed")
 
+    @property
+    def n_done(self) -> int:
+        """Recordings that need no more work this run: ok, skipped or failed (not cancelled)."""
+        return len(self.outcomes) - self.count("cancelled")
+
     def outcome(self, recording: str) -> RecordingOutcome:
         for o in self.outcomes:
             if o.recording == recording:

@@ -57,3 +57,15 @@ def crash_on(victim: str, task: RecordingTask) -> RecordingOutcome:
 def visible_gpus() -> str | None:
     """CUDA_VISIBLE_DEVICES where this runs (a worker)."""
     return os.environ.get("CUDA_VISIBLE_DEVICES")
+
+
+def stuck_writing(task: RecordingTask) -> RecordingOutcome:
+    """Start writing the recording's result and never finish: a worker stopped mid-write leaves
+    the temporary beside the result (``.NAME.bmiss.HOST-PID.XXXXXXXX.tmp``)."""
+    import time
+
+    from bmiss_engine.io.atomic import write_atomic
+
+    task.outputs.result.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(task.outputs.result, lambda fh: (fh.write(b"partial"), fh.flush(), time.sleep(600)))
+    return decompose_recording(task)
