@@ -300,7 +300,7 @@ def _decomposition_summary(
 
 
 def _unit_summaries(result: DecompositionResult) -> list[dict[str, Any]]:
-    """One JSON object per unit: its numbers, its origin ("blind" or "model") and, when the
+    """One JSON object per unit: its numbers, its origin ("blind", "model" or "joint") and, when the
     forward model estimated them, ``theta`` (physical units) and ``theta_sd`` ([0, 1] scale)."""
     from bmiss_engine.io.unit_model import unit_model_summary
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 from numpy.typing import NDArray
@@ -22,6 +22,7 @@ from numpy.typing import NDArray
 from bmiss_engine.results import THETA_FIELDS, DecompositionResult, MotorUnit, UnitOrigin
 
 _FIELD_UNITS = {f.name: f.unit for f in THETA_FIELDS}
+_ORIGINS: dict[str, UnitOrigin] = {o: o for o in get_args(UnitOrigin)}
 # EXTRAS column names in openhdemg JSON files
 ORIGIN_COLUMN = "bmiss_origin"
 THETA_PREFIX = "bmiss_theta_"
@@ -30,7 +31,7 @@ THETA_SD_PREFIX = "bmiss_theta_sd_"
 
 @dataclass(frozen=True)
 class UnitModel:
-    """One unit's model information as a file gives it back: ``origin`` ("blind" or "model"),
+    """One unit's model information as a file gives it back: ``origin`` (``results.UnitOrigin``),
     ``theta`` (field → value in physical units) and ``theta_sd`` (field → standard deviation
     on the optimiser's [0, 1] scale), each None when the unit has none."""
 
@@ -68,13 +69,13 @@ def row_dict(names: Sequence[str], row: NDArray[Any]) -> dict[str, float] | None
 
 
 def origin_of(value: object) -> UnitOrigin:
-    """A stored origin label; anything unknown (files of other tools) counts as "blind"."""
-    return "model" if str(value).strip() == "model" else "blind"
+    """A stored origin label (see ``results.UnitOrigin``); anything unknown counts as "blind"."""
+    return _ORIGINS.get(str(value).strip(), "blind")
 
 
 def mat_struct(units: Sequence[MotorUnit]) -> dict[str, Any]:
     """The ``bmiss`` struct for ``scipy.io.savemat``: ``unit_id`` (1 × n_units), ``origin``
-    (1 × n_units cell of "blind"/"model"), ``theta_fields`` and ``theta_units`` (1 × n_fields
+    (1 × n_units cell of "blind", "model", "joint"), ``theta_fields`` and ``theta_units`` (1 × n_fields
     cells: names and physical units), ``theta`` (n_units × n_fields, physical units) and
     ``theta_sd`` (n_units × n_fields, [0, 1] scale), NaN where a unit has no value."""
     names = theta_names(units)

@@ -78,6 +78,14 @@ def test_openhdemg_extras_columns(tmp_path) -> None:
     assert json.loads(outer["NUMBER_OF_MUS"]) == 2  # openhdemg's own keys as before
 
 
+def test_every_origin_round_trips(tmp_path) -> None:
+    base = small_result()
+    units = tuple(u.replace(origin=o) for u, o in zip(base.units, ("joint", "model", "blind"), strict=True))
+    for name in ("r.mat", "r_muedit.mat", "r.json"):
+        write_result(DecompositionResult(units, base.sampling_rate_hz, base.n_samples), tmp_path / name)
+        assert [u.origin for u in open_result(tmp_path / name).units] == ["joint", "model", "blind"]
+
+
 def test_files_of_other_tools_read_as_blind(tmp_path) -> None:
     """A MAT file without the struct (DEMUSE's own, or ours before it existed) and one whose
     struct names other units (rewritten elsewhere) give blind units without θ."""
