@@ -47,7 +47,9 @@ class ActionSpec:
 
 
 ACTIONS: tuple[ActionSpec, ...] = (
-    ActionSpec("open", "&Open recording…", QKeySequence.StandardKey.Open, "Open an HD-sEMG recording"),
+    ActionSpec("open", "&Open recording…", QKeySequence.StandardKey.Open,
+               "Open an HD-sEMG recording (a file of several grids asks which), a session, or another tool's "
+               "decomposition to review: DEMUSE or MUedit .mat, openhdemg .json, discharge CSV, BIDS events"),
     ActionSpec("open_session", "Open &session…", None, "Open a saved BMISS session (.bmiss)"),
     ActionSpec("open_mri", "Open &MRI…", "Ctrl+Shift+M",
                "Open the limb's MRI (NIfTI label map or T1 image, or a DICOM folder): the 3D view shows it and the "

@@ -210,7 +210,7 @@ class MainWindow(QMainWindow):
     # -- files ----------------------------------------------------------------------------
     @Slot()
     def open_dialog(self) -> None:
-        self.files.open_dialog("Open recording or session", OPEN_FILTER)
+        self.files.open_dialog("Open recording, decomposition or session", OPEN_FILTER)
 
     def open_file(self, path: str | Path) -> bool:
         """Open a recording or a session (``.bmiss``); on failure show the engine's message and
@@ -240,6 +240,8 @@ class MainWindow(QMainWindow):
         if rec is None:
             return
         name = Path(rec.source).name or rec.source
+        if self.files.grid_index:  # a file of several grids: which one
+            name += f" (grid {self.files.grid_index + 1}{': ' + rec.grid.name if rec.grid.name else ''})"
         self.mri.show_scene()
         self.file_label.setText(
             f"{name}  ·  {rec.n_channels} channels on {rec.grid.n_rows}×{rec.grid.n_columns}  ·  "

@@ -83,6 +83,7 @@ def test_a_file_of_several_grids_asks_which_and_the_session_remembers(  # type: 
                        "Grid 2: GR10MM0804 · 8×4 · 32 channels · 2048 Hz"]
     assert seen[1] == ["0"]
     assert window.files.grid_index == 1
+    assert "two.otb+ (grid 2: GR10MM0804)" in window.file_label.text()
 
     # the choice is saved with the session, and reopening it asks nothing
     window.session.finish_decomposition(_result(rec))
