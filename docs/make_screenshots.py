@@ -1,17 +1,19 @@
 """Screenshots of the application on the demo recording, drawn offscreen.
 
-    PYTHONPATH=. python docs/make_screenshots.py [--out docs/screenshots]
+    PYTHONPATH=. xvfb-run -a python docs/make_screenshots.py [--out docs/screenshots] [--only cylinder]
 
 Opens ``resources/demo_recording.npz``, decomposes it as a user would (Decompose with the
 default settings), saves the window while it runs and when it is done, in the light and the
-dark theme; then the Grid placement dialog on the demo MRI, and the Batch dialog after a real
-batch of two short simulated recordings (in a temporary folder).
+dark theme; then the Grid placement dialog on the demo MRI; then the Decompose dialog set to
+the cylindrical model with the limb from the demo MRI, and the 3D view after a hybrid run with
+those settings (the cylinder fitted under the grid, units at their estimated radius, angle and
+IZ); and the Batch dialog after a real batch of two short simulated recordings (in a temporary
+folder). ``--only cylinder`` draws the two cylinder screenshots alone.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import sys
 import tempfile
@@ -28,7 +30,9 @@ from PySide6.QtWidgets import QApplication
 from bmiss_engine import DecomposerConfig
 from bmiss_engine.io import write_npz
 from bmiss_engine.simulate import SimulationConfig, simulate_recording
+from bmiss_gui.dialogs.decompose import DecomposeDialog
 from bmiss_gui.main_window import MainWindow
+from bmiss_gui.scene import mri_cylinder
 from bmiss_gui.theme import apply_theme
 
 REPO = Path(__file__).resolve().parents[1]
@@ -46,6 +50,7 @@ def main() -> int:
     parser.add_argument("--out", default=str(REPO / "docs" / "screenshots"))
     parser.add_argument("--iterations", type=int, default=150)
     parser.add_argument("--method", default="hybrid", help="hybrid places the units in the 3D view")
+    parser.add_argument("--only", choices=("cylinder",), help="draw these screenshots alone")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -57,6 +62,15 @@ def main() -> int:
     window.resize(1600, 980)
     window.show()
     _wait(app, 0.5)
+    if args.only == "cylinder":
+        if not window.open_demo():
+            return 1
+        window.docks["anatomy"].setFloating(window.views["anatomy"].plotter is not None)
+        cylinder(app, window, out, args.iterations)
+        window.files.ask_unsaved = lambda: "discard"
+        window.close()
+        print(f"wrote screenshots to {out}")
+        return 0
     window.grab().save(str(out / "welcome.png"))  # the first-run panel, before anything is open
     if not window.open_demo():  # the demo recording and the MRI of its limb
         return 1
@@ -70,7 +84,7 @@ def main() -> int:
     window.runner.failed.connect(done.append)
     mid_saved = False
     # the settings the window holds: the demo MRI's skin and fat under the grid included
-    window.decompose(dataclasses.replace(window.config, n_iterations=args.iterations, method=args.method))
+    window.decompose(window.config.replace(n_iterations=args.iterations, method=args.method))
     timer = QTimer()
     timer.start(50)
     while not done:
@@ -111,9 +125,11 @@ def main() -> int:
         window.docks["anatomy"].grab().save(str(out / "anatomy_3d.png"))
         # floated once only: floating the VTK view a second time segfaulted here (Xvfb)
         grid_placement(app, window, out)
+        cylinder(app, window, out, args.iterations)
         window.docks["anatomy"].setFloating(False)
     else:
         grid_placement(app, window, out)
+        cylinder(app, window, out, args.iterations)
     _wait(app, 0.5)
     batch(app, window, out)
     window.files.ask_unsaved = lambda: "discard"  # the review edits are not worth a modal box
@@ -152,6 +168,53 @@ def grid_placement(app: QApplication, window: MainWindow, out: Path) -> None:
     _wait(app, 0.3)
 
 
+def _decompose(app: QApplication, window: MainWindow, config: DecomposerConfig) -> None:
+    """Run a decomposition of the open recording with ``config`` and wait for its end."""
+    done: list[object] = []
+    window.runner.finished.connect(done.append)
+    window.runner.failed.connect(done.append)
+    window.files.ask_unsaved = lambda: "discard"  # the review before it is not worth a modal box
+    if not window.decompose(config):
+        print("the decomposition did not start")
+        return
+    while not done:
+        _wait(app, 0.1)
+    _wait(app, 0.5)
+
+
+def cylinder(app: QApplication, window: MainWindow, out: Path, iterations: int) -> None:
+    """Decompose… set to the hybrid method with the cylindrical model and the limb fitted to the
+    demo MRI under the grid (decompose_cylinder.png); then a run with those settings and the 3D
+    view (floated, as for anatomy_3d.png): the cylinder's layers over the MRI and the units at
+    their estimated radius, angle and IZ (anatomy_3d_cylinder.png)."""
+    rec, anatomy = window.session.recording, window.anatomy
+    limb = mri_cylinder(anatomy) if anatomy is not None else None
+    if rec is None or limb is None:
+        print("no MRI open (or no cylinder fits under the grid): no cylinder screenshots")
+        return
+    dialog = DecomposeDialog(window.config.replace(n_iterations=iterations), rec.duration_s, window, cylinder=limb)
+    dialog.method.setCurrentIndex(dialog.method.findData("hybrid"))
+    dialog.forward_model.setCurrentIndex(dialog.forward_model.findData("cylindrical"))
+    dialog.limb.setCurrentIndex(dialog.limb.findData("mri"))
+    dialog.show()
+    _wait(app, 0.5)
+    dialog.grab().save(str(out / "decompose_cylinder.png"))
+    config = dialog.config()
+    dialog.reject()
+    view, dock = window.views["anatomy"], window.docks["anatomy"]
+    if view.plotter is None or not dock.isFloating():
+        print("no 3D view (run under xvfb-run): no anatomy_3d_cylinder.png")
+        return
+    _decompose(app, window, config)
+    result = window.session.result
+    print(f"cylindrical hybrid: {0 if result is None else result.n_units} units")
+    dock.resize(900, 700)
+    _wait(app, 0.8)
+    view.plotter.render()
+    _wait(app, 0.3)
+    dock.grab().save(str(out / "anatomy_3d_cylinder.png"))
+
+
 def batch(app: QApplication, window: MainWindow, out: Path) -> None:
     """File → Batch decompose… after a real run over two short simulated recordings."""
     study = Path(tempfile.mkdtemp(prefix="bmiss-")) / "study"
@@ -160,7 +223,7 @@ def batch(app: QApplication, window: MainWindow, out: Path) -> None:
         rec, _ = simulate_recording(SimulationConfig(n_units=8, duration_s=6.0, ramp_s=1.5, grid_shape=(8, 8),
                                                      missing_corner=False, seed=seed))
         write_npz(rec, study / name)
-    window.config = DecomposerConfig(n_iterations=20, batch_size=8, extension_factor=8, device="cpu")
+    window.config = DecomposerConfig().replace(n_iterations=20, batch_size=8, extension_factor=8, device="cpu")
     window.action_by_name["batch"].trigger()
     dialog = window.batch
     assert dialog is not None
