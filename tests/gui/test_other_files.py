@@ -200,3 +200,27 @@ def test_a_discharge_table_asks_for_its_recording_otherwise(  # type: ignore[no-
     window.files.ask_recording_for = lambda path: None
     assert not window.open_file(table)
     assert window.session.recording is before
+
+
+def test_a_muedit_file_of_two_grids_opens_the_units_of_the_grid_chosen(  # type: ignore[no-untyped-def]
+    window, tmp_path: Path, errors
+) -> None:
+    import scipy.io
+
+    from tests.engine.test_io_mat import _muedit_variables
+
+    variables = _muedit_variables(np.random.default_rng(2))
+    signal = variables["signal"]
+    # 2 s rather than the engine test's 400 samples: the rates view smooths over 1 s
+    for key in ("data", "target", "path"):
+        signal[key] = np.pad(signal[key], ((0, 0), (0, 4096 - signal[key].shape[1])))
+    for i in range(signal["Pulsetrain"].size):
+        signal["Pulsetrain"].flat[i] = np.pad(signal["Pulsetrain"].flat[i], ((0, 0), (0, 4096 - 400)))
+    path = tmp_path / "muedit.mat"
+    scipy.io.savemat(path, variables)
+    seen: list[list[str]] = []
+    QTimer.singleShot(200, lambda: _choose_grid(1, seen))
+    assert window.open_file(path), errors
+    assert seen[0][1].startswith("Grid 2: GR10MM0808 · 8×8 · 64 channels")
+    assert window.session.recording.grid.name == "GR10MM0808"
+    assert _discharges(window.session.result) == _discharges(open_result(path, grid_index=1)) == [[29, 129]]
