@@ -1,6 +1,7 @@
 """Speed and memory of the decomposition for 64 channels at 2048 Hz, 10, 30 and 60 s.
 
 usage: .venv/bin/python bench/speed.py [--no-peers] [--durations 10,30,60] [--device cpu|cuda]
+       [--methods fastica,joint]
 
 Each recording is our simulator's (20 units, 20 dB). Ours runs in a fresh process per
 recording (peak RSS of that process); peers (MUniverse FastIcaCBSS, emgdecomp) run on the
@@ -35,19 +36,20 @@ def main() -> None:
     ap.add_argument("--no-peers", action="store_true")
     ap.add_argument("--durations", default="10,30,60")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--methods", default="fastica", help="our methods, one row each (comma-separated)")
     args = ap.parse_args()
     rows = []
-    for duration in [float(d) for d in args.durations.split(",")]:
+    for duration, method in [(float(d), m) for d in args.durations.split(",") for m in args.methods.split(",")]:
         rec, truth = recording(duration)
-        csv = CACHE / "ours" / f"{rec.stem}_{args.device}.csv"
-        info = run_ours(rec, csv, {"device": args.device})
+        csv = CACHE / "ours" / f"{rec.stem}_{args.device}_{method}.csv"
+        info = run_ours(rec, csv, {"device": args.device, "method": method})
         n, total, _, n_est = score(truth, csv)
         per_mu = info["wall_s"] / max(1, n_est)
         mem = f"{info['peak_rss_mb']:.0f}" + (f" (+{info['peak_gpu_mb']:.0f} GPU)" if info["peak_gpu_mb"] else "")
-        row = [f"{duration:g}", info["device"], f"{info['wall_s']:.1f}", f"{info['wall_s'] / duration:.2f}", mem,
-               f"{per_mu:.2f}", f"{n}/{total}"]
-        print(f"{duration:g} s: {info['wall_s']:.1f} s wall, {mem} MB, {n}/{total} identified", flush=True)
-        if not args.no_peers:
+        row = [f"{duration:g}", method, info["device"], f"{info['wall_s']:.1f}", f"{info['wall_s'] / duration:.2f}",
+               mem, f"{per_mu:.2f}", f"{n}/{total}"]
+        print(f"{duration:g} s, {method}: {info['wall_s']:.1f} s wall, {mem} MB, {n}/{total} identified", flush=True)
+        if not args.no_peers and method == args.methods.split(",")[0]:
             from bench.peers.runner import run_peer
 
             for peer in PEERS:
@@ -60,13 +62,13 @@ def main() -> None:
                 else:
                     row += ["failed", "", "", run.message[:50]]
         rows.append(row)
-    header = ["recording s", "device", "wall s", "wall / duration", "peak MB", "s per unit", "identified"]
+    header = ["recording s", "method", "device", "wall s", "wall / duration", "peak MB", "s per unit", "identified"]
     if not args.no_peers:
         for peer in PEERS:
             header += [f"{peer} wall s", "peer / ours", "peer MB", "peer identified"]
     text = write_table(
         f"speed_{args.device}.md", f"Decomposition speed, 64 channels at 2048 Hz ({args.device})", header, rows,
-        f"""Machine: {machine()}. Command: `.venv/bin/python bench/speed.py --device {args.device}`.
+        f"""Machine: {machine()}. Command: `.venv/bin/python bench/speed.py {' '.join(sys.argv[1:])}`.
 Recordings: `bmiss simulate` (20 units, 20 dB, seed 11). 'wall s' is the decomposition alone
 (file reading excluded), in a fresh process; 'peak MB' is that process's peak RSS. 's per unit' is
 wall time over units reported. Peers run on the same files in their own venvs (bench/peers/);

@@ -54,7 +54,8 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--out", help=f"write the result; {_WRITERS}")
     d.add_argument("--method", choices=get_args(Method),
                    help="fastica: blind source separation (default); hybrid: its units refined by the biophysical "
-                        "model; bmiss: the model's inversion alone")
+                        "model; bmiss: the model's inversion alone; joint: FastICA's units decoded all at once "
+                        "and the units they hide found on what they leave")
     d.add_argument("--json", action="store_true", help="print a JSON summary (recording, units) instead of the table")
     d.add_argument("--device", default=None, help="auto, cpu or cuda (default: auto)")
     d.add_argument("--config", help="JSON file of settings (see DecomposerConfig)")

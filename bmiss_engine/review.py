@@ -97,6 +97,10 @@ def smoothed_rate_hz(
     width = max(3, round(window_s / step_s) | 1)
     kernel = np.hanning(width + 2)[1:-1]
     kernel = kernel / (kernel.sum() * step / sampling_rate_hz)
-    rate = np.convolve(counts.astype(np.float64), kernel, mode="same")
+    # "same" returns max(len(counts), len(kernel)) values: a recording shorter than the window
+    # would get the kernel's length, so the rate is cut back to the bins (centred as "same" is)
+    rate = np.convolve(counts.astype(np.float64), kernel, mode="full")
+    start = (len(kernel) - 1) // 2
+    rate = rate[start : start + n_bins]
     times = (np.arange(n_bins, dtype=np.float64) + 0.5) * (step / sampling_rate_hz)
     return times, rate

@@ -19,7 +19,7 @@ what they leave.
 5. Repeat 2–4 for ``cycles`` cycles or until discovery adds nothing; a final decode.
 
 The settings are the configuration's ``joint`` section (:class:`~bmiss_engine.config.JointSettings`);
-what the method finds is measured in bench/results/accuracy_joint.md and, cycle by cycle, in
+what the method finds is measured in bench/results/accuracy.md and, cycle by cycle, in
 research/results/joint_loop_cpu.md.
 
 Units found beyond the blind stage have ``origin="joint"`` (the units table and the exports

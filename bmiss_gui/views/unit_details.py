@@ -19,7 +19,7 @@ _ORIGINS = {
     "model": "found by the forward model, beyond what blind separation found",
     "joint": "found on the residual of the joint decoding, beyond what blind separation found",
 }
-_NO_THETA = ("No forward-model parameters: this unit was found by blind separation alone. The hybrid and "
+_NO_THETA = ("No forward-model parameters: this unit was found without the biophysical model. The hybrid and "
              "bmiss methods (Decompose… settings) estimate where each unit lies and how large it is.")
 
 

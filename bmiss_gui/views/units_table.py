@@ -38,8 +38,9 @@ STATUS_COLUMN = COLUMNS.index("Status")
 ORIGIN_COLUMN = COLUMNS.index("Found by")
 # the forward model's columns (origin and θ), hidden while no unit has any
 MODEL_COLUMNS = range(ORIGIN_COLUMN, len(COLUMNS))
-ORIGIN_TIP = ("How the unit was found: by blind source separation (FastICA), or by the forward model beyond "
-              "what blind separation found (the hybrid's residual search, the bmiss method)")
+ORIGIN_TIP = ("How the unit was found: blind (by blind source separation, FastICA), model (by the forward "
+              "model beyond what blind separation found: the hybrid's residual search, the bmiss method) or "
+              "joint (by the joint method, on what the jointly decoded units leave)")
 _COLUMN_TIPS = (
     "Motor unit id (stable through edits)", "Number of discharges",
     "Mean instantaneous discharge rate (pauses over 0.4 s left out)",

@@ -154,6 +154,14 @@ def test_smoothed_rate_reads_the_steady_rate() -> None:
     assert np.allclose(middle, 16.0, rtol=0.05)
 
 
+def test_a_recording_shorter_than_the_window_has_a_rate_per_time() -> None:
+    """np.convolve(mode="same") gave the 1 s kernel's length for a 0.7 s recording, and the
+    rates view failed on the mismatched arrays."""
+    t, rate = smoothed_rate_hz(np.arange(0, 1400, 128), 2048.0, 1434)
+    assert t.shape == rate.shape == (15,)
+    assert rate.max() > 0
+
+
 def test_history_rebuilt_from_its_logs_undoes_and_redoes_as_before(result: DecompositionResult) -> None:
     h = EditHistory(result)
     h.do(RemoveDischarges(0, tuple(result.units[0].discharge_samples[:3])))
