@@ -59,6 +59,7 @@ from bmiss_engine.separation.joint_decoder import (
     least_squares_templates,
     noise_sd,
     peak_offsets,
+    place_trains,
     shifted_trains,
     spike_triggered_average,
     train_reconstruction,
@@ -151,7 +152,9 @@ class JointMethod:
         residual = x - train_reconstruction(known.templates, known.trains, onset, n_t)
         sigma = noise_sd(residual)
         self._record("blind stage", known, residual, total, sigma, t0)
-        amplitude = torch.zeros(len(known.trains), n_t, device=device)
+        # shown as the units' pulse trains until the first decode gives their amplitudes: one
+        # whole MUAP at each discharge, so the live view never shows a unit without its train
+        amplitude = place_trains(known.trains, n_t, 0, device)
         cycles = js.cycles
         for cycle in range(1, cycles + 2):
             last = cycle == cycles + 1
@@ -184,7 +187,7 @@ class JointMethod:
             known.ids += list(range(next_id, next_id + len(new)))
             next_id += len(new)
             known.templates = self._templates(x, known.trains, onset, length)
-            amplitude = torch.cat([amplitude, torch.zeros(len(new), n_t, device=device)])
+            amplitude = torch.cat([amplitude, place_trains(new, n_t, 0, device)])
             residual = x - train_reconstruction(known.templates, known.trains, onset, n_t)
             self._record(f"cycle {cycle}: + discovery", known, residual, total, noise_sd(residual), t0)
         units = self._units(recording, base, known, amplitude, offsets, x, device)

@@ -128,6 +128,8 @@ def test_joint_finds_at_least_what_fastica_finds(recording_and_truth: RecordingA
     assert any(s.templates_v is not None and s.templates_v.shape[0] == len(s.units) for s in states
                if s.stage == "joint decoding")
     assert states[-1].phase == "done"
+    # a unit is never shown without its train: before the first decode, one MUAP per discharge
+    assert all(u.pulse_train.max() > 0 for s in states if s.stage == "joint decoding" for u in s.units)
     # the origin of every unit is on record; units beyond the blind stage can be told apart
     origin = result.provenance["joint_origin"]
     assert sorted(origin) == sorted(u.unit_id for u in result.units)
