@@ -170,7 +170,11 @@ class FastIcaMethod:
     ) -> DecompositionResult:
         cfg = self.config
         units, fs = found.units, recording.sampling_rate_hz
-        keep = without_duplicates(units, fs, cfg.acceptance.duplicate_roa)
+        # two filters of one unit can lock onto different parts of a long MUAP (its
+        # innervation-zone burst, its fibre ends): aligned on the energy peak each sees, their
+        # trains may sit more than the RoA's usual 10 ms apart, and the onset marking below
+        # would report them as one train twice. The lag searched spans the alignment window.
+        keep = without_duplicates(units, fs, cfg.acceptance.duplicate_roa, max_lag_s=half_window / fs)
         ext_filters = [(whitening.matrix @ found.filters[i]).cpu().numpy().astype(np.float32) for i in keep]
         # ids stay those the live snapshots showed: a unit the user watched appear as unit 4 is
         # still unit 4 in the result, even when duplicates before it went away

@@ -56,12 +56,14 @@ def shifted(unit: MotorUnit, shift: int, n_samples: int) -> MotorUnit:
                         source_lag_samples=unit.source_lag_samples + shift)
 
 
-def without_duplicates(units: list[MotorUnit], fs: float, threshold: float) -> list[int]:
-    """Indices to keep: of any two units with RoA > threshold, the one with lower CoV ISI."""
+def without_duplicates(units: list[MotorUnit], fs: float, threshold: float, max_lag_s: float = 0.010) -> list[int]:
+    """Indices to keep: of any two units with RoA > threshold (after the best lag within
+    ``max_lag_s``), the one with lower CoV ISI."""
     order = sorted(range(len(units)), key=lambda i: units[i].cov_isi)
     keep: list[int] = []
     for i in order:
-        if all(rate_of_agreement(units[j].discharge_samples, units[i].discharge_samples, fs) <= threshold for j in keep):
+        if all(rate_of_agreement(units[j].discharge_samples, units[i].discharge_samples, fs, max_lag_s=max_lag_s)
+               <= threshold for j in keep):
             keep.append(i)
     return sorted(keep)
 
