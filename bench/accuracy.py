@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np
 
 from bench.common import CACHE, REPO, machine, run_ours, score, write_table
-from bmiss_engine.config import DecomposerConfig
+from bmiss_engine.config import DEFAULT_METHOD
 
 SHARED_DATA = REPO.parent / "shared" / "data"
 PEERS = ("fastica_cbss", "emgdecomp")
@@ -147,7 +147,7 @@ def main() -> None:
     ap.add_argument("--peer-timeout", type=float, default=900.0)
     args = ap.parse_args()
     methods = [m for m in args.methods.split(",") if m]
-    default = DecomposerConfig().method
+    default = DEFAULT_METHOD
     only = [s for s in args.only.split(",") if s]
     recordings = datasets(only) + [r for r in fresh_recordings() if not only or any(s in r[0] for s in only)]
     rows = []

@@ -9,10 +9,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from bmiss_engine.config import (
+    DEFAULT_METHOD,
     AcceptanceSettings,
     DecomposerConfig,
     InversionSettings,
     IterationState,
+    JointSettings,
     SeparationSettings,
 )
 from bmiss_engine.errors import AnatomyError, BmissError, ConfigError, DecompositionError, RecordingFormatError
@@ -33,6 +35,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "DEFAULT_METHOD",
     "AcceptanceSettings",
     "AnatomyError",
     "BmissError",
@@ -44,6 +47,7 @@ __all__ = [
     "ElectrodeGrid",
     "InversionSettings",
     "IterationState",
+    "JointSettings",
     "MotorUnit",
     "Recording",
     "RecordingFormatError",

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, get_args
 
 from bmiss_engine import __version__
-from bmiss_engine.config import FORWARD_MODELS, LIMBS, Method
+from bmiss_engine.config import DEFAULT_METHOD, FORWARD_MODELS, LIMBS, Method
 from bmiss_engine.errors import BmissError
 from bmiss_engine.io.registry import SUPPORTED
 from bmiss_engine.resources import bundled_path
@@ -53,9 +53,9 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("file", nargs="?", help="the recording, in any readable format (default: the bundled demo)")
     d.add_argument("--out", help=f"write the result; {_WRITERS}")
     d.add_argument("--method", choices=get_args(Method),
-                   help="fastica: blind source separation (default); hybrid: its units refined by the biophysical "
-                        "model; bmiss: the model's inversion alone; joint: FastICA's units decoded all at once "
-                        "and the units they hide found on what they leave")
+                   help="joint (default): FastICA's units decoded all at once and the units they hide found on "
+                        "what they leave; fastica: blind source separation alone (faster); hybrid: FastICA's "
+                        "units refined by the biophysical model; bmiss: the model's inversion alone")
     d.add_argument("--json", action="store_true", help="print a JSON summary (recording, units) instead of the table")
     d.add_argument("--device", default=None, help="auto, cpu or cuda (default: auto)")
     d.add_argument("--config", help="JSON file of settings (see DecomposerConfig)")
@@ -110,7 +110,7 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--workers", type=int, help="local workers (default: one per GPU, else one per core)")
     b.add_argument("--formats", default="", help="exports besides the result .npz, comma-separated: "
                                                  "csv, summary, mat, tsv, json")
-    b.add_argument("--method", choices=get_args(Method), help="fastica (default), hybrid, bmiss or joint (see decompose)")
+    b.add_argument("--method", choices=get_args(Method), help="joint (default), fastica, hybrid or bmiss (see decompose)")
     b.add_argument("--device", default=None, help="auto, cpu or cuda (default: auto)")
     b.add_argument("--config", help="JSON file of settings (see DecomposerConfig)")
     b.add_argument("--iterations", type=int, help="separation vectors to try at most")
@@ -219,6 +219,7 @@ def _load_config(args: argparse.Namespace) -> Any:
             raise BmissError(f"{args.config}: settings must be a JSON object")
     if args.method:
         values["method"] = args.method
+    values.setdefault("method", DEFAULT_METHOD)
     if args.device:
         values["device"] = args.device
     if args.iterations is not None:

@@ -31,6 +31,10 @@ if TYPE_CHECKING:
 
 Method = Literal["fastica", "bmiss", "hybrid", "joint"]
 METHODS: tuple[str, ...] = ("fastica", "hybrid", "bmiss", "joint")
+# the method the command line and the window start from: the joint method finds every unit
+# FastICA finds and more on the ground-truth recordings (bench/results/accuracy.md). The
+# engine's own default (DecomposerConfig.method) stays the blind baseline the others start from.
+DEFAULT_METHOD: Method = "joint"
 Phase = Literal["preparing", "separating", "finishing", "done"]
 # the inversion's forward models (bmiss_engine.forward.surrogate.FORWARD_MODELS, kept here
 # without torch; tests/engine/test_surrogate.py checks they agree)

@@ -24,7 +24,7 @@ from PySide6.QtCore import QByteArray, QSettings, QTimer, Slot
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QMessageBox
 
-from bmiss_engine import BmissError, DecomposerConfig
+from bmiss_engine import DEFAULT_METHOD, BmissError, DecomposerConfig
 from bmiss_gui.actions import ACTIONS, apply_icon_theme, build_actions, review_handlers
 from bmiss_gui.anatomy_control import AnatomyControl
 from bmiss_gui.autosave import Autosave
@@ -59,7 +59,7 @@ class MainWindow(QMainWindow):
     def __init__(self, settings: QSettings | None = None) -> None:
         super().__init__()
         self.settings = settings if settings is not None else QSettings("BMISS", "BMISS")
-        self.config = DecomposerConfig()
+        self.config = DecomposerConfig(method=DEFAULT_METHOD)
         self.session = Session(self)
         self.runner = DecompositionRunner(self)
         self.recent = RecentFiles(self.settings)

@@ -178,7 +178,8 @@ class JointMethod:
                 functools.partial(self._discovery_state, cycle=cycle))
             rule_roa = cfg.acceptance.duplicate_roa
             new = [u.discharge_samples for u in found.units
-                   if all(rate_of_agreement(k, u.discharge_samples, fs) <= rule_roa for k in known.trains)]
+                   if all(rate_of_agreement(k, u.discharge_samples, fs, self._duplicate_lag_s) <= rule_roa
+                          for k in known.trains)]
             if not new:
                 break
             new = shifted_trains(new, peak_offsets(x, new, 2 * onset), n_t)
@@ -205,6 +206,13 @@ class JointMethod:
             self._state(known, amplitude, scale, t0, cycles, f"{len(units)} units ({n_new} beyond the blind stage) "
                         f"in {wall_s:.1f} s", "done"), phase="done", elapsed_s=wall_s)
         return result
+
+    @property
+    def _duplicate_lag_s(self) -> float:
+        """The lag within which two trains of one unit are looked for: two filters of one unit
+        can mark a long MUAP at different parts of it, up to half a template apart, beyond the
+        usual ±10 ms (FastICA's final duplicate pass searches as far)."""
+        return self.settings.template_s / 2 + 0.010
 
     def _discovery_config(self, base_cfg: DecomposerConfig) -> DecomposerConfig:
         js = self.settings
@@ -240,7 +248,8 @@ class JointMethod:
                                                         quality.cov_isi(trains[i], int(_MAX_ISI_S * fs))))
         kept: list[int] = []
         for i in order:
-            if all(rate_of_agreement(trains[j], trains[i], fs) <= acc.duplicate_roa for j in kept):
+            if all(rate_of_agreement(trains[j], trains[i], fs, self._duplicate_lag_s) <= acc.duplicate_roa
+                   for j in kept):
                 kept.append(i)
         kept.sort()
         index = [keep[i] for i in kept]

@@ -29,16 +29,16 @@ if TYPE_CHECKING:
 # key, title, available, tooltip
 _METHODS = (
     ("fastica", "Convolutive FastICA (Negro et al. 2016)", True,
-     "Blind source separation: the established method, and the default"),
+     "Blind source separation alone: the established method, faster than the joint decoding"),
     ("hybrid", "Hybrid: FastICA + unit properties from the biophysical model", True,
      "FastICA's units, then each unit's depth, position, innervation zone, conduction velocity and size "
      "fitted to its average MUAP with the forward model (a few seconds per unit on a CPU)"),
     ("bmiss", "BMISS biophysical inversion (experimental)", True,
      "Fits a biophysical model of each motor unit to the EMG. Experimental: slower, and less tested "
      "than FastICA; check its units against FastICA's"),
-    ("joint", "Joint decoding: FastICA's units decoded together, hidden units found (experimental)", True,
-     "FastICA's units decoded all at once, then the units they hide looked for on what they leave; "
-     "slower than FastICA; units found beyond it are listed in the result"),
+    ("joint", "Joint decoding: FastICA's units decoded together, hidden units found", True,
+     "The default. FastICA's units decoded all at once, then the units they hide looked for on what "
+     "they leave; units found beyond FastICA say 'joint' in the table's origin column"),
 )
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from bmiss_engine import __version__
+from bmiss_engine import DEFAULT_METHOD, __version__
 from bmiss_engine.cli import _load_config, _parser, main
 from bmiss_engine.io.export import write_result_npz
 from bmiss_engine.io.registry import SUPPORTED
@@ -81,7 +81,7 @@ def test_decompose_json_summarises_the_units_it_wrote(recording: Path, tmp_path:
         raise AssertionError(f"not strict JSON: {name}")
 
     summary = json.loads(capsys.readouterr().out, parse_constant=no_nan)
-    assert summary["method"] == "fastica"
+    assert summary["method"] == "joint"  # the command line's default
     assert summary["out"] == str(out)
     assert summary["recording"]["n_channels"] == 64
     assert summary["n_units"] == len(summary["units"]) >= 3
@@ -92,10 +92,19 @@ def test_decompose_json_summarises_the_units_it_wrote(recording: Path, tmp_path:
 
 
 @pytest.mark.parametrize("command", [["decompose", "x.npz"], ["batch", "study", "--out", "o"]])
-@pytest.mark.parametrize("method", ["fastica", "hybrid", "bmiss"])
+@pytest.mark.parametrize("method", ["fastica", "hybrid", "bmiss", "joint"])
 def test_method_reaches_the_settings(command: list[str], method: str) -> None:
     args = _parser().parse_args([*command, "--method", method])
     assert _load_config(args).method == method
+
+
+@pytest.mark.parametrize("command", [["decompose", "x.npz"], ["batch", "study", "--out", "o"]])
+def test_the_default_method_is_the_joint_one_unless_a_config_names_another(command: list[str],
+                                                                           tmp_path: Path) -> None:
+    assert _load_config(_parser().parse_args(command)).method == DEFAULT_METHOD == "joint"
+    config = tmp_path / "settings.json"
+    config.write_text(json.dumps({"method": "fastica"}))
+    assert _load_config(_parser().parse_args([*command, "--config", str(config)])).method == "fastica"
 
 
 def test_unknown_method_is_refused(capsys) -> None:
@@ -119,8 +128,9 @@ def test_closed_pipe_after_the_result_is_written(recording: Path, tmp_path: Path
     """``bmiss decompose ... | head -1``: the result file is there, one line on stderr, exit 2;
     stderr is not a terminal, so no progress bar either."""
     out = tmp_path / "units.csv"
-    proc = _cli("decompose", recording, "--iterations", "16", "--out", out, stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE)
+    # FastICA alone: the pipe is the point, not the method (the default adds the joint stage)
+    proc = _cli("decompose", recording, "--method", "fastica", "--iterations", "16", "--out", out,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdout is not None
     proc.stdout.close()  # the reader is gone before anything is printed
     _, err = proc.communicate(timeout=300)

@@ -121,7 +121,7 @@ def test_ctrl_d_opens_the_settings_and_starts_with_them(qtbot, window, small_rec
     assert window.action_by_name["decompose"].shortcut().toString() == "Ctrl+D"
     window.action_by_name["decompose"].trigger()
     assert len(started) == 1
-    assert (started[0].separation.n_iterations, started[0].device, started[0].method) == (24, "cpu", "fastica")
+    assert (started[0].separation.n_iterations, started[0].device, started[0].method) == (24, "cpu", "joint")
 
 
 def test_a_failing_decomposition_is_reported_and_the_app_stays_usable(
