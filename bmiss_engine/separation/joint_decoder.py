@@ -339,7 +339,9 @@ def decode(x: torch.Tensor, templates: torch.Tensor, onset: int, noise: float, s
                 done += 1
                 if it % settings.report_every == 0:
                     yield DecoderProgress(done, total)
-                if change < settings.tolerance:
+                # not on a round's first step: a reweighted round starting at the previous
+                # round's answer moves little at first, and would stop before it has begun
+                if it > 1 and change < settings.tolerance:
                     break
     amplitude = torch.zeros_like(a)
     amplitude[:, onset:] = (a / norm[:, None])[:, : n_t - onset]  # indexed by discharge sample
