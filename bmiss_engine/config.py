@@ -220,7 +220,11 @@ class JointSettings:
     decoder's λ in noise SDs; decode_threshold: the decoded amplitude (1 = one whole MUAP) that
     makes a discharge; decode_iterations, decode_tolerance: FISTA iterations per round at most
     and the relative change that ends a round; reweight_rounds, reweight_eps: reweighted-L1
-    rounds and their ε; refractory_s: the shortest interval between two discharges of a unit.
+    rounds and their ε; refractory_s: the shortest interval between two discharges of a unit;
+    blind_agreement: the median rate of agreement of the blind units' decoded trains with
+    FastICA's at the first decode that shows one template per unit explains the recording (the
+    decoder refines the units); below it the MUAPs change over the contraction (as in real
+    recordings), FastICA's trains stand and nothing is looked for on the residual.
     """
 
     cycles: int = 3
@@ -237,6 +241,7 @@ class JointSettings:
     reweight_rounds: int = 1
     reweight_eps: float = 0.2
     refractory_s: float = 0.02
+    blind_agreement: float = 0.9
 
     def __post_init__(self) -> None:
         if self.templates not in ("least_squares", "spike_triggered"):

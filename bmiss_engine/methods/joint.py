@@ -68,6 +68,7 @@ from bmiss_engine.separation.joint_decoder import (
 BLIND = "blind"
 DISCOVERED = "residual discovery"
 _MAX_ISI_S = 0.4
+_SAME_UNIT_ROA = 0.5  # a decoded train below this agreement with its blind unit's is another unit's
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,9 @@ class JointMethod:
             refractory_s=self.settings.refractory_s)
         self.baseline = baseline
         self.history: list[CycleRecord] = []
+        self._blind: dict[int, NDArray[np.int64]] = {}  # unit id → FastICA's train (at the MUAP peak)
+        # whether one template per unit explains the recording (decided at the first decode)
+        self.model_fits: bool | None = None
         self._fs = 1.0
 
     def iterate(self, recording: Recording) -> Generator[IterationState, None, DecompositionResult]:
@@ -147,6 +151,8 @@ class JointMethod:
         known = _Dictionary(shifted_trains([u.discharge_samples for u in base.units], offsets, n_t),
                             [BLIND] * len(base.units), [u.unit_id for u in base.units],
                             torch.zeros(0, x.shape[0], length, device=device))
+        self._blind = dict(zip(known.ids, known.trains, strict=True))
+        self.model_fits = None
         next_id = max(known.ids, default=-1) + 1
         known.templates = self._templates(x, known.trains, onset, length)
         residual = x - train_reconstruction(known.templates, known.trains, onset, n_t)
@@ -170,6 +176,10 @@ class JointMethod:
             yield self._state(known, amplitude, scale, t0, cycle, f"{stage}: {len(known.trains)} units, residual "
                               f"{100 * float(residual.square().sum()) / total:.2f} % of the energy", "joint decoding")
             if last:
+                break
+            if not self.model_fits:
+                yield self._state(known, amplitude, scale, t0, cycle, "the units' templates do not explain this "
+                                  "recording (their MUAPs change over it): FastICA's trains stand", "joint decoding")
                 break
             # discovery: FastICA on the joint residual, as a recording of its own
             res_rec = Recording((residual * scale).cpu().numpy(), fs, sub_grid, source=f"{recording.source} (joint residual)")
@@ -199,6 +209,7 @@ class JointMethod:
             provenance={**base.provenance, "wall_time_s": wall_s, "joint_origin": origin,
                         "joint_new_units": [i for i, o in origin.items() if o == DISCOVERED],
                         "joint_noise_sd": sigma * scale, "joint_residual_fraction": self.history[-1].residual_fraction,
+                        "joint_model_fits": bool(self.model_fits),
                         "joint_cycles": [dataclasses.asdict(r) | {"trains": None} for r in self.history]},
         )
         n_new = len(result.provenance["joint_new_units"])
@@ -226,11 +237,19 @@ class JointMethod:
 
     def _kept(self, known: _Dictionary, dec: JointDecoding, fs: float) -> tuple[_Dictionary, torch.Tensor]:
         """The dictionary after a decode: decoded trains that pass the rule's train tests (and, for a
-        discovered unit, its SIL); a blind unit whose train fails keeps its previous one, a
-        discovered one is dropped; of two trains that repeat each other, the discovered one (or
-        the one with the higher CoV ISI) goes."""
+        discovered unit, its SIL; for a blind unit, agree with FastICA's train); a blind unit whose
+        decoded train fails keeps FastICA's, a discovered one is dropped; of two trains that
+        repeat each other, the discovered one (or the one with the higher CoV ISI) goes."""
         acc = self.config.acceptance
         pulse = dec.amplitude.cpu().numpy()
+        agreement = {k: rate_of_agreement(self._blind[known.ids[k]], d, fs)
+                     for k, d in enumerate(dec.trains) if known.origins[k] == BLIND}
+        if self.model_fits is None and agreement:
+            # decided once, at the first decode: where one template per unit explains the
+            # recording, the decoded trains of most blind units repeat FastICA's and the decoder
+            # only refines them; where most differ, the MUAPs change over the contraction (real
+            # recordings) and FastICA's trains stand, with no discovery on such a residual
+            self.model_fits = float(np.median(list(agreement.values()))) >= self.settings.blind_agreement
         trains, keep = [], []
         for k, d in enumerate(dec.trains):
             ok = _train_ok(d, fs, acc.min_discharges, acc.max_cov_isi)
@@ -238,11 +257,14 @@ class JointMethod:
                 # a discovered unit must also separate as the rule asks of any unit: SIL of its
                 # decoded amplitude (its pulse train in the result)
                 ok = quality.silhouette(pulse[k], d, fs) >= acc.sil_threshold
+            elif ok:
+                # a decoded train that agrees this little with its unit's is another unit's
+                ok = bool(self.model_fits) and agreement[k] >= _SAME_UNIT_ROA
             if ok:
                 trains.append(d)
                 keep.append(k)
             elif known.origins[k] == BLIND:
-                trains.append(known.trains[k])
+                trains.append(self._blind[known.ids[k]])
                 keep.append(k)
         order = sorted(range(len(keep)), key=lambda i: (known.origins[keep[i]] != BLIND,
                                                         quality.cov_isi(trains[i], int(_MAX_ISI_S * fs))))
@@ -266,7 +288,9 @@ class JointMethod:
         pulse = amplitude.cpu().numpy().astype(np.float32)
         units: list[MotorUnit] = []
         for k, (d, uid) in enumerate(zip(known.trains, known.ids, strict=True)):
-            if uid in by_id:
+            if uid in by_id and np.array_equal(d, self._blind[uid]):
+                units.append(shifted(*by_id[uid], n_t))  # FastICA's train stands, with its pulse train
+            elif uid in by_id:
                 unit, off = by_id[uid]
                 units.append(shifted(unit, off, n_t).replace(discharge_samples=d, pulse_train=pulse[k]))
             else:
