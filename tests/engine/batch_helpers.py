@@ -21,7 +21,9 @@ from bmiss_engine.simulate import SimulationConfig, simulate_recording
 GOOD = ("rec_a.npz", "rec_b.mat", "rec_c.json", "bids/sub-01/emg/sub-01_task-grip_emg.bdf")
 BROKEN = "broken.npz"
 # few, short and small: a batch test decomposes each recording about three times
-CONFIG = {"n_iterations": 8, "batch_size": 8, "extension_factor": 8, "device": "cpu", "min_discharges": 5}
+# the method named: to the command line a settings file without one means the joint method
+CONFIG = {"method": "fastica", "n_iterations": 8, "batch_size": 8, "extension_factor": 8, "device": "cpu",
+          "min_discharges": 5}
 
 
 def make_study(root: Path) -> Path:

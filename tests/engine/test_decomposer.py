@@ -119,7 +119,7 @@ def test_unit_ids_of_the_result_are_those_seen_live(sim_short, monkeypatch) -> N
     dropped as a duplicate at the end (the ids used to be renumbered 0..n-1 there)."""
     import bmiss_engine.methods.fastica as fastica
 
-    monkeypatch.setattr(fastica, "without_duplicates", lambda units, fs, roa: list(range(1, len(units))))
+    monkeypatch.setattr(fastica, "without_duplicates", lambda units, fs, roa, **_: list(range(1, len(units))))
     rec, _truth = sim_short
     for marking in ("peak", "onset"):
         gen = Decomposer(DecomposerConfig().replace(n_iterations=48, discharge_marking=marking)).iterate(rec)

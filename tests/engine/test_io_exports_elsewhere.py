@@ -115,7 +115,8 @@ def test_muedit_only_file_has_no_demuse_copy(tmp_path) -> None:
     rec, result = small_recording(), small_result()
     write_result(result, tmp_path / "r_muedit.mat", recording=rec)
     names = set(scipy.io.whosmat(tmp_path / "r_muedit.mat"))
-    assert names == {("signal", (1, 1), "struct"), ("parameters", (1, 1), "struct")}
+    # MUedit's two structs and our per-unit model information (which MUedit passes over)
+    assert names == {("signal", (1, 1), "struct"), ("parameters", (1, 1), "struct"), ("bmiss", (1, 1), "struct")}
     np.testing.assert_allclose(open_recording(tmp_path / "r_muedit.mat").emg_v, rec.emg_v, rtol=1e-5, atol=1e-12)
 
 
