@@ -58,6 +58,7 @@ RESULTS = BENCH_REPO / "bench" / "results"
 CONFIGS: dict[str, dict[str, Any]] = {
     "default": {},
     "quick": {"n_iterations": 64, "batch_size": 8},
+    "joint": {"method": "joint"},  # the window's default method: FastICA, then the joint decoding
     "feed": {},  # the default run, its snapshots replaced by the default run's at 10/s
 }
 FEED_INTERVAL_MS = 100
