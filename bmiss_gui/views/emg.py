@@ -144,8 +144,8 @@ class EmgView(SinglePlotView):
         self.page_size.addItem(f"All {rec.n_channels}", rec.n_channels)
         self.page_size.setCurrentIndex(sizes.index(DEFAULT_PAGE) if DEFAULT_PAGE in sizes else len(sizes))
         self.page_size.blockSignals(False)
-        self._update_channel_scroller()
-        self._update_scroller()
+        self._set_channel_range()  # drawn once, by the time scroller's update: a long recording's
+        self._update_scroller()  # envelope costs ~50 ms of the GUI thread each time
 
     def set_state(self, state: ReviewState) -> None:
         """Draw the discharges of ``state``'s selected unit over the channels."""
@@ -186,6 +186,10 @@ class EmgView(SinglePlotView):
         self.redraw()
 
     def _update_channel_scroller(self) -> None:
+        self._set_channel_range()
+        self.redraw()
+
+    def _set_channel_range(self) -> None:
         rec = self._recording
         if rec is None:
             return
@@ -194,7 +198,6 @@ class EmgView(SinglePlotView):
         self.channel_scroller.setPageStep(page)
         self.channel_scroller.setSingleStep(max(1, page // 4))
         self.channel_scroller.setVisible(page < rec.n_channels)
-        self.redraw()
 
     @property
     def channels_per_page(self) -> int:
