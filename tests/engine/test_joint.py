@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -149,3 +151,28 @@ def test_closing_the_joint_method_cancels(recording_and_truth: RecordingAndTruth
         if state.stage == "joint decoding":
             break
     gen.close()
+
+
+def test_where_the_templates_do_not_explain_the_recording_fastica_s_trains_stand(
+        recording_and_truth: RecordingAndTruth) -> None:
+    """A blind stage whose trains the fixed templates cannot reproduce (here: each discharge
+    moved by 3-8 ms, as a MUAP that changes over a real contraction leaves them to a decoder)
+    keeps its trains: nothing is replaced, nothing discovered, and the result says so."""
+    rec, _ = recording_and_truth
+    cfg = DecomposerConfig().replace(**SMALL, discharge_marking="peak")
+    blind = drain(FastIcaMethod(cfg).iterate(rec))
+    assert blind.n_units >= 2
+    rng = np.random.default_rng(1)
+    fs = rec.sampling_rate_hz
+    jittered = tuple(u.replace(discharge_samples=np.clip(
+        u.discharge_samples + rng.choice([-1, 1], u.discharge_samples.size) * rng.integers(
+            round(0.003 * fs), round(0.008 * fs), u.discharge_samples.size), 0, rec.n_samples - 1))
+        for u in blind.units)
+    method = JointMethod(cfg.replace(method="joint"), baseline=dataclasses.replace(blind, units=jittered))
+    result = drain(method.iterate(rec))
+    assert method.model_fits is False
+    assert result.provenance["joint_model_fits"] is False
+    assert [u.origin for u in result.units] == ["blind"] * len(jittered)
+    for before, after in zip(jittered, result.units, strict=True):
+        assert rate_of_agreement(before.discharge_samples, after.discharge_samples, fs,
+                                 max_lag_s=0.04, tolerance_s=0.001) >= 0.9
