@@ -24,6 +24,7 @@ of it; the session (the controller) and the recent-files list are given to it.
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -39,10 +40,14 @@ from bmiss_engine.editing import EditHistory
 from bmiss_engine.io import (
     MatrixShape,
     TabularDescription,
+    discharges_beside,
+    is_result_npz,
     is_tabular,
+    is_unit_summary,
     load_session,
     open_recording,
     open_recordings,
+    open_recordings_with_units,
     open_result,
     peek_matrix,
     save_session,
@@ -68,7 +73,8 @@ log = logging.getLogger(__name__)
 OPEN_FILTER = (
     "Recordings, decompositions and sessions (*.bmiss *.npz *.otb+ *.otb4 *.mat *.json *.edf *.bdf *.poly5 *.rhd "
     "*.csv *.tsv *.txt *.npy);;"
-    "BMISS sessions (*.bmiss);;Decompositions of other tools (*.mat *.json *.csv *.tsv);;"
+    "BMISS sessions (*.bmiss);;BMISS results (*.npz *_summary.csv);;"
+    "Decompositions of other tools (*.mat *.json *.csv *.tsv);;"
     "Bare matrices (*.csv *.txt *.npy);;All files (*)"
 )
 # recordings that can hold another tool's units beside the EMG: DEMUSE, MUedit, OTBioLab+ .mat; openhdemg .json
@@ -118,24 +124,10 @@ def read_recording(path: Path, options: dict[str, Any]) -> Loaded:
     return Loaded(recording, filtered_emg(recording), int(options.get("grid_index", 0)))
 
 
-def prepare(recording: Recording, path: Path, grid_index: int, with_units: bool) -> Loaded:
-    """A grid read from ``path``, band-passed, with the decomposition ``path`` holds beside it
-    when ``with_units`` (runs in a worker thread)."""
-    result = decomposition_in(path, grid_index) if with_units else None
-    return Loaded(recording, filtered_emg(recording), grid_index, result)
-
-
-def decomposition_in(path: Path, grid_index: int) -> DecompositionResult | None:
-    """The units another tool saved beside the EMG (DEMUSE, MUedit or OTBioLab+ ``.mat``,
-    openhdemg ``.json``) for grid ``grid_index``; None when the file holds none."""
-    if path.suffix.lower() not in WITH_DECOMPOSITION:
-        return None
-    try:
-        result = open_result(path, grid_index=grid_index)
-    except BmissError as exc:
-        log.info("%s: a recording without a decomposition (%s)", path, exc)
-        return None
-    return result if result.units else None
+def prepare(recording: Recording, grid_index: int, result: DecompositionResult | None) -> Loaded:
+    """Grid ``grid_index`` of a file, band-passed, with the units its file keeps beside it
+    (``result``; one without units counts as none). Runs in a worker thread."""
+    return Loaded(recording, filtered_emg(recording), grid_index, result if result is not None and result.units else None)
 
 
 def is_discharge_table(path: Path) -> bool:
@@ -285,11 +277,12 @@ class SessionFiles(QObject):
 
     # -- opening ----------------------------------------------------------------------------
     def open(self, path: str | Path) -> bool:
-        """Open a session (``.bmiss``), a recording whatever its format, or another tool's
-        decomposition: with its EMG when the file holds it (DEMUSE, MUedit, openhdemg), on its
-        recording when it holds only discharges (CSV, BIDS events). A file of several grids
-        asks which. Unsaved work is offered for saving first. On failure: a message box, and
-        what was open stays open."""
+        """Open a session (``.bmiss``), a recording whatever its format, a BMISS result (the
+        engine's ``.npz``, on the recording it names; a ``*_summary.csv`` through the discharge
+        CSV beside it), or another tool's decomposition: with its EMG when the file holds it
+        (DEMUSE, MUedit, openhdemg), on its recording when it holds only discharges (CSV, BIDS
+        events). A file of several grids asks which. Unsaved work is offered for saving first.
+        On failure: a message box, and what was open stays open."""
         if self._host.busy:
             self._host.show_error("Cannot open a file now", "A decomposition is running; cancel it first.")
             return False
@@ -298,6 +291,13 @@ class SessionFiles(QObject):
             return False
         if path.suffix.lower() == SESSION_SUFFIX:
             return self.open_session(path)
+        if path.suffix.lower() == ".npz" and is_result_npz(path):
+            opened = self.open_result(None, path, None)
+            if opened:
+                self._recent.remember(path)
+            return opened
+        if is_unit_summary(path):
+            return self.open_summary(path)
         if is_discharge_table(path):
             return self.open_discharges(path)
         return self.open_recording(path)
@@ -350,9 +350,13 @@ class SessionFiles(QObject):
             description, options = described
         else:
             description = None
-        grids = self._reading(lambda: open_recordings(path, **options), path)
-        if grids is None:
+        # a file with the EMG and another tool's units is read once for both
+        with_units = with_units and path.suffix.lower() in WITH_DECOMPOSITION
+        read = self._reading(lambda: open_recordings_with_units(path, **options) if with_units
+                             else (open_recordings(path, **options), None), path)
+        if read is None:
             return None
+        grids, units = read
         if grid_index is None:
             grid_index = 0 if len(grids) == 1 else self.ask_grid(path, grids)
             if grid_index is None:
@@ -362,8 +366,8 @@ class SessionFiles(QObject):
         except BmissError as exc:
             self._host.show_error("Cannot open the recording", str(exc))
             return None
-        index = grid_index
-        loaded = self._reading(lambda: prepare(recording, path, index, with_units), path)
+        index, result = grid_index, units[grid_index] if units is not None else None
+        loaded = self._reading(lambda: prepare(recording, index, result), path)
         return None if loaded is None else (loaded, description)
 
     def _describe(self, path: Path, description: TabularDescription | None,
@@ -418,21 +422,38 @@ class SessionFiles(QObject):
         self._recent.remember(path)
         return self._show_result(loaded, placed, path, None)
 
+    def open_summary(self, path: Path) -> bool:
+        """A per-unit summary (``*_summary.csv``) keeps no discharge times: open the discharge
+        CSV written beside it (``*_discharges.csv``) instead, or say, in one line, that it is not there."""
+        beside = discharges_beside(path)
+        if not beside.is_file():
+            self._host.show_error("Cannot open the decomposition",
+                                  f"{path.name} lists the units without their discharge times, and {beside.name}, the "
+                                  f"discharge CSV written beside it, is not in {path.parent}")
+            return False
+        return self.open_discharges(beside)
+
     def _ask_recording_for(self, path: Path) -> Path | None:
         chosen, _ = QFileDialog.getOpenFileName(self._parent, f"The recording {path.name} was decomposed from",
                                                 str(path.parent), OPEN_FILTER)
         return Path(chosen) if chosen else None
 
-    def open_result(self, recording_path: Path, result_path: Path) -> bool:
-        """Show a result file (the engine's ``.npz``, e.g. a batch's, or another tool's) on its
-        recording (its first grid), as a fresh result to review (undo starts there) with the
-        settings it was made with. The caller has offered unsaved work for saving. On failure:
-        a message, and what was open stays."""
+    def open_result(self, recording_path: Path | None, result_path: Path, grid_index: int | None = 0) -> bool:
+        """Show a result file (the engine's ``.npz``: a batch's, ``bmiss decompose --out``'s; or
+        another tool's) on grid ``grid_index`` of ``recording_path`` (None: asked when the file
+        holds several), as a fresh result to review (undo starts there) with the settings it was
+        made with. Without ``recording_path``: on the recording the result names, asked for when
+        that file is missing or unreadable. The caller has offered unsaved work for saving. On
+        failure: a message, and what was open stays."""
         result = self._blocking(lambda: open_result(result_path), f"Reading {result_path.name}…",
                                 "Cannot open the result")
         if not isinstance(result, DecompositionResult):
             return False
-        chosen = self._load(recording_path, None, grid_index=0)
+        if recording_path is None:
+            recording_path = self._recording_of(result, result_path)
+            if recording_path is None:
+                return False
+        chosen = self._load(recording_path, None, grid_index=grid_index)
         if chosen is None:
             return False
         loaded, description = chosen
@@ -444,6 +465,21 @@ class SessionFiles(QObject):
             return False
         self._set_recording(loaded, description, None)
         return self._show_result(loaded, placed, result_path, config)
+
+    def _recording_of(self, result: DecompositionResult, result_path: Path) -> Path | None:
+        """The recording ``result`` was decomposed from: the file its provenance names (or one
+        of that name beside the result), else the one the user chooses (None: cancelled)."""
+        source = str(result.provenance.get("source") or "")
+        if source:
+            named = Path(source)
+            candidates = [named] if named.is_absolute() else [result_path.parent / named, named]
+            candidates.append(result_path.parent / named.name)
+            for candidate in candidates:
+                if candidate.is_file() and os.access(candidate, os.R_OK):
+                    return candidate
+            self._host.show_message(f"{result_path.name}: its recording {source} is missing or unreadable; "
+                                    "choose the recording", 15000)
+        return self.ask_recording_for(result_path)
 
     def _show_result(self, loaded: Loaded, placed: tuple[DecompositionResult, int], source: Path,
                      config: DecomposerConfig | None) -> bool:

@@ -24,6 +24,35 @@ SUMMARY_COLUMNS = (
 )
 
 
+# the endings a batch gives a recording's two tables, side by side (bmiss_engine.batch.outputs)
+SUMMARY_ENDING = "_summary.csv"
+DISCHARGES_ENDING = "_discharges.csv"
+
+
+def is_unit_summary(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a per-unit summary (:func:`write_unit_summary_csv`): a ``.csv`` whose
+    header names ``unit_id`` and ``n_discharges`` but no ``sample``. It holds no discharge times."""
+    path = Path(path)
+    if path.suffix.lower() != ".csv":
+        return False
+    try:
+        with path.open("r", encoding="utf-8-sig", errors="replace") as fh:
+            header = fh.readline()
+    except OSError:
+        return False
+    names = {name.strip().strip('"').lower() for name in header.split(",")}
+    return {"unit_id", "n_discharges"} <= names and "sample" not in names
+
+
+def discharges_beside(summary: str | os.PathLike[str]) -> Path:
+    """The discharge CSV written beside a per-unit summary: ``X_summary.csv`` →
+    ``X_discharges.csv`` (a summary named otherwise, ``X.csv`` → ``X_discharges.csv``)."""
+    summary = Path(summary)
+    name = summary.name
+    stem = name[: -len(SUMMARY_ENDING)] if name.lower().endswith(SUMMARY_ENDING) else summary.stem
+    return summary.with_name(stem + DISCHARGES_ENDING)
+
+
 def write_discharges_csv(result: DecompositionResult, path: str | os.PathLike[str]) -> None:
     """One row per discharge: ``unit_id,sample,time_s`` with a header; samples count from 0."""
     buf = io.StringIO()

@@ -200,6 +200,24 @@ def _floats(values: dict[str, Any] | None) -> dict[str, float] | None:
     return None if values is None else {k: float("nan") if v is None else float(v) for k, v in values.items()}
 
 
+_RESULT_KEYS = {"sampling_rate_hz", "n_samples", "meta", "unit_ids"}
+
+
+def is_result_npz(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a result :func:`write_result_npz` wrote (``bmiss decompose --out
+    X.npz``, a batch's ``*_result.npz``), not a recording in the plain ``.npz`` layout. Reads
+    the archive's list of arrays only; False for anything unreadable (its reader says why)."""
+    try:
+        with Path(path).open("rb") as fh:
+            if fh.read(4) != b"PK\x03\x04":
+                return False
+        with np.load(path, allow_pickle=False) as z:
+            names = set(z.files)
+    except NPZ_DAMAGE_ERRORS:
+        return False
+    return names >= _RESULT_KEYS and "emg" not in names
+
+
 def read_result_npz(path: str | os.PathLike[str]) -> DecompositionResult:
     """Read a result written by :func:`write_result_npz`."""
     path = Path(path)

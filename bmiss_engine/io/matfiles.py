@@ -34,7 +34,10 @@ from bmiss_engine.recording import Recording
 from bmiss_engine.results import DecompositionResult
 
 
-def _load(path: Path) -> dict[str, MatValue]:
+def read_mat_variables(path: str | os.PathLike[str]) -> dict[str, MatValue]:
+    """Every variable of a .mat file (v5 or v7.3), read once: :func:`mat_recordings` and
+    :func:`mat_result` take them, so a file with the EMG and the units is not read twice."""
+    path = Path(path)
     try:
         return load_mat(path)
     except FileNotFoundError:
@@ -45,7 +48,11 @@ def read_mat_recordings(path: str | os.PathLike[str]) -> tuple[Recording, ...]:
     """The recording(s) of a DEMUSE (``SIG``), MUedit (``signal.data``) or OTBioLab+-exported
     (``Data``/``Description``) file; MUedit and OTB files give one recording per grid."""
     path = Path(path)
-    data = _load(path)
+    return mat_recordings(read_mat_variables(path), path)
+
+
+def mat_recordings(data: dict[str, MatValue], path: Path) -> tuple[Recording, ...]:
+    """:func:`read_mat_recordings` of the variables already read from ``path``."""
     # MUedit's struct first: it keeps the channel order and the bad channels, SIG keeps neither
     if has_muedit_signal(data):
         return muedit_recordings(data, path)
@@ -64,7 +71,11 @@ def read_mat_result(path: str | os.PathLike[str], grid_index: int = 0) -> Decomp
     """The decomposition of a DEMUSE (``MUPulses``), MUedit (``signal.Dischargetimes``) or
     OTBioLab+-exported ("Decomposition of" columns) file."""
     path = Path(path)
-    data = _load(path)
+    return mat_result(read_mat_variables(path), path, grid_index)
+
+
+def mat_result(data: dict[str, MatValue], path: Path, grid_index: int = 0) -> DecompositionResult:
+    """:func:`read_mat_result` of the variables already read from ``path``."""
     if has_demuse_result(data):
         return _with_bmiss_struct(demuse_result(data, path), data)
     if has_muedit_result(data):

@@ -52,8 +52,10 @@ VOLTS_PER_UV = 1e-6
 _SIGNAL_SOURCES = ("DEMUSE", "OTB", "CUSTOMCSV", "DELSYS", "OPENHDEMG")
 
 
-def _load(path: Path) -> dict[str, Any]:
-    """The top-level object with every value decoded from its JSON text."""
+def read_openhdemg_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The top-level object with every value decoded from its JSON text, read once:
+    :func:`openhdemg_recording` and :func:`openhdemg_result` take it."""
+    path = Path(path)
     try:
         raw = path.read_bytes()
         text = gzip.decompress(raw).decode("utf-8") if raw[:2] == b"\x1f\x8b" else raw.decode("utf-8")
@@ -117,7 +119,11 @@ def _extras(data: dict[str, Any]) -> dict[str, NDArray[np.float64]]:
 def read_openhdemg_recording(path: str | os.PathLike[str]) -> Recording:
     """The EMG of an openhdemg file (``RAW_SIGNAL``, with ``REF_SIGNAL`` as auxiliary "ref_signal")."""
     path = Path(path)
-    data = _load(path)
+    return openhdemg_recording(read_openhdemg_file(path), path)
+
+
+def openhdemg_recording(data: dict[str, Any], path: Path) -> Recording:
+    """:func:`read_openhdemg_recording` of the object already read from ``path``."""
     source = str(data["SOURCE"])
     if source not in _SIGNAL_SOURCES:
         raise RecordingFormatError(f"{path}: openhdemg file of source {source!r} holds no EMG")
@@ -158,7 +164,11 @@ def read_openhdemg_recording(path: str | os.PathLike[str]) -> Recording:
 def read_openhdemg_result(path: str | os.PathLike[str]) -> DecompositionResult:
     """The units of an openhdemg file: ``MUPULSES`` (0-based) and ``IPTS``."""
     path = Path(path)
-    data = _load(path)
+    return openhdemg_result(read_openhdemg_file(path), path)
+
+
+def openhdemg_result(data: dict[str, Any], path: Path) -> DecompositionResult:
+    """:func:`read_openhdemg_result` of the object already read from ``path``."""
     if "MUPULSES" not in data:
         raise RecordingFormatError(f"{path}: the openhdemg file holds no decomposition (no MUPULSES)")
     pulses = [np.asarray(p, dtype=np.float64).ravel() for p in data["MUPULSES"]]

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 from bmiss_engine.errors import RecordingFormatError
@@ -100,6 +101,54 @@ def open_recordings(
     with _unforeseen_content(path, kind):
         recordings = _read(kind, path, grid, sampling_rate_hz, emg_unit)
     return tuple(_as_described(rec, path, grid, sampling_rate_hz) for rec in recordings)
+
+
+def open_recordings_with_units(
+    path: str | os.PathLike[str],
+    *,
+    grid: ElectrodeGrid | None = None,
+    sampling_rate_hz: float | None = None,
+    emg_unit: str = "uV",
+) -> tuple[tuple[Recording, ...], tuple[DecompositionResult | None, ...]]:
+    """Every grid of a recording file (as :func:`open_recordings`) and, for each, the
+    decomposition another tool kept beside the EMG (DEMUSE, MUedit or OTBioLab+ ``.mat``,
+    openhdemg ``.json``; as :func:`open_result` with that ``grid_index``), from one reading of
+    the file. A grid's entry is None where the file keeps no units or they cannot be read (why
+    is logged): the recording still opens. Files of other formats keep no units: all None.
+    """
+    path = Path(path)
+    head = _check_file(path)
+    kind = file_kind(path, head)
+    units: list[Callable[[], DecompositionResult]] = []  # per grid: its units from what was read
+    with _unforeseen_content(path, kind):
+        if kind == "mat":
+            from bmiss_engine.io.matfiles import mat_recordings, mat_result, read_mat_variables
+
+            variables = read_mat_variables(path)
+            recordings = mat_recordings(variables, path)
+            units = [partial(mat_result, variables, path, g) for g in range(len(recordings))]
+        elif kind == "openhdemg":
+            from bmiss_engine.io.openhdemg import openhdemg_recording, openhdemg_result, read_openhdemg_file
+
+            emgfile = read_openhdemg_file(path)
+            recordings = (openhdemg_recording(emgfile, path),)
+            units = [partial(openhdemg_result, emgfile, path)]
+        else:
+            recordings = _read(kind, path, grid, sampling_rate_hz, emg_unit)
+    described = tuple(_as_described(rec, path, grid, sampling_rate_hz) for rec in recordings)
+    if not units:
+        return described, (None,) * len(described)
+    return described, tuple(_units_or_none(read, g, path, kind) for g, read in enumerate(units))
+
+
+def _units_or_none(read: Callable[[], DecompositionResult], grid_index: int, path: Path,
+                   kind: str) -> DecompositionResult | None:
+    try:
+        with _unforeseen_content(path, kind):
+            return read()
+    except RecordingFormatError as exc:
+        log.info("%s: no decomposition for grid %d beside the EMG (%s)", path, grid_index, exc)
+        return None
 
 
 def open_recording(

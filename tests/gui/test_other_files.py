@@ -8,6 +8,7 @@ from tests.gui.conftest import require_gui
 
 require_gui()
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -224,3 +225,135 @@ def test_a_muedit_file_of_two_grids_opens_the_units_of_the_grid_chosen(  # type:
     assert seen[0][1].startswith("Grid 2: GR10MM0808 · 8×8 · 64 channels")
     assert window.session.recording.grid.name == "GR10MM0808"
     assert _discharges(window.session.result) == _discharges(open_result(path, grid_index=1)) == [[29, 129]]
+
+
+@pytest.mark.parametrize(("name", "reader"), [("units.mat", "bmiss_engine.io.matfiles.load_mat"),
+                                              ("units_muedit.mat", "bmiss_engine.io.matfiles.load_mat"),
+                                              ("units.json", "bmiss_engine.io.openhdemg.read_openhdemg_file")])
+def test_a_file_with_emg_and_units_is_read_once(  # type: ignore[no-untyped-def]
+    window, small_recording_file: Path, tmp_path: Path, name: str, reader: str, monkeypatch: pytest.MonkeyPatch, errors
+) -> None:
+    recording = open_recording(small_recording_file)
+    written = _result(recording)
+    path = tmp_path / name
+    write_result(written, path, recording)
+    real = _resolve(reader)
+    calls: list[Path] = []
+
+    def counted(p: Path) -> object:
+        calls.append(Path(p))
+        return real(p)
+
+    monkeypatch.setattr(reader, counted)
+    assert window.open_file(path), errors
+    assert calls == [path]  # the EMG and the units from one reading
+    assert window.session.recording.n_channels == recording.n_channels
+    assert _discharges(window.session.result) == _discharges(written)
+    assert window.units_view.model().rowCount() == 3
+
+
+def _resolve(dotted: str) -> object:
+    import importlib
+
+    module, _, attr = dotted.rpartition(".")
+    return getattr(importlib.import_module(module), attr)
+
+
+def _bmiss_result(recording: Recording, source: str | Path, path: Path) -> DecompositionResult:
+    """A result as ``bmiss decompose --out X.npz`` writes it: its provenance names the recording."""
+    result = replace(_result(recording), provenance={"source": str(source), "wall_time_s": 1.0})
+    write_result(result, path)
+    return result
+
+
+def test_a_bmiss_result_opens_on_the_recording_it_names_for_review(  # type: ignore[no-untyped-def]
+    window, small_recording_file: Path, tmp_path: Path, errors
+) -> None:
+    recording = open_recording(small_recording_file)
+    path = tmp_path / "small_result.npz"
+    written = _bmiss_result(recording, small_recording_file, path)
+    window.files.ask_recording_for = lambda p: pytest.fail("the result names its recording")
+    assert window.open_file(path), errors
+    s = window.session
+    assert s.recording.source == str(small_recording_file)
+    assert s.recording.n_channels == recording.n_channels
+    assert _discharges(s.result) == _discharges(written)
+    np.testing.assert_array_equal(s.result.units[1].pulse_train, written.units[1].pulse_train)
+    assert window.units_view.model().rowCount() == 3
+    assert not window.files.dirty
+    assert not s.history.can_undo  # a fresh result: undo starts here
+    assert window.recent.paths()[0] == str(path.resolve())
+
+    # edited with undo, saved as a session, reopened
+    s.select((0,))
+    window.action_by_name["delete"].trigger()
+    assert [u.unit_id for u in s.result.units] == [1, 2]
+    assert window.units_view.model().rowCount() == 2
+    window.action_by_name["undo"].trigger()
+    assert [u.unit_id for u in s.result.units] == [0, 1, 2]
+    s.select((1,))
+    window.action_by_name["reject"].trigger()
+    assert window.files.dirty
+    assert window.files.save_to(tmp_path / "reviewed.bmiss")
+    assert window.open_file(small_recording_file)
+    assert window.open_file(tmp_path / "reviewed.bmiss"), errors
+    assert _discharges(window.session.result) == _discharges(written)
+    assert window.session.result.units[1].status == "rejected"
+    assert window.session.history.can_undo
+
+
+def test_a_bmiss_result_whose_recording_is_gone_asks_for_it(  # type: ignore[no-untyped-def]
+    window, small_recording_file: Path, tmp_path: Path, errors
+) -> None:
+    recording = open_recording(small_recording_file)
+    path = tmp_path / "moved_result.npz"
+    written = _bmiss_result(recording, tmp_path / "elsewhere" / "moved.npz", path)
+
+    # Cancel: nothing opens
+    asked: list[Path] = []
+    window.files.ask_recording_for = lambda p: asked.append(p)
+    assert not window.open_file(path)
+    assert asked == [path]
+    assert window.session.result is None
+    assert "moved.npz is missing or unreadable" in window.statusBar().currentMessage()
+
+    window.files.ask_recording_for = lambda p: asked.append(p) or small_recording_file
+    assert window.open_file(path), errors
+    assert asked == [path, path]
+    assert window.session.recording.source == str(small_recording_file)
+    assert _discharges(window.session.result) == _discharges(written)
+    assert window.units_view.model().rowCount() == 3
+    assert not errors
+
+
+def test_a_unit_summary_opens_the_discharge_csv_beside_it_or_says_which_it_looked_for(  # type: ignore[no-untyped-def]
+    window, small_recording_file: Path, tmp_path: Path, errors
+) -> None:
+    assert window.open_file(small_recording_file)
+    recording = window.session.recording
+    written = _result(recording)
+    summary = tmp_path / "rec_a_summary.csv"
+    write_result(written, summary)  # as a batch writes them: X_summary.csv beside X_discharges.csv
+    write_result(written, tmp_path / "rec_a_discharges.csv")
+    window.files.ask_recording_for = lambda p: pytest.fail("the open recording fits")
+    assert window.open_file(summary), errors
+    assert window.session.recording is recording
+    assert _discharges(window.session.result) == _discharges(written)
+    assert window.units_view.model().rowCount() == 3
+    window.session.select((2,))
+    window.action_by_name["delete"].trigger()
+    assert [u.unit_id for u in window.session.result.units] == [0, 1]
+    window.action_by_name["undo"].trigger()
+    assert window.session.result.n_units == 3
+
+    # a summary alone: one line naming the file looked for, and what was open stays
+    lone = tmp_path / "rec_b_summary.csv"
+    write_result(written, lone)
+    before = window.session.result
+    assert not window.open_file(lone)
+    assert window.session.result is before
+    title, text = errors[-1]
+    assert title == "Cannot open the decomposition"
+    assert "\n" not in text
+    assert "rec_b_discharges.csv" in text
+    assert "rec_b_summary.csv" in text
