@@ -26,7 +26,8 @@ log = logging.getLogger(__name__)
 class BatchRequest:
     """What to run: ``run_batch(inputs, out_dir, config, formats=..., n_workers=..., **extra)``.
 
-    extra: further keyword arguments of ``run_batch`` (``scheduler``: a running Dask
+    extra: further keyword arguments of ``run_batch`` (``options``: the grid taken from files
+    of several, which the dialog's result then opens on; ``scheduler``: a running Dask
     scheduler's address; tests also pass ``task``).
     """
 

@@ -291,17 +291,18 @@ class MainWindow(QMainWindow):
         self.batch.raise_()
         return self.batch
 
-    @Slot(object, object)
-    def open_result(self, recording_path: str | Path, result_path: str | Path) -> bool:
+    @Slot(object, object, int)
+    def open_result(self, recording_path: str | Path, result_path: str | Path, grid_index: int = 0) -> bool:
         """Show a decomposition saved as an engine result file (a batch's ``_result.npz``) on
-        its recording, ready to review, with the settings it was made with. Unsaved work is
-        offered for saving first; on failure a message names the problem and what was open stays."""
+        grid ``grid_index`` of its recording, ready to review, with the settings it was made
+        with. Unsaved work is offered for saving first; on failure a message names the problem
+        and what was open stays."""
         if self.runner.is_running:
             self.show_error("Cannot open a result now", "A decomposition is running; cancel it first.")
             return False
         if not self.files.confirm_discard("before opening another file?"):
             return False
-        return self.files.open_result(Path(recording_path), Path(result_path))
+        return self.files.open_result(Path(recording_path), Path(result_path), grid_index)
 
     # -- export ---------------------------------------------------------------------------
     @Slot()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,14 @@ from PySide6.QtWidgets import (
 )
 
 from bmiss_engine import BmissError, DecomposerConfig
-from bmiss_engine.batch import BatchProgress, BatchSummary, RecordingOutcome, StudyEntry, discover_recordings
+from bmiss_engine.batch import (
+    BatchProgress,
+    BatchSummary,
+    OpenOptions,
+    RecordingOutcome,
+    StudyEntry,
+    discover_recordings,
+)
 from bmiss_engine.batch.summary import SUMMARY_CSV
 from bmiss_gui.batch_runner import BatchRequest, BatchRunner
 from bmiss_gui.dialogs.decompose import DecomposeSettings
@@ -55,11 +63,12 @@ _STATUS_TEXT = {"ok": "done", "skipped": "skipped", "failed": "failed", "cancell
 
 
 class BatchDialog(QDialog):
-    """The Batch dialog. ``open_result_requested(recording_path, result_path)`` asks the main
-    window to show a finished recording's result. ``run_options``: further keyword arguments
-    of ``run_batch`` (e.g. ``scheduler``: a running Dask scheduler's address)."""
+    """The Batch dialog. ``open_result_requested(recording_path, result_path, grid_index)`` asks
+    the main window to show a finished recording's result on the grid the batch decomposed.
+    ``run_options``: further keyword arguments of ``run_batch`` (e.g. ``scheduler``: a running
+    Dask scheduler's address); the grid box sets the grid of ``options``."""
 
-    open_result_requested = Signal(object, object)  # Path, Path
+    open_result_requested = Signal(object, object, int)  # Path, Path, grid index
 
     def __init__(self, config: DecomposerConfig, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -72,6 +81,7 @@ class BatchDialog(QDialog):
         self.outcomes: dict[str, RecordingOutcome] = {}
         self.summary: BatchSummary | None = None
         self.out_dir: Path | None = None
+        self.grid_index = 0  # the grid the run shown decomposed, in files of several (from 0)
 
         files_form = self._files_form()
         self.settings = DecomposeSettings(config, None)
@@ -124,6 +134,11 @@ class BatchDialog(QDialog):
         self.workers.setRange(1, max(1, os.cpu_count() or 1))
         self.workers.setValue(max(1, (os.cpu_count() or 2) // 2))
         self.workers.setToolTip("Recordings decomposed at once, one worker process each (one per GPU where there are GPUs)")
+        self.grid = QSpinBox()
+        self.grid.setRange(1, 64)
+        self.grid.setPrefix("Grid ")
+        self.grid.setToolTip("Which grid to decompose in files that hold several (.otb+, .otb4, MUedit .mat, BIDS "
+                             "EMG of several electrode groups); files with fewer grids fail")
         self.format_boxes: dict[str, QCheckBox] = {}
         formats_row = QHBoxLayout()
         for key, label in _FORMATS:
@@ -137,6 +152,7 @@ class BatchDialog(QDialog):
         files_form.addRow("Recordings", input_row)
         files_form.addRow("Output folder", output_row)
         files_form.addRow("Workers", self.workers)
+        files_form.addRow("Files of several grids", self.grid)
         files_form.addRow("Also write", formats_row)
         return files_form
 
@@ -254,7 +270,12 @@ class BatchDialog(QDialog):
         if not entries:
             self._say("No recordings found there.", error=True)
             return False
+        extra = dict(self.run_options)
+        given = extra.get("options")
+        options = replace(given if isinstance(given, OpenOptions) else OpenOptions(), grid_index=self.grid.value() - 1)
+        extra["options"] = options
         self.entries, self.outcomes, self.summary, self.out_dir = entries, {}, None, out
+        self.grid_index = options.grid_index
         self.table.setRowCount(len(entries))
         for row, entry in enumerate(entries):
             for col, text in enumerate((entry.name, "waiting", "", "", "")):
@@ -267,8 +288,7 @@ class BatchDialog(QDialog):
         self.progress_bar.setRange(0, len(entries))
         self.progress_bar.setValue(0)
         self._say(f"Starting {len(entries)} recordings…")
-        self.runner.start(BatchRequest(tuple(inputs), out, config, self.formats(), self.workers.value(),
-                                       dict(self.run_options)))
+        self.runner.start(BatchRequest(tuple(inputs), out, config, self.formats(), self.workers.value(), extra))
         return True
 
     @Slot()
@@ -362,7 +382,7 @@ class BatchDialog(QDialog):
         found = self.result_of_row(row)
         if found is None:
             return False
-        self.open_result_requested.emit(*found)
+        self.open_result_requested.emit(*found, self.grid_index)
         return True
 
     # -- look -----------------------------------------------------------------------------
@@ -375,7 +395,7 @@ class BatchDialog(QDialog):
     def _sync_buttons(self) -> None:
         running = self.runner.is_running
         for w in (self.inputs, self.add_folder_button, self.add_files_button, self.remove_button, self.output,
-                  self.browse_button, self.workers, self.settings, *self.format_boxes.values()):
+                  self.browse_button, self.workers, self.grid, self.settings, *self.format_boxes.values()):
             w.setEnabled(not running)
         self.start_button.setEnabled(not running)
         self.cancel_button.setEnabled(running and not self.runner.cancelling)
