@@ -4,7 +4,7 @@ units found without one, and the result's provenance."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -41,17 +41,20 @@ def check_duration(recording: Recording) -> None:
 class UsableEmg:
     """channels: the good channels; filtered: their band-passed (and notched) EMG (n_used,
     n_samples); notch_hz: the power-line frequency notched (the settings' or the one found in the
-    recording), or None."""
+    recording), or None; excluded: the channels left out by detection, each with the reason
+    ("saturated" or "RMS far from the median"), in channel order."""
 
     channels: list[int]
     filtered: NDArray[np.float32]
     notch_hz: float | None
+    excluded: dict[int, str] = field(default_factory=dict)
 
 
 def usable_channels(recording: Recording, config: DecomposerConfig) -> UsableEmg:
-    """The good channels (marked, then detected on the band-passed signal when the settings say
-    so) and their band-passed EMG, notched at the power-line frequency where the settings name
-    one or, with ``auto_notch``, where the recording shows one."""
+    """The good channels (marked, then, when the settings say so, neither saturated in the raw
+    EMG nor with an RMS far from the median once band-passed) and their band-passed EMG, notched
+    at the power-line frequency where the settings name one or, with ``auto_notch``, where the
+    recording shows one."""
     sep = config.separation
     fs = recording.sampling_rate_hz
     channels = [int(c) for c in recording.grid.good_channels]
@@ -69,16 +72,27 @@ def usable_channels(recording: Recording, config: DecomposerConfig) -> UsableEmg
         # before the bad-channel test: hum on a few channels would make them look bad
         filtered = preprocess.bandpass(preprocess.remove_line_interference(recording.emg_v[channels], fs, notch_hz),
                                        fs, sep.band_hz)
+    excluded: dict[int, str] = {}
     if sep.auto_bad_channels:
-        flagged = set(preprocess.detect_bad_channels(filtered))
-        if flagged:
-            log.info("excluding channels %s as bad (RMS far from the median)", sorted(channels[i] for i in flagged))
-            keep = [i for i in range(len(channels)) if i not in flagged]
+        # on the raw EMG: the band-pass rounds a clipped channel's flat tops off, and its RMS,
+        # bounded by the rails, can stay within the RMS rule's ratio of the median
+        saturated = set(preprocess.detect_saturated_channels(recording.emg_v[channels], fs))
+        if saturated:
+            log.warning("excluding channels %s as saturated (flat at their max or min)",
+                        sorted(channels[i] for i in saturated))
+        rest = [i for i in range(len(channels)) if i not in saturated]
+        far = {rest[j] for j in preprocess.detect_bad_channels(filtered[rest])} if rest else set()
+        if far:
+            log.info("excluding channels %s as bad (RMS far from the median)", sorted(channels[i] for i in far))
+        excluded = {channels[i]: "saturated" if i in saturated else "RMS far from the median"
+                    for i in sorted(saturated | far)}
+        if excluded:
+            keep = [i for i in range(len(channels)) if channels[i] not in excluded]
             channels = [channels[i] for i in keep]
             filtered = filtered[keep]
     if len(channels) < 2:
         raise DecompositionError("fewer than 2 usable channels after bad-channel exclusion")
-    return UsableEmg(channels, filtered, notch_hz)
+    return UsableEmg(channels, filtered, notch_hz, excluded)
 
 
 def finish_preprocessing(emg: NDArray[np.float32], device: torch.device) -> torch.Tensor:
