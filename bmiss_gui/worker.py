@@ -72,6 +72,16 @@ class DecompositionWorker(QObject):
         with cancellable(self._cancel):
             self._run()
 
+    def _emit(self, state: IterationState) -> None:
+        """Hand on a snapshot with its units' quality figures computed here, in the worker
+        thread: they are cached on each (immutable) unit, and the units table, the pulse-train
+        title and the unit details would otherwise compute them in the GUI thread, for every
+        unit of a snapshot whose units are new objects (the joint method's decoding makes new
+        pulse trains for all of them at every step)."""
+        for unit in state.units:
+            _ = unit.sil, unit.pnr_db, unit.cov_isi, unit.mean_rate_hz
+        self.snapshot.emit(state)
+
     def _run(self) -> None:
         last: IterationState | None = None
         pending = False
@@ -86,26 +96,26 @@ class DecompositionWorker(QObject):
                 if self.cancel_requested:
                     gen.close()
                     if pending and last is not None:
-                        self.snapshot.emit(last)
+                        self._emit(last)
                     self.cancelled.emit(last)
                     return
                 try:
                     last = next(gen)
                 except StopIteration as stop:
                     if pending and last is not None:
-                        self.snapshot.emit(last)
+                        self._emit(last)
                     self.finished.emit(stop.value)
                     return
                 now = time.perf_counter()
                 if now - last_emit >= self._min_interval_s or last.phase == "done":
-                    self.snapshot.emit(last)
+                    self._emit(last)
                     last_emit, pending = now, False
                 else:
                     pending = True
         except Cancelled:
             # stopped inside a step: nothing it found after the last snapshot is reported
             if pending and last is not None:
-                self.snapshot.emit(last)
+                self._emit(last)
             self.cancelled.emit(last)
         except BmissError as exc:
             self.failed.emit(str(exc))

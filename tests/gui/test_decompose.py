@@ -90,6 +90,21 @@ def test_worker_throttles_but_always_delivers_the_last_snapshot(qtbot, small_rec
     assert seen[-1].units == results[0].units
 
 
+def test_worker_hands_on_units_with_their_quality_figures_computed(qtbot, small_recording_file: Path) -> None:
+    """SIL, PNR, CoV ISI and rate are computed in the worker before a snapshot leaves it, so
+    the views of the GUI thread only read them (the joint method makes new units every step)."""
+    from bmiss_engine.io import open_recording
+
+    worker = DecompositionWorker(SMALL_CONFIG.replace(method="joint", cycles=0), open_recording(small_recording_file),
+                                 min_interval_s=0.0)
+    computed: list[bool] = []
+    worker.snapshot.connect(lambda s: computed.extend(
+        all(name in u.__dict__ for name in ("sil", "pnr_db", "cov_isi", "mean_rate_hz")) for u in s.units))
+    worker.run()
+    assert len(computed) > 10
+    assert all(computed)
+
+
 def test_worker_reports_engine_errors_as_messages(qtbot, small_recording_file: Path) -> None:
     from bmiss_engine.io import open_recording
 
