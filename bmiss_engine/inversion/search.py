@@ -109,10 +109,13 @@ class ThetaSearch:
         elif self.config.forward_model == "surrogate":
             self.model = SurrogateForwardModel()
         elif self.config.forward_model == "cylindrical":
-            # the same 1e-3 cut as the planar model's (research/README.md section 12)
+            # the same 1e-3 cut as the planar model's (research/README.md section 12); each unit's
+            # transfer read from a table over the radius built once per limb, not Bessel
+            # recurrences at every call (MUAPs within 1e-8 of them, the restart 1.2-1.4x faster:
+            # bench/results/cylinder_fast_path_cpu.md)
             self.model = CylindricalForwardModel(
                 muscle_radius_mm=cfg.muscle_radius_mm, bone_radius_mm=cfg.bone_radius_mm, grid_around=cfg.grid_around,
-                axial=AxialGrid(tolerance=1e-3),
+                axial=AxialGrid(tolerance=1e-3), radial_step_mm=0.5,
             )
         else:
             self.model = AnalyticForwardModel(spectral=SpectralGrid(tolerance=1e-3))
