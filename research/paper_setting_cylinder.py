@@ -2,8 +2,9 @@
 grid wrapped around a forearm-sized cylinder, 10 s at 2048 Hz, 20 (and 10) dB SNR.
 
 usage: PYTHONPATH=. .venv/bin/python research/paper_setting_cylinder.py [--units 100] [--seconds 10]
-       [--snr 20 10] [--steps ceiling mvdr fastica joint hybrid] [--decode-iterations 600]
-       [--mvdr-r 10] [--budget-s 0] [--threads 1] [--seed 1] [--tag NAME]
+       [--snr 20 10] [--steps ceiling mvdr fastica joint hybrid hybrid_restarts bmiss]
+       [--decode-iterations 600] [--mvdr-r 10] [--budget-s 0] [--hybrid-restarts 4] [--bmiss-restarts 10]
+       [--step-budget-s 0] [--threads 1] [--seed 1] [--tag NAME]
 
 The simulation is our simulator with the cylindrical generator, as ``bmiss simulate
 --forward-model cylindrical --grid-around --limb forearm`` builds it: the forearm preset (skin
@@ -27,7 +28,27 @@ Per SNR, in this order, with the elapsed time at each step (each a ``--steps`` n
 * ``joint``: ``Decomposer`` with ``method="joint"`` (defaults; it runs its own FastICA first, so its
   time includes that);
 * ``hybrid``: ``Decomposer`` with ``method="hybrid"`` and ``hybrid_restarts=0`` (FastICA's units and
-  θ fitted to each on the cylinder of the simulation's geometry; no BMISS restarts on the residual).
+  θ fitted to each with the engine's default forward model, the planar one; no BMISS restarts on
+  the residual: this step's trains are FastICA's);
+* ``hybrid_restarts``: ``method="hybrid"`` with ``hybrid_restarts`` = ``--hybrid-restarts`` and the
+  forward model of the simulation: ``forward_model="cylindrical"``, ``limb="forearm"`` (its whole
+  cylinder: skin radius 41 mm, bone 9 mm, skin 1.2 mm, fat 3 mm) and ``grid_around=True``;
+  θ fitted to FastICA's units through the cylinder, then BMISS restarts on their residual;
+* ``bmiss``: ``method="bmiss"`` (pure model inversion) with ``restarts`` = ``--bmiss-restarts`` and
+  the same cylinder.
+
+``--step-budget-s`` > 0 stops ``hybrid_restarts`` and ``bmiss`` once they have run that long (the
+generator is closed) and scores the units of their last snapshot (the units pooled by the
+restarts done); the table says how many restarts were done. The wall time of every restart is
+logged and written in the notes.
+
+θ RMSE (``hybrid_restarts``, ``bmiss``): for every true unit identified (RoA ≥ 0.8, under each lag
+rule), the reported unit's θ (``MotorUnit.theta``, physical units) against the truth's
+(``SimulationTruth.theta_physical``, the same :class:`MotorUnitParameters` fields), per field, in
+physical units and normalised by the field's range in the search (``ThetaSearch.bounds`` on the
+recording's grid: the cylinder's depth and medio-lateral bounds, the fixed bounds otherwise; the
+fibre count on its logarithmic scale). The medio-lateral position is the arc on the skin, its
+error taken around the limb (within ±π·radius).
 
 A true unit is identified at RoA ≥ 0.8 (±1 ms after the best lag within ±10 ms); "reported" counts
 non-empty trains; "unmatched" counts reported trains whose RoA with every true unit is below 0.3.
@@ -42,6 +63,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import logging
 import os
 import sys
@@ -55,9 +77,10 @@ import torch
 from numpy.typing import NDArray
 
 from bmiss_engine import Decomposer, DecomposerConfig
-from bmiss_engine.inversion import MvdrEstimator
+from bmiss_engine.inversion import MvdrEstimator, ThetaSearch
 from bmiss_engine.metrics import match_units
 from bmiss_engine.recording import Recording
+from bmiss_engine.results import MotorUnit
 from bmiss_engine.separation.duplicates import rate_of_agreement
 from bmiss_engine.separation.joint_decoder import DecoderSettings, decode, noise_sd, train_reconstruction
 from bmiss_engine.separation.preprocess import bandpass
@@ -67,7 +90,8 @@ from research.oracle import mvdr_detections
 
 log = logging.getLogger("paper_setting_cylinder")
 
-STEPS = ("ceiling", "mvdr", "fastica", "joint", "hybrid")
+STEPS = ("ceiling", "mvdr", "fastica", "joint", "hybrid", "hybrid_restarts", "bmiss")
+MODEL_STEPS = ("hybrid_restarts", "bmiss")
 PAD_S = 0.025  # zero padding of the exact MUAPs before the band-pass
 # the second scoring's best-lag window: FastICA marks a discharge at its MUAP's onset on the grid,
 # which on this cylinder sits up to ~30 ms after the simulator's firing instant for some units
@@ -152,6 +176,91 @@ def mvdr(rec: Recording, truth: SimulationTruth, factor: int) -> list[NDArray[np
                                                          rec.sampling_rate_hz)]
 
 
+def cylinder_config(method: str, restarts: int) -> DecomposerConfig:
+    """``method`` with the simulation's forward model: the forearm cylinder, the grid around it."""
+    config = DecomposerConfig().replace(method=method, device="cpu", forward_model="cylindrical", limb="forearm",
+                                        grid_around=True)
+    if method == "hybrid":
+        return config.replace(hybrid_restarts=restarts)
+    return config.replace(inversion_restarts=restarts)
+
+
+def model_units(rec: Recording, method: str, restarts: int, budget_s: float,
+                ) -> tuple[list[MotorUnit], str, list[float]]:
+    """The units of ``method`` through the cylinder (the last snapshot's when stopped after
+    ``budget_s``), a note, and the wall time of each restart done (s)."""
+    gen = Decomposer(cylinder_config(method, restarts)).iterate(rec)
+    stage = "residual search" if method == "hybrid" else "inversion"
+    t0 = time.perf_counter()
+    marks: list[float] = []  # elapsed at the start of the restarts (first) and at the end of each
+    done = 0
+    units: tuple[MotorUnit, ...] = ()
+    stopped = False
+    while True:
+        try:
+            state = next(gen)
+        except StopIteration as stop:
+            units = tuple(stop.value.units)
+            break
+        units = state.units
+        now = time.perf_counter() - t0
+        if state.stage == stage and not marks:
+            marks.append(now)
+            log.info("  %s: restarts start at %.0f s (%s)", method, now, state.message)
+        if state.stage == stage and state.iteration > done:
+            done = state.iteration
+            marks.append(now)
+            log.info("  %s: restart %d/%d done at %.0f s (%.0f s), %d units", method, done, restarts, now,
+                     marks[-1] - marks[-2], len(units))
+        if budget_s and now > budget_s:
+            gen.close()
+            stopped = True
+            break
+    per_restart = [b - a for a, b in itertools.pairwise(marks)]
+    note = (f"{done}/{restarts} restarts done"
+            + (f" (stopped at the {budget_s:g} s step budget; the units of the last snapshot)" if stopped else "")
+            + (f", restarts began {marks[0]:.0f} s into the step" if marks else "")
+            + (f"; per restart {', '.join(f'{t:.0f}' for t in per_restart)} s" if per_restart else ""))
+    if method == "hybrid":
+        note += f"; {sum(1 for u in units if u.origin == 'model')} units from the residual restarts"
+    return list(units), note, per_restart
+
+
+def wrapped(error: NDArray[np.float64], period: float) -> NDArray[np.float64]:
+    """``error`` taken the short way around a circle of circumference ``period``."""
+    return (error + period / 2) % period - period / 2
+
+
+def theta_errors(rec: Recording, truth: SimulationTruth, units: list[MotorUnit], max_lag_s: float,
+                 ) -> tuple[int, dict[str, tuple[float, float]]]:
+    """(identified units with θ, field → (RMSE in physical units, RMSE normalised by the search's
+    bound range)) of ``units`` against the truth, identification as :func:`score`."""
+    reported = [u for u in units if len(u.discharge_samples)]
+    report = match_units(truth.discharge_samples, [u.discharge_samples for u in reported], rec.sampling_rate_hz,
+                         max_lag_s=max_lag_s)
+    pairs = [(int(m.true_key), reported[int(m.estimated)].theta) for m in report.identified
+             if m.estimated is not None and reported[int(m.estimated)].theta]
+    config = cylinder_config("bmiss", 1)
+    bounds = ThetaSearch(config.inversion_config(), anatomy=config.anatomy()).bounds(rec.grid)
+    circumference = 2 * np.pi * float(truth.geometry["skin_radius_mm"])
+    out: dict[str, tuple[float, float]] = {}
+    for name in truth.theta_physical:
+        true = np.array([float(truth.theta_physical[name][k]) for k, _ in pairs])
+        est = np.array([float(theta[name]) for _, theta in pairs])  # type: ignore[index]
+        if not len(pairs):
+            continue
+        b = bounds[name]
+        if name == "ml_mm":
+            err = wrapped(est - true, circumference)
+            norm = err / (b.high - b.low)
+        else:
+            err = est - true
+            norm = (b.to_unit(torch.as_tensor(est, dtype=torch.float64))
+                    - b.to_unit(torch.as_tensor(true, dtype=torch.float64))).numpy()
+        out[name] = (float(np.sqrt(np.mean(err**2))), float(np.sqrt(np.mean(norm**2))))
+    return len(pairs), out
+
+
 def method_trains(rec: Recording, method: str) -> tuple[list[NDArray[np.int64]], str]:
     settings: dict[str, object] = {"method": method, "device": "cpu"}
     if method == "hybrid":
@@ -174,6 +283,10 @@ def main() -> None:
                     help="the ceiling's FISTA iterations per round at most")
     ap.add_argument("--mvdr-r", type=int, default=10, help="the MVDR ceiling's extension factor")
     ap.add_argument("--budget-s", type=float, default=0.0, help="skip steps starting after this many seconds (0: none)")
+    ap.add_argument("--hybrid-restarts", type=int, default=4, help="hybrid_restarts' BMISS restarts on the residual")
+    ap.add_argument("--bmiss-restarts", type=int, default=10, help="pure BMISS's restarts")
+    ap.add_argument("--step-budget-s", type=float, default=0.0,
+                    help="stop hybrid_restarts and bmiss after this many seconds, scoring what they found (0: none)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--tag", default="", help="suffix of the results file")
@@ -187,17 +300,34 @@ def main() -> None:
     labels = {"ceiling": "joint decoder, exact MUAPs (ceiling)",
               "mvdr": f"MVDR of the exact MUAPs, R = {args.mvdr_r} (ceiling)",
               "fastica": "FastICA (`method=\"fastica\"`)", "joint": "joint (`method=\"joint\"`)",
-              "hybrid": "hybrid, 0 restarts (`method=\"hybrid\"`)"}
+              "hybrid": "hybrid, 0 restarts (`method=\"hybrid\"`)",
+              "hybrid_restarts": f"hybrid, cylinder, {args.hybrid_restarts} residual restarts",
+              "bmiss": f"pure BMISS, cylinder, {args.bmiss_restarts} restarts (`method=\"bmiss\"`)"}
+    theta_rows: list[list[str]] = []
+    bounds_note = [""]
+    fields: list[str] = []
 
     def write() -> str:
         not_run = [s for s in STEPS if s not in args.steps]
         cmd = (f"PYTHONPATH=. nice -n 19 .venv/bin/python research/paper_setting_cylinder.py --units {args.units} "
                f"--seconds {args.seconds:g} --snr {' '.join(f'{s:g}' for s in args.snr)} --ied {args.ied:g} "
                f"--steps {' '.join(args.steps)} --decode-iterations {args.decode_iterations} --mvdr-r {args.mvdr_r} "
-               f"--budget-s {args.budget_s:g} --threads {args.threads} --seed {args.seed}"
+               f"--budget-s {args.budget_s:g} --hybrid-restarts {args.hybrid_restarts} "
+               f"--bmiss-restarts {args.bmiss_restarts} --step-budget-s {args.step_budget_s:g} "
+               f"--threads {args.threads} --seed {args.seed}"
                + (f" --tag {args.tag}" if args.tag else ""))
         cfg = paper_cylinder_config(args.snr[0], args.units, args.seconds, args.ied, args.seed)
         g = cfg.cylinder().geometry(cfg.anatomy())
+        theta_table = ""
+        if theta_rows:
+            head = ["SNR dB", "step", "lag rule", "units", *fields]
+            theta_table = ("\n\nθ RMSE on the identified units, per field: in physical units (mm, m/s, fibres), then "
+                           "normalised by the field's range in the search (`ThetaSearch.bounds` on this grid: "
+                           + bounds_note[0]
+                           + "; the fibre count on its log scale); the last column the RMSE over all the normalised "
+                           "fields together.\n\n| " + " | ".join([*head, "all fields"]) + " |\n|"
+                           + "---|" * (len(head) + 1) + "\n"
+                           + "\n".join("| " + " | ".join(r) + " |" for r in theta_rows))
         return write_table(
             f"paper_setting_cylinder_cpu{args.tag}.md",
             f"Paper setting on the cylinder: {args.units} units, 10×32 grid around a forearm, {args.seconds:g} s, "
@@ -205,7 +335,7 @@ def main() -> None:
             ["SNR dB", "step", "identified", "reported", "unmatched", "median RoA (identified)",
              f"identified, lag ≤ {WIDE_LAG_S * 1e3:g} ms", f"unmatched, lag ≤ {WIDE_LAG_S * 1e3:g} ms", "seconds"],
             rows,
-            "\n".join(f"- {n}" for n in notes) + f"""
+            "\n".join(f"- {n}" for n in notes) + theta_table + f"""
 
 Simulation (seed {args.seed}): cylindrical generator, forearm preset (skin radius {g.skin_radius_mm:g} mm, muscle
 radius {g.muscle_radius_mm:g} mm, bone {g.bone_radius_mm:g} mm, fat {float(cfg.anatomy().fat_mm):g} mm, skin
@@ -222,8 +352,9 @@ shared, loaded machine (other jobs running; `nice -n 19`), so compare them only 
 templates are the exact MUAPs band-passed like the EMG (20–500 Hz zero-phase Butterworth, padded {PAD_S * 1e3:g} ms
 each side); its λ uses `noise_sd` of the band-passed EMG less the true reconstruction (the true noise, measured
 as the joint method measures a residual), default `DecoderSettings` otherwise. The joint method's time includes
-its own FastICA stage. The hybrid runs with `hybrid_restarts=0`: no BMISS restarts on the residual (too slow on
-this CPU); pure BMISS and θ RMSE were not run.
+its own FastICA stage. The `hybrid` step runs with `hybrid_restarts=0` and the engine's default (planar) forward
+model: no BMISS restarts on the residual; the `hybrid_restarts` and `bmiss` steps use the cylinder of the simulation
+(`forward_model="cylindrical"`, `limb="forearm"`, `grid_around=True`).
 Steps not run: {', '.join(not_run + skipped) or 'none'}.
 Machine: {machine()}, {args.threads} torch thread(s), device cpu. Command: `{cmd}`.
 """)
@@ -247,6 +378,23 @@ Machine: {machine()}, {args.threads} torch thread(s), device cpu. Command: `{cmd
                 trains, extra = ceiling(rec, truth, args)
             elif step == "mvdr":
                 trains = mvdr(rec, truth, args.mvdr_r)
+            elif step in MODEL_STEPS:
+                method = "hybrid" if step == "hybrid_restarts" else "bmiss"
+                restarts = args.hybrid_restarts if step == "hybrid_restarts" else args.bmiss_restarts
+                units, extra, _ = model_units(rec, method, restarts, args.step_budget_s)
+                config = cylinder_config(method, restarts)
+                bounds = ThetaSearch(config.inversion_config(), anatomy=config.anatomy()).bounds(rec.grid)
+                bounds_note[0] = ", ".join(f"{n} {b.low:.4g} to {b.high:.4g}" for n, b in bounds.items())
+                trains = [u.discharge_samples for u in units]
+                for rule, lag in (("±10 ms", 0.010), (f"±{WIDE_LAG_S * 1e3:g} ms", WIDE_LAG_S)):
+                    n_theta, errors = theta_errors(rec, truth, units, lag)
+                    if not errors:
+                        continue
+                    fields = list(errors)
+                    theta_rows.append([f"{snr:g}", labels[step], rule, str(n_theta)]
+                                      + [f"{errors[n][0]:.3g} ({errors[n][1]:.3f})" for n in fields]
+                                      + [f"{np.sqrt(np.mean([errors[n][1] ** 2 for n in fields])):.3f}"])
+                    log.info("θ RMSE %s", " | ".join(theta_rows[-1]))
             else:
                 trains, extra = method_trains(rec, step)
             wall = time.perf_counter() - t0
