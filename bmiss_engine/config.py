@@ -79,12 +79,17 @@ class SeparationSettings:
     iteration of a batch stops; reseed_rounds, reseed_after: restarts of columns heading for
     the same unit, checked after this many steps; refine_steps: CoV-of-ISI refinement steps;
     extension_factor: delays R (None: channels·R ≈ 1000); band_hz: the band-pass;
-    auto_bad_channels: leave out channels whose RMS is far from the median; auto_notch: with
+    auto_bad_channels: leave out channels saturated (flat at their max or min) or whose RMS is far
+    from the median; auto_notch: with
     notch_hz None, remove the power-line frequency (50 or 60 Hz) and its harmonics when its
     peak stands out of the EMG's spectrum (the frequency found is in the result's separation
     model and provenance); notch_hz: remove this line frequency in any case; peel_off: subtract
     accepted units before looking further; polish: a second look at every unit once all are
-    peeled, and at the near misses.
+    peeled, and at the near misses; fixed_point_min_s: on a recording at least twice this long,
+    the fixed-point steps average over every k-th row of the extended signal, k = ⌊duration /
+    fixed_point_min_s⌋, never over less than this many seconds' worth of rows (each row holds R
+    consecutive samples already, and the cost of a step grows with the rows read); None: every
+    row. Spike detection and the CoV refinement see every sample.
     """
 
     n_iterations: int = 150
@@ -104,10 +109,20 @@ class SeparationSettings:
     auto_notch: bool = True
     peel_off: bool = True
     polish: bool = True
+    fixed_point_min_s: float | None = 15.0
+
+    def fixed_point_stride(self, n_samples: int, sampling_rate_hz: float) -> int:
+        """Every how many rows of the extended signal the fixed-point steps read (see
+        ``fixed_point_min_s``)."""
+        if self.fixed_point_min_s is None:
+            return 1
+        return max(1, int(n_samples / sampling_rate_hz // self.fixed_point_min_s))
 
     def __post_init__(self) -> None:
         if self.n_iterations < 1 or self.batch_size < 1:
             raise ConfigError("n_iterations and batch_size must be at least 1")
+        if self.fixed_point_min_s is not None and self.fixed_point_min_s <= 0:
+            raise ConfigError(f"fixed_point_min_s must be positive or None, got {self.fixed_point_min_s}")
         if self.extension_factor is not None and self.extension_factor < 1:
             raise ConfigError("extension_factor must be at least 1")
         if self.contrast != _DEFAULT_CONTRAST:
@@ -224,7 +239,9 @@ class JointSettings:
     blind_agreement: the median rate of agreement of the blind units' decoded trains with
     FastICA's at the first decode that shows one template per unit explains the recording (the
     decoder refines the units); below it the MUAPs change over the contraction (as in real
-    recordings), FastICA's trains stand and nothing is looked for on the residual.
+    recordings), FastICA's trains stand and nothing is looked for on the residual;
+    model_check_s: the window, in the middle of the recording, decoded first to decide that (a
+    real recording whose MUAPs change is found out without decoding all of it).
     """
 
     cycles: int = 3
@@ -242,8 +259,11 @@ class JointSettings:
     reweight_eps: float = 0.2
     refractory_s: float = 0.02
     blind_agreement: float = 0.9
+    model_check_s: float = 5.0
 
     def __post_init__(self) -> None:
+        if self.model_check_s <= 0:
+            raise ConfigError(f"model_check_s must be positive, got {self.model_check_s}")
         if self.templates not in ("least_squares", "spike_triggered"):
             raise ConfigError(f"templates must be 'least_squares' or 'spike_triggered', got {self.templates!r}")
         if self.cycles < 0 or self.discovery_vectors < 1 or self.decode_iterations < 1:

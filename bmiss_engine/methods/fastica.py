@@ -76,6 +76,9 @@ class FastIcaMethod:
             if usable.notch_hz is not None and sep.notch_hz is None:
                 yield self._state(0, [], t0, "preparing",
                                   f"power-line interference at {usable.notch_hz:g} Hz found and removed")
+            for reason in sorted(set(usable.excluded.values())):
+                left_out = sorted(c for c, r in usable.excluded.items() if r == reason)
+                yield self._state(0, [], t0, "preparing", f"channels {', '.join(map(str, left_out))} left out ({reason})")
             factor = sep.extension_factor or extension_factor_for(len(channels))
             x = finish_preprocessing(usable.filtered, device)
             whitening = fit_whitening(x, factor)
@@ -113,6 +116,7 @@ class FastIcaMethod:
         used[:half_window] = True
         used[-half_window:] = True
         contrast = contrast_by_name(sep.contrast)
+        stride = sep.fixed_point_stride(z.shape[0], fs)
         basis: torch.Tensor | None = None
         iteration, idle_batches = 0, 0
         while iteration < sep.n_iterations and idle_batches < sep.patience_batches:
@@ -122,8 +126,9 @@ class FastIcaMethod:
             starts = activity_maxima(activity, used, k, exclusion)
             if starts.numel() == 0:
                 break
-            w = self._diverse_starts(z, activity, starts, used, basis, exclusion, half_window)
-            w, _ = fixed_point(z, w, contrast, basis, sep.max_fixed_point_iter, sep.tolerance, sep.converged_fraction)
+            w = self._diverse_starts(z, activity, starts, used, basis, exclusion, half_window, stride)
+            w, _ = fixed_point(z[::stride], w, contrast, basis, sep.max_fixed_point_iter, sep.tolerance,
+                               sep.converged_fraction)
             w, detections = refine_by_cov(z, w, fs, sep.refine_steps)
             added = 0
             for j, det in enumerate(detections):
@@ -202,7 +207,7 @@ class FastIcaMethod:
 
     def _diverse_starts(
         self, z: torch.Tensor, activity: torch.Tensor, starts: torch.Tensor, used: torch.Tensor,
-        basis: torch.Tensor | None, exclusion: int, max_shift: int,
+        basis: torch.Tensor | None, exclusion: int, max_shift: int, stride: int,
     ) -> torch.Tensor:
         """Initial vectors (d, K) for a batch, restarted where a few fixed-point steps show two
         columns heading for the same unit (see :mod:`separation.diversity`)."""
@@ -214,7 +219,7 @@ class FastIcaMethod:
         # for good would use up the starting points of later batches
         avoid = used.clone()
         for _ in range(sep.reseed_rounds):
-            w, _ = fixed_point(z, w, contrast, basis, sep.reseed_after, sep.tolerance, 1.0)
+            w, _ = fixed_point(z[::stride], w, contrast, basis, sep.reseed_after, sep.tolerance, 1.0)
             peaks = top_peak_samples(z @ w, block, 30)
             dups = duplicate_columns(peaks, max_shift)
             for j in range(w.shape[1]):

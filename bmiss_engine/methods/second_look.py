@@ -100,5 +100,8 @@ class SecondLook:
     def _refined(self, w: torch.Tensor) -> tuple[torch.Tensor, list[SpikeDetection]]:
         """Fixed-point steps then CoV refinement from vectors (d, K) on ``z``."""
         sep = self.config.separation
-        w1, _ = fixed_point(self.z, w.clone(), contrast_by_name(sep.contrast), None, _FIXED_POINT_ITER, sep.tolerance)
+        # a view: the peel-offs made on z show in it
+        stride = sep.fixed_point_stride(self.z.shape[0], self.fs)
+        w1, _ = fixed_point(self.z[::stride], w.clone(), contrast_by_name(sep.contrast), None, _FIXED_POINT_ITER,
+                            sep.tolerance)
         return refine_by_cov(self.z, w1, self.fs, sep.refine_steps)

@@ -10,6 +10,7 @@ import torch
 from numpy.typing import NDArray
 
 from bmiss_engine.separation import quality
+from bmiss_engine.separation.fastica import sources_of
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ def refine_by_cov(
     again; a column stops at the first step that does not lower its CoV. Batched: one matrix
     product per step for all columns.
     """
-    sources = (z @ w).T.cpu().numpy()
+    sources = sources_of(z, w).T.cpu().numpy()
     best = [detect_discharges(s, sampling_rate_hz) for s in sources]
     active = [i for i, d in enumerate(best) if d.discharge_samples.size >= 2]
     w = w.clone()
@@ -84,7 +85,7 @@ def refine_by_cov(
             dim=1,
         )
         w_new = w_new / w_new.norm(dim=0, keepdim=True).clamp_min(1e-12)
-        sources = (z @ w_new).T.cpu().numpy()
+        sources = sources_of(z, w_new).T.cpu().numpy()
         still = []
         for j, i in enumerate(active):
             det = detect_discharges(sources[j], sampling_rate_hz)

@@ -39,6 +39,42 @@ def test_fixed_point_recovers_sparse_sources_of_an_instantaneous_mixture() -> No
     del w0
 
 
+def test_fixed_point_steps_on_a_long_recording_read_every_kth_row(
+        sim_short, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a recording at least twice ``fixed_point_min_s`` long the fixed-point expectations
+    average over every k-th row (a view: the peel-offs show in it); shorter ones, or None, read
+    every row. A bad setting is refused."""
+    import bmiss_engine.methods.fastica as fastica_method
+    import bmiss_engine.methods.second_look as second_look
+
+    rows: list[tuple[int, bool]] = []
+    real = fastica_method.fixed_point
+
+    def counted(z: torch.Tensor, *args: object, **kwargs: object):  # type: ignore[no-untyped-def]
+        rows.append((int(z.shape[0]), z.is_contiguous()))
+        return real(z, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(fastica_method, "fixed_point", counted)
+    monkeypatch.setattr(second_look, "fixed_point", counted)
+    rec, _ = sim_short
+    n = rec.n_samples
+    small = {"n_iterations": 16, "batch_size": 8, "patience_batches": 1}
+    duration_s = n / rec.sampling_rate_hz  # 6 s
+    Decomposer(DecomposerConfig().replace(**small, fixed_point_min_s=duration_s / 3)).run(rec)
+    assert rows
+    assert all(r == ((n + 2) // 3, False) for r in rows)
+    rows.clear()
+    Decomposer(DecomposerConfig().replace(**small, fixed_point_min_s=duration_s / 1.9)).run(rec)
+    assert rows
+    assert all(r == (n, True) for r in rows)
+    rows.clear()
+    Decomposer(DecomposerConfig().replace(**small, fixed_point_min_s=None)).run(rec)
+    assert rows
+    assert all(r == (n, True) for r in rows)
+    with pytest.raises(ConfigError, match="fixed_point_min_s"):
+        DecomposerConfig().replace(fixed_point_min_s=0.0)
+
+
 def test_unknown_contrast_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="contrast"):
         contrast_by_name("cosh")
