@@ -162,7 +162,13 @@ class JointMethod:
         # whole MUAP at each discharge, so the live view never shows a unit without its train
         amplitude = place_trains(known.trains, n_t, 0, device)
         cycles = js.cycles
-        for cycle in range(1, cycles + 2):
+        yield self._state(known, amplitude, scale, t0, 0, "checking that the units' templates explain the recording",
+                          "joint decoding")
+        self.model_fits = yield from self._model_check(x, known, onset, sigma, fs, amplitude, scale, t0)
+        if self.model_fits is False:
+            yield self._state(known, amplitude, scale, t0, 0, "the units' templates do not explain this recording "
+                              "(their MUAPs change over it): FastICA's trains stand", "joint decoding")
+        for cycle in range(1, cycles + 2) if self.model_fits is not False else ():
             last = cycle == cycles + 1
             stage = "final joint decode" if last else f"cycle {cycle}: joint decode"
             yield self._state(known, amplitude, scale, t0, cycle, f"{stage}: {len(known.trains)} units", "joint decoding")
@@ -217,6 +223,30 @@ class JointMethod:
             self._state(known, amplitude, scale, t0, cycles, f"{len(units)} units ({n_new} beyond the blind stage) "
                         f"in {wall_s:.1f} s", "done"), phase="done", elapsed_s=wall_s)
         return result
+
+    def _model_check(self, x: torch.Tensor, known: _Dictionary, onset: int, sigma: float, fs: float,
+                     amplitude: torch.Tensor, scale: float, t0: float) -> Generator[IterationState, None, bool | None]:
+        """Whether one template per unit explains the recording: the blind units' trains decoded on
+        a ``model_check_s`` window in the middle of it agree with FastICA's (median rate of
+        agreement ≥ ``blind_agreement``, over the units with enough discharges inside it, edges
+        left out). None when no unit fires enough there: the first whole decode decides."""
+        js, n_t = self.settings, x.shape[1]
+        span = min(n_t, round(js.model_check_s * fs))
+        start = (n_t - span) // 2
+        edge = 2 * onset + 1  # a MUAP cut by the window's edge decodes as something else
+        inside = [t[(t >= start) & (t < start + span)] - start for t in known.trains]
+        dec: JointDecoding = yield from relay(
+            decode(x[:, start:start + span].contiguous(), known.templates, onset, sigma, fs, self.decoder, start=inside),
+            lambda p: self._state(known, amplitude, scale, t0, 0, "checking that the units' templates explain the "
+                                  f"recording: iteration {p.iteration}/{p.total}", "joint decoding"))
+        agreement = []
+        for blind, decoded in zip(inside, dec.trains, strict=True):
+            blind = blind[(blind >= edge) & (blind < span - edge)]
+            if blind.size >= self.config.acceptance.min_discharges:
+                agreement.append(rate_of_agreement(blind, decoded[(decoded >= edge) & (decoded < span - edge)], fs))
+        if not agreement:
+            return None
+        return float(np.median(agreement)) >= js.blind_agreement
 
     @property
     def _duplicate_lag_s(self) -> float:

@@ -176,3 +176,39 @@ def test_where_the_templates_do_not_explain_the_recording_fastica_s_trains_stand
     for before, after in zip(jittered, result.units, strict=True):
         assert rate_of_agreement(before.discharge_samples, after.discharge_samples, fs,
                                  max_lag_s=0.04, tolerance_s=0.001) >= 0.9
+
+
+def test_the_model_check_decodes_only_a_window_in_the_middle(
+        recording_and_truth: RecordingAndTruth, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whether the templates explain the recording is decided on ``model_check_s`` of it: where
+    they do not (blind trains moved 3-8 ms), nothing more is decoded; where they do, the whole
+    recording is decoded after the window."""
+    import bmiss_engine.methods.joint as joint_module
+
+    rec, _ = recording_and_truth
+    fs = rec.sampling_rate_hz
+    lengths: list[int] = []
+    real_decode = joint_module.decode
+
+    def counted(x: torch.Tensor, *args: object, **kwargs: object):  # type: ignore[no-untyped-def]
+        lengths.append(int(x.shape[1]))
+        return real_decode(x, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(joint_module, "decode", counted)
+    cfg = DecomposerConfig().replace(**SMALL, discharge_marking="peak", model_check_s=2.0)
+    blind = drain(FastIcaMethod(cfg).iterate(rec))
+    rng = np.random.default_rng(1)
+    jittered = tuple(u.replace(discharge_samples=np.clip(
+        u.discharge_samples + rng.choice([-1, 1], u.discharge_samples.size) * rng.integers(
+            round(0.003 * fs), round(0.008 * fs), u.discharge_samples.size), 0, rec.n_samples - 1))
+        for u in blind.units)
+    method = JointMethod(cfg.replace(method="joint", cycles=1), baseline=dataclasses.replace(blind, units=jittered))
+    drain(method.iterate(rec))
+    assert method.model_fits is False
+    assert lengths == [round(2.0 * fs)]
+    lengths.clear()
+    method = JointMethod(cfg.replace(method="joint", cycles=0), baseline=blind)
+    drain(method.iterate(rec))
+    assert method.model_fits is True
+    assert lengths[0] == round(2.0 * fs)
+    assert lengths[1:] == [rec.n_samples]
