@@ -60,10 +60,12 @@ def datasets(only: Sequence[str] = ()) -> list[tuple[str, Path, Path, float]]:
     return [d for d in out if wanted(d[0])]
 
 
-FRESH = (  # (muaps, seed, peak excitation, SNR dB): composed here, never tuned on
-    ("D", 11, 0.7, 15.0),
-    ("D", 23, 0.5, 12.0),
-    ("A", 31, 0.8, 15.0),
+FRESH = (  # (muaps, seed, peak excitation, SNR dB, duration s): composed here, never tuned on
+    ("D", 11, 0.7, 15.0, 20.0),
+    ("D", 23, 0.5, 12.0, 20.0),
+    ("A", 31, 0.8, 15.0, 20.0),
+    # longer than twice SeparationSettings.fixed_point_min_s: its fixed point reads every other row
+    ("D", 47, 0.6, 15.0, 40.0),
 )
 
 
@@ -71,15 +73,17 @@ def fresh_recordings() -> list[tuple[str, Path, Path, float]]:
     """Recordings composed from the MyoGen MUAPs with seeds and excitations of their own
     (../shared/data/compose.py), written under bench/.cache/fresh when missing."""
     out = []
-    for group, seed, peak, snr in FRESH:
-        prefix = CACHE / "fresh" / f"{group}fresh_s{seed}_e{round(peak * 10):02d}"
+    for group, seed, peak, snr, duration_s in FRESH:
+        long = "" if duration_s == 20.0 else f"_{duration_s:g}s"
+        prefix = CACHE / "fresh" / f"{group}fresh_s{seed}_e{round(peak * 10):02d}{long}"
         rec = prefix.parent / f"{prefix.name}_{snr:g}dB.npz"
         if not rec.exists():
             prefix.parent.mkdir(parents=True, exist_ok=True)
             subprocess.run([sys.executable, str(SHARED_DATA / "compose.py"), str(SHARED_DATA / f"myogen_{group}_muaps.npz"),
-                            str(prefix), str(seed), "20", str(peak), f"{snr:g}"], check=True, capture_output=True)
+                            str(prefix), str(seed), f"{duration_s:g}", str(peak), f"{snr:g}"], check=True,
+                           capture_output=True)
         out.append((f"fresh {group}-like (seed {seed}, excitation {peak:g}, {snr:g} dB)", rec,
-                    prefix.parent / f"{prefix.name}_truth.npz", 20.0))
+                    prefix.parent / f"{prefix.name}_truth.npz", duration_s))
     return out
 
 
