@@ -4,8 +4,12 @@ their ticks faded towards the background, and have no rate curve."""
 
 from __future__ import annotations
 
+import math
+import time
+
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtCore import QTimer
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
@@ -17,6 +21,10 @@ from bmiss_gui.views.plotting import style_plot
 from bmiss_gui.views.review_state import ReviewState
 
 _TICK_HEIGHT = 0.8
+# while a decomposition runs, one redraw draws units for this long at most and leaves the rest
+# to the next turns of the event loop: after a joint decode every unit's train has changed,
+# and drawing 20 of them in one go held the event loop for 70-100 ms
+_LIVE_BUDGET_S = 0.025
 
 
 class DischargeRateView(QWidget):
@@ -44,7 +52,7 @@ class DischargeRateView(QWidget):
         self.layout_widget.ci.layout.setRowStretchFactor(0, 3)
         self.layout_widget.ci.layout.setRowStretchFactor(1, 2)
         # unit id -> (unit drawn, (row, selected, offset, theme), raster item, rate item)
-        self._drawn: dict[int, tuple[object, tuple[int, bool, int, str], pg.PlotDataItem, pg.PlotDataItem]] = {}
+        self._drawn: dict[int, tuple[MotorUnit, tuple[int, bool, int, str], pg.PlotDataItem, pg.PlotDataItem]] = {}
         #: unit id -> colour of its raster ticks last drawn
         self.tick_colours: dict[int, QColor] = {}
         self._ticks: list[tuple[int, str]] = []
@@ -54,6 +62,10 @@ class DischargeRateView(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.layout_widget)
+        self._rest = QTimer(self)  # the units a live redraw left for later
+        self._rest.setSingleShot(True)
+        self._rest.setInterval(1)
+        self._rest.timeout.connect(self.redraw)
         self.apply_theme(self._theme)
 
     def apply_theme(self, theme: Theme) -> None:
@@ -80,12 +92,19 @@ class DischargeRateView(QWidget):
             return
         fs = r.sampling_rate_hz
         offset = self._state.offset_samples
+        deadline = time.perf_counter() + _LIVE_BUDGET_S if self._state.live else math.inf
+        n_drawn = 0
         for row, u in enumerate(shown):
             key = (u, row, u.unit_id in selected, offset, self._theme.name)
             drawn = self._drawn.get(u.unit_id)
-            # a live decomposition re-sends unchanged units: redraw only what changed
-            if drawn is not None and drawn[0] is u and drawn[1] == key[1:]:
+            # a live decomposition re-sends unchanged units, the joint method as new objects with
+            # new pulse trains and the same discharges: redraw only what this view shows changed
+            if drawn is not None and drawn[1] == key[1:] and _same_drawing(drawn[0], u):
                 continue
+            if n_drawn and time.perf_counter() > deadline:  # at least one a turn: always progress
+                self._rest.start()
+                break
+            n_drawn += 1
             if drawn is None:
                 tick, curve = pg.PlotDataItem(connect="finite"), pg.PlotDataItem()
                 self.raster.addItem(tick)
@@ -135,3 +154,10 @@ class DischargeRateView(QWidget):
         times = times + offset / fs
         curve.setData(times, rate, pen=pg.mkPen(colour, width=2.5 if selected else 1.2))
         self.drawn_rates[u.unit_id] = (times, rate)
+
+
+def _same_drawing(drawn: MotorUnit, unit: MotorUnit) -> bool:
+    """Whether ``unit`` draws as ``drawn`` did: the same discharges and review status (its pulse
+    train plays no part here)."""
+    return drawn is unit or (drawn.status == unit.status
+                             and np.array_equal(drawn.discharge_samples, unit.discharge_samples))
