@@ -125,8 +125,14 @@ class RunControl(QObject):
         device = result.provenance.get("device", "")
         if device:
             self.device_label.setText(f"Device: {device}")
+        left_out = result.provenance.get("channels_left_out") or {}
+        by_reason: dict[str, list[str]] = {}
+        for channel, why in left_out.items():
+            by_reason.setdefault(why, []).append(str(channel))
+        note = "".join(f"; channel{'s' if len(chs) > 1 else ''} {', '.join(chs)} left out ({why})"
+                       for why, chs in by_reason.items())
         self._host.show_message(
-            f"{result.n_units} motor units in {result.provenance.get('wall_time_s', 0):.1f} s", 8000)
+            f"{result.n_units} motor units in {result.provenance.get('wall_time_s', 0):.1f} s{note}", 15000 if note else 8000)
 
     @Slot(object)
     def _on_cancelled(self, state: IterationState | None) -> None:

@@ -94,7 +94,8 @@ class FastIcaMethod:
                 yield self._state(iteration, found.units, t0, "finishing", f"second look: {n_more} more units")
             yield self._state(iteration, found.units, t0, "finishing", "removing duplicates")
             model = SeparationModel(tuple(channels), factor, sep.band_hz, usable.notch_hz, fs)
-            result = self._result(recording, found, whitening, model, x, half_window, iteration, t0, device)
+            result = self._result(recording, found, whitening, model, x, half_window, iteration, t0, device,
+                                  usable.excluded)
             wall_s = float(result.provenance["wall_time_s"])
             yield dataclasses.replace(self._state(iteration, list(result.units), t0, "done",
                                                   f"{len(result.units)} units in {wall_s:.1f} s"), elapsed_s=wall_s)
@@ -171,7 +172,7 @@ class FastIcaMethod:
 
     def _result(
         self, recording: Recording, found: Separated, whitening: Whitening, model: SeparationModel, x: torch.Tensor,
-        half_window: int, iteration: int, t0: float, device: torch.device,
+        half_window: int, iteration: int, t0: float, device: torch.device, excluded: dict[int, str],
     ) -> DecompositionResult:
         cfg = self.config
         units, fs = found.units, recording.sampling_rate_hz
@@ -195,6 +196,8 @@ class FastIcaMethod:
                 "iterations": iteration, "engine": engine_version(),
                 # the power-line frequency found in the recording and notched (None: none found)
                 "line_interference_hz": model.notch_hz if cfg.separation.notch_hz is None else None,
+                # channels left out by detection (channel index → why), for the user to see
+                "channels_left_out": {str(c): why for c, why in sorted(excluded.items())},
             },
         )
 

@@ -100,3 +100,17 @@ def test_a_channel_marked_bad_is_not_reported_again(demo: Recording) -> None:
     usable = usable_channels(marked, DecomposerConfig())
     assert usable.excluded == {CLIPPED: "saturated"}
     assert usable.channels == [c for c in range(2, demo.n_channels) if c != CLIPPED]
+
+
+def test_the_result_names_the_channels_left_out(sim_short) -> None:  # type: ignore[no-untyped-def]
+    """What detection left out is in the result (the window's status bar and the CLI's summary
+    read it from there), each channel with its reason."""
+    from bmiss_engine import Decomposer
+
+    sim, _ = sim_short
+    small = {"n_iterations": 8, "batch_size": 8, "patience_batches": 1, "polish": False}
+    result = Decomposer(DecomposerConfig().replace(**small)).run(_saturated(sim, 5))
+    assert result.provenance["channels_left_out"] == {"5": "saturated"}
+    assert 5 not in result.model.channels
+    clean = Decomposer(DecomposerConfig().replace(**small)).run(sim)
+    assert clean.provenance["channels_left_out"] == {}

@@ -54,3 +54,4 @@ def test_a_live_redraw_leaves_what_its_budget_does_not_cover_to_later_turns(
     qtbot.addWidget(other)
     other.set_state(ReviewState(small_result, live=False))
     assert len(other.drawn_rates) == n
+
