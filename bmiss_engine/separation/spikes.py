@@ -3,6 +3,8 @@ CoV-of-ISI refinement of the separation vector (Negro et al. 2016)."""
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -64,6 +66,22 @@ def detect_discharges(source: NDArray[np.floating], sampling_rate_hz: float, max
     return SpikeDetection(pt, discharges, sil, cov)
 
 
+_DETECTION_THREADS = 2
+_pool: tuple[int, ThreadPoolExecutor] | None = None  # (the process it belongs to, the pool)
+
+
+def detect_all(sources: NDArray[np.floating], sampling_rate_hz: float) -> list[SpikeDetection]:
+    """:func:`detect_discharges` of each row of ``sources`` (K, n_samples), two at a time: the
+    peak search and the sorting inside release the GIL, and the torch pass before and after
+    leaves the cores idle meanwhile."""
+    global _pool
+    if len(sources) < 2:
+        return [detect_discharges(s, sampling_rate_hz) for s in sources]
+    if _pool is None or _pool[0] != os.getpid():  # a forked child has the pool but not its threads
+        _pool = (os.getpid(), ThreadPoolExecutor(_DETECTION_THREADS, thread_name_prefix="bmiss-detect"))
+    return list(_pool[1].map(lambda s: detect_discharges(s, sampling_rate_hz), sources))
+
+
 def refine_by_cov(
     z: torch.Tensor, w: torch.Tensor, sampling_rate_hz: float, max_steps: int = 10
 ) -> tuple[torch.Tensor, list[SpikeDetection]]:
@@ -74,7 +92,7 @@ def refine_by_cov(
     product per step for all columns.
     """
     sources = sources_of(z, w).T.cpu().numpy()
-    best = [detect_discharges(s, sampling_rate_hz) for s in sources]
+    best = detect_all(sources, sampling_rate_hz)
     active = [i for i, d in enumerate(best) if d.discharge_samples.size >= 2]
     w = w.clone()
     for _ in range(max_steps):
@@ -87,8 +105,7 @@ def refine_by_cov(
         w_new = w_new / w_new.norm(dim=0, keepdim=True).clamp_min(1e-12)
         sources = sources_of(z, w_new).T.cpu().numpy()
         still = []
-        for j, i in enumerate(active):
-            det = detect_discharges(sources[j], sampling_rate_hz)
+        for j, (i, det) in enumerate(zip(active, detect_all(sources, sampling_rate_hz), strict=True)):
             if det.cov_isi < best[i].cov_isi and det.discharge_samples.size >= 2:
                 best[i] = det
                 w[:, i] = w_new[:, j]
