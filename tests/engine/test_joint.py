@@ -212,3 +212,24 @@ def test_the_model_check_decodes_only_a_window_in_the_middle(
     assert method.model_fits is True
     assert lengths[0] == round(2.0 * fs)
     assert lengths[1:] == [rec.n_samples]
+
+
+def test_train_correlations_by_gather_equal_those_by_fft(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sparse trains are correlated with the EMG window by window; dense ones by FFT; both give
+    the same sums (windows past the end see zeros)."""
+    import bmiss_engine.separation.joint_decoder as decoder
+
+    g = torch.Generator().manual_seed(3)
+    rng = np.random.default_rng(3)
+    x = torch.randn(6, 3000, generator=g)
+    trains = [np.sort(rng.choice(3000, 40, replace=False)) for _ in range(4)] + [np.array([2990, 2999])]
+    starts = decoder.place_trains(trains, 3000, 5)
+    starts[1] *= 0.5  # amplitudes, not only 0/1
+    by_gather = decoder._train_correlations(x, starts, 30)
+    monkeypatch.setattr(decoder, "_FFT_ABOVE", -1.0)
+    by_fft = decoder._train_correlations(x, starts, 30)
+    assert by_gather.shape == (5, 6, 30)
+    torch.testing.assert_close(by_gather, by_fft, rtol=0, atol=1e-4)
+    # windows at 2985 and 2994 (discharges 2990, 2999 less the onset): past the end x is 0
+    torch.testing.assert_close(by_gather[4, :, 10], x[:, 2995], rtol=0, atol=1e-6)
+    assert float(by_gather[4, :, 15:].abs().max()) == 0.0
