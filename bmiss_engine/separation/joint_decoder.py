@@ -156,13 +156,13 @@ def _train_correlations(x: torch.Tensor, starts: torch.Tensor, length: int, gath
     if gather and nonzero.shape[0] * length <= _FFT_ABOVE * starts.numel():
         padded = torch.nn.functional.pad(x, (0, length))
         lags = torch.arange(length, device=x.device)
-        out = torch.zeros(n_units, n_channels, length, dtype=x.dtype, device=x.device)
+        summed = torch.zeros(n_units, n_channels, length, dtype=x.dtype, device=x.device)
         for k in range(n_units):
             t = nonzero[nonzero[:, 0] == k, 1]
             if t.numel():
                 weights = starts[k, t].to(x.dtype)
-                out[k] = torch.einsum("m,cml->cl", weights, padded[:, t[:, None] + lags[None, :]])
-        return out
+                summed[k] = torch.einsum("m,cml->cl", weights, padded[:, t[:, None] + lags[None, :]])
+        return summed
     n_fft = _fft_length(x.shape[1] + length)
     x_f = torch.fft.rfft(x, n=n_fft)  # (C, F)
     s_f = torch.fft.rfft(starts, n=n_fft)  # (U, F)
