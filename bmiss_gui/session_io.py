@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -51,6 +50,7 @@ from bmiss_engine.io import (
     open_result,
     peek_matrix,
     save_session,
+    table_columns,
 )
 from bmiss_engine.io import Session as SessionFile
 from bmiss_engine.io.registry import pick_grid
@@ -133,15 +133,7 @@ def prepare(recording: Recording, grid_index: int, result: DecompositionResult |
 def is_discharge_table(path: Path) -> bool:
     """Whether ``path`` is a table of discharges (a ``.csv`` or ``.tsv`` whose header names
     ``unit_id`` and ``sample``: BMISS's discharge CSV, BIDS events), not an EMG matrix."""
-    if path.suffix.lower() not in DISCHARGE_TABLES:
-        return False
-    try:
-        with path.open("r", encoding="utf-8-sig", errors="replace") as fh:
-            header = fh.readline()
-    except OSError:
-        return False
-    names = {name.strip().strip('"').lower() for name in re.split(r"[,;\t]", header)}
-    return {"unit_id", "sample"} <= names
+    return path.suffix.lower() in DISCHARGE_TABLES and {"unit_id", "sample"} <= table_columns(path)
 
 
 def result_config(result: DecompositionResult, source: Path) -> DecomposerConfig | None:

@@ -3,7 +3,7 @@
 file name, and ``RESULT_FORMATS`` lists the writers (for an export dialog)."""
 
 from bmiss_engine.io.bids_emg import write_bids_emg
-from bmiss_engine.io.discharge_tables import discharges_beside, is_unit_summary
+from bmiss_engine.io.discharge_tables import discharges_beside, is_unit_summary, table_columns
 from bmiss_engine.io.export import (
     RESULT_FORMATS,
     ResultFormat,
@@ -23,5 +23,5 @@ __all__ = [
     "RESULT_FORMATS", "MatrixShape", "ResultFormat", "Session", "TabularDescription", "discharges_beside",
     "is_result_npz", "is_tabular", "is_unit_summary", "load_session", "open_recording", "open_recordings",
     "open_recordings_with_units", "open_result", "peek_matrix", "read_npz", "read_otb_plus", "read_result_npz",
-    "result_format", "save_session", "units_to_export", "write_bids_emg", "write_npz", "write_result",
+    "result_format", "save_session", "table_columns", "units_to_export", "write_bids_emg", "write_npz", "write_result",
 ]

@@ -6,6 +6,7 @@ import csv
 import io
 import math
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -29,18 +30,23 @@ SUMMARY_ENDING = "_summary.csv"
 DISCHARGES_ENDING = "_discharges.csv"
 
 
+def table_columns(path: str | os.PathLike[str]) -> set[str]:
+    """The lower-case column names in the first line of a ``,``/``;``/tab-separated text table
+    (empty when it cannot be read)."""
+    try:
+        with Path(path).open("r", encoding="utf-8-sig", errors="replace") as fh:
+            header = fh.readline()
+    except OSError:
+        return set()
+    return {name.strip().strip('"').lower() for name in re.split(r"[,;\t]", header)}
+
+
 def is_unit_summary(path: str | os.PathLike[str]) -> bool:
     """Whether ``path`` is a per-unit summary (:func:`write_unit_summary_csv`): a ``.csv`` whose
     header names ``unit_id`` and ``n_discharges`` but no ``sample``. It holds no discharge times."""
-    path = Path(path)
-    if path.suffix.lower() != ".csv":
+    if Path(path).suffix.lower() != ".csv":
         return False
-    try:
-        with path.open("r", encoding="utf-8-sig", errors="replace") as fh:
-            header = fh.readline()
-    except OSError:
-        return False
-    names = {name.strip().strip('"').lower() for name in header.split(",")}
+    names = table_columns(path)
     return {"unit_id", "n_discharges"} <= names and "sample" not in names
 
 
