@@ -87,3 +87,12 @@ def window(qtbot, tmp_path: Path, errors: list[tuple[str, str]]):  # type: ignor
     yield w
     w.runner.shutdown()
     set_cpu_threads(threads)  # a run leaves a core to the GUI; later (engine) tests get theirs back
+
+
+@pytest.fixture(scope="module")
+def scheduler():  # type: ignore[no-untyped-def]
+    """A Dask scheduler in this process (one worker thread) for the batch tests."""
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0",
+                                  scheduler_kwargs={"dashboard": False}) as cluster:
+        yield cluster.scheduler_address

@@ -56,14 +56,6 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-@pytest.fixture(scope="module")
-def scheduler():  # type: ignore[no-untyped-def]
-    distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0",
-                                  scheduler_kwargs={"dashboard": False}) as cluster:
-        yield cluster.scheduler_address
-
-
 def _dialog(window, study: Path, out: Path, scheduler: str, **options: object):  # type: ignore[no-untyped-def]
     window.config = BATCH_CONFIG  # the dialog's settings start from the window's
     assert window.action_by_name["batch"].shortcut().toString() == "Ctrl+B"

@@ -42,14 +42,6 @@ def two_grid_study(tmp_path: Path) -> Path:
     return study
 
 
-@pytest.fixture(scope="module")
-def scheduler():  # type: ignore[no-untyped-def]
-    distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0",
-                                  scheduler_kwargs={"dashboard": False}) as cluster:
-        yield cluster.scheduler_address
-
-
 def test_open_result_shows_the_grid_the_batch_decomposed(  # type: ignore[no-untyped-def]
     qtbot, window, two_grid_study: Path, scheduler: str, tmp_path: Path, errors
 ) -> None:
