@@ -241,7 +241,8 @@ class JointSettings:
     decoder refines the units); below it the MUAPs change over the contraction (as in real
     recordings), FastICA's trains stand and nothing is looked for on the residual;
     model_check_s: the window, in the middle of the recording, decoded first to decide that (a
-    real recording whose MUAPs change is found out without decoding all of it).
+    real recording whose MUAPs change is found out without decoding all of it; a recording
+    shorter than two windows is decided on its first whole decode).
     """
 
     cycles: int = 3

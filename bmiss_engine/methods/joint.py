@@ -229,9 +229,12 @@ class JointMethod:
         """Whether one template per unit explains the recording: the blind units' trains decoded on
         a ``model_check_s`` window in the middle of it agree with FastICA's (median rate of
         agreement ≥ ``blind_agreement``, over the units with enough discharges inside it, edges
-        left out). None when no unit fires enough there: the first whole decode decides."""
+        left out). None when no unit fires enough there, or when the recording is shorter than
+        two windows (the check would cost about what it saves): the first whole decode decides."""
         js, n_t = self.settings, x.shape[1]
-        span = min(n_t, round(js.model_check_s * fs))
+        span = round(js.model_check_s * fs)
+        if 2 * span > n_t:
+            return None
         start = (n_t - span) // 2
         edge = 2 * onset + 1  # a MUAP cut by the window's edge decodes as something else
         inside = [t[(t >= start) & (t < start + span)] - start for t in known.trains]

@@ -212,6 +212,12 @@ def test_the_model_check_decodes_only_a_window_in_the_middle(
     assert method.model_fits is True
     assert lengths[0] == round(2.0 * fs)
     assert lengths[1:] == [rec.n_samples]
+    # a recording shorter than two windows: no check, the first whole decode decides
+    lengths.clear()
+    method = JointMethod(cfg.replace(method="joint", cycles=0, model_check_s=4.0), baseline=blind)
+    drain(method.iterate(rec))
+    assert method.model_fits is True
+    assert lengths == [rec.n_samples]
 
 
 def test_train_correlations_by_gather_equal_those_by_fft(monkeypatch: pytest.MonkeyPatch) -> None:
