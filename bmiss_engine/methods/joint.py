@@ -69,6 +69,9 @@ BLIND = "blind"
 DISCOVERED = "residual discovery"
 _MAX_ISI_S = 0.4
 _SAME_UNIT_ROA = 0.5  # a decoded train below this agreement with its blind unit's is another unit's
+# a blind unit's decoded train this much less regular (CoV ISI) than FastICA's has taken a missing
+# neighbour's discharges, or lost its own: FastICA's train stands
+_COV_ISI_MARGIN = 0.03
 
 
 @dataclass(frozen=True)
@@ -292,7 +295,7 @@ class JointMethod:
                 ok = quality.silhouette(pulse[k], d, fs) >= acc.sil_threshold
             elif ok:
                 # a decoded train that agrees this little with its unit's is another unit's
-                ok = bool(self.model_fits) and agreement[k] >= _SAME_UNIT_ROA
+                ok = bool(self.model_fits) and agreement[k] >= _SAME_UNIT_ROA and self._as_regular(k, d, known)
             if ok:
                 trains.append(d)
                 keep.append(k)
@@ -310,6 +313,15 @@ class JointMethod:
         index = [keep[i] for i in kept]
         return _Dictionary([trains[i] for i in kept], [known.origins[k] for k in index], [known.ids[k] for k in index],
                            known.templates[index]), dec.amplitude[index]
+
+    def _as_regular(self, k: int, decoded: NDArray[np.int64], known: _Dictionary) -> bool:
+        """Whether blind unit ``k``'s decoded train is about as regular as FastICA's (CoV ISI at most
+        ``_COV_ISI_MARGIN`` higher). A decode refines a train by filling its gaps and dropping
+        another unit's discharges, both of which make it more regular; one whose MUAP looks like
+        a unit the dictionary lacks takes that unit's discharges too and becomes less regular."""
+        max_isi = int(_MAX_ISI_S * self._fs)
+        blind = self._blind[known.ids[k]]
+        return quality.cov_isi(decoded, max_isi) <= quality.cov_isi(blind, max_isi) + _COV_ISI_MARGIN
 
     def _units(self, recording: Recording, base: DecompositionResult, known: _Dictionary, amplitude: torch.Tensor,
                offsets: list[int], x: torch.Tensor, device: torch.device) -> tuple[MotorUnit, ...]:
