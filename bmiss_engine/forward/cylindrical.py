@@ -618,6 +618,23 @@ class CylindricalForwardModel:
         n_across = grid.n_columns if grid.fibre_axis == "rows" else grid.n_rows
         return n_across * grid.ied_mm >= 2 * math.pi * geometry.skin_radius_mm
 
+    @staticmethod
+    def centre_radius_mm(depth_mm: Tensor, geometry: CylinderGeometry) -> Tensor:
+        """The radius of a territory's centre (U,) ``depth_mm`` below the muscle surface, kept
+        between the bone (or the axis) and the surface."""
+        b, a = geometry.muscle_radius_mm, geometry.bone_radius_mm
+        return (b - depth_mm).clamp(min=a + _MIN_RADIUS_MM, max=b)
+
+    def territory_limit_mm(self, depth_mm: Tensor, geometry: CylinderGeometry) -> Tensor:
+        """The largest territory radius (U,) rendered for centres ``depth_mm`` below the muscle
+        surface: a territory stays in the muscle, below its surface and outside the bone (or
+        the axis); a larger radius is rendered as this one."""
+        rho = self.centre_radius_mm(depth_mm, geometry)
+        limit = (geometry.muscle_radius_mm - rho).clamp_min(0.0)
+        if geometry.bone_radius_mm > 0:
+            limit = torch.minimum(limit, rho - geometry.bone_radius_mm)
+        return limit
+
     def unit_bounds(self, anatomy: AnatomyParameters, grid: ElectrodeGrid) -> dict[str, Bound]:
         """:attr:`MotorUnitParameters.BOUNDS` with depth and medio-lateral position fitted to
         this limb and grid, so that an optimiser within them never meets a clamped, flat
@@ -697,14 +714,9 @@ class CylindricalForwardModel:
         tables = self.tables(geometry)
         kz = torch.as_tensor(tables.kz_rad_mm, dtype=dtype, device=device)
         kappa = kz * geometry.anisotropy
-        b, a = geometry.muscle_radius_mm, geometry.bone_radius_mm
         depth = units.depth_mm.to(dtype)
-        floor = a + _MIN_RADIUS_MM
-        rho = (b - depth).clamp(min=floor, max=b)  # (U,)
-        # the territory stays in the muscle: below its surface, outside the bone (or the axis)
-        radius = torch.minimum(units.territory_radius_mm.to(dtype), (b - rho).clamp_min(0.0))
-        if a > 0:
-            radius = torch.minimum(radius, rho - a)
+        rho = self.centre_radius_mm(depth, geometry)  # (U,)
+        radius = torch.minimum(units.territory_radius_mm.to(dtype), self.territory_limit_mm(depth, geometry))
         s = (radius[:, None] * kappa).clamp_min(1e-12)  # (U, K)
         log_territory = (torch.log(2.0 * torch.special.i1e(s) / s) + s)[..., None]
         n_max = tables.alpha.shape[1] - 1

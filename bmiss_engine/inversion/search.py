@@ -144,6 +144,17 @@ class ThetaSearch:
         bounds = self.bounds(grid)
         return MotorUnitParameters(**{n: bounds[n].from_unit(theta_unit[..., i]) for i, n in enumerate(THETA_NAMES)})
 
+    def rendered(self, units: MotorUnitParameters) -> MotorUnitParameters:
+        """``units`` as the model renders them: a territory that would reach past the muscle
+        surface (or, in the cylinder, into the bone) is rendered as the largest that fits, so
+        that is the radius reported (the search can wander to any larger one at no cost)."""
+        if isinstance(self.model, CylindricalForwardModel):
+            limit = self.model.territory_limit_mm(units.depth_mm, self.model.geometry(self.anatomy))
+        else:
+            limit = units.depth_mm  # the planar models' territory stays below the muscle surface
+        return replace(units, territory_radius_mm=torch.minimum(units.territory_radius_mm,
+                                                                            limit.to(units.territory_radius_mm)))
+
     # -- θ and sources --------------------------------------------------------------------
     def full_theta(self, searched: torch.Tensor, amplitude: torch.Tensor | None = None) -> torch.Tensor:
         """θ (K, n_params) from the searched fields (K, n_searched); the fibre count is
@@ -465,7 +476,7 @@ class ThetaSearch:
             amplitude = torch.tensor([entry.amplitude], dtype=torch.float32, device=self.device)
             theta_full = self.full_theta(searched, amplitude)
             muap = self.render(theta_full, grid, fs)[0]
-            physical = self.parameters(theta_full.double().cpu(), grid)
+            physical = self.rendered(self.parameters(theta_full.double().cpu(), grid))
         sd = np.full(len(THETA_NAMES), np.nan)
         if entry.sd is not None:
             sd[[THETA_NAMES.index(n) for n in SEARCHED_FIELDS]] = entry.sd

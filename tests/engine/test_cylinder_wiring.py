@@ -94,6 +94,31 @@ def test_bounds_follow_the_limb_and_the_grid() -> None:
     assert planar.bounds(grid) is MotorUnitParameters.BOUNDS
 
 
+@pytest.mark.parametrize("forward_model", ["cylindrical", "analytic"])
+def test_the_territory_reported_is_the_one_rendered(forward_model: str) -> None:
+    """A territory reaching past the muscle surface (or into the bone) renders as the largest
+    that fits, so a search free to wander to any larger radius reports that one."""
+    cfg = InversionConfig(forward_model=forward_model, muscle_radius_mm=15.0, bone_radius_mm=5.0)
+    search = ThetaSearch(cfg, anatomy=AnatomyParameters.default(skin_mm=1.0, fat_mm=2.0))
+    grid = ElectrodeGrid.full(4, 5, 8.0)
+    names = MotorUnitParameters.field_names()
+    physical = {n: torch.full((3,), float(MotorUnitParameters.BOUNDS[n].low + MotorUnitParameters.BOUNDS[n].high) / 2,
+                              dtype=torch.float64) for n in names}
+    physical["depth_mm"] = torch.tensor([2.0, 4.0, 8.5], dtype=torch.float64)
+    physical["ml_mm"] = torch.zeros(3, dtype=torch.float64)
+    physical["territory_radius_mm"] = torch.tensor([9.0, 3.0, 9.0], dtype=torch.float64)
+    units = MotorUnitParameters(**physical)
+    shown = search.rendered(units)
+    # 2 mm below the surface: 2 mm; 3 mm fits 4 mm deep; 8.5 mm deep in a 15 mm muscle is 1.5 mm
+    # from a 5 mm bone in the cylinder (the planar model has no bone)
+    expected = [2.0, 3.0, 1.5 if forward_model == "cylindrical" else 8.5]
+    assert shown.territory_radius_mm.tolist() == pytest.approx(expected)
+    with torch.no_grad():
+        muaps = search.model.muaps(units, search.anatomy, grid, FS)
+        again = search.model.muaps(shown, search.anatomy, grid, FS)
+    assert torch.allclose(muaps, again, rtol=1e-5, atol=1e-6 * float(muaps.abs().max()))
+
+
 def _depth_gradient(search: ThetaSearch, grid: ElectrodeGrid, depth_unit: float) -> float:
     theta = torch.full((1, len(MotorUnitParameters.field_names())), 0.5, dtype=torch.float32)
     theta[0, 0] = depth_unit
@@ -239,6 +264,8 @@ def test_hybrid_with_the_cylinder_fits_theta_of_a_cylindrical_recording(forearm_
         assert abs(unit.theta["iz_mm"] - truth.theta_physical["iz_mm"][k]) < 1.5
         assert abs(unit.theta["cv_m_s"] - truth.theta_physical["cv_m_s"][k]) < 0.3
         assert np.isfinite(unit.theta_sd["depth_mm"])
+        # the territory as rendered: never past the muscle surface
+        assert unit.theta["territory_radius_mm"] <= unit.theta["depth_mm"] + 1e-6
 
 
 def test_bmiss_runs_with_the_cylinder(forearm_recording) -> None:
