@@ -77,6 +77,7 @@ import torch
 from numpy.typing import NDArray
 
 from bmiss_engine import Decomposer, DecomposerConfig
+from bmiss_engine.forward import MotorUnitParameters
 from bmiss_engine.inversion import MvdrEstimator, ThetaSearch
 from bmiss_engine.metrics import match_units
 from bmiss_engine.recording import Recording
@@ -241,11 +242,16 @@ def theta_errors(rec: Recording, truth: SimulationTruth, units: list[MotorUnit],
     pairs = [(int(m.true_key), reported[int(m.estimated)].theta) for m in report.identified
              if m.estimated is not None and reported[int(m.estimated)].theta]
     config = cylinder_config("bmiss", 1)
-    bounds = ThetaSearch(config.inversion_config(), anatomy=config.anatomy()).bounds(rec.grid)
+    search = ThetaSearch(config.inversion_config(), anatomy=config.anatomy())
+    bounds = search.bounds(rec.grid)
     circumference = 2 * np.pi * float(truth.geometry["skin_radius_mm"])
+    # the truth as rendered (a territory past the muscle surface shrunk to fit), as θ is reported
+    rendered = search.rendered(MotorUnitParameters(**{
+        n: torch.as_tensor(np.asarray(truth.theta_physical[n])[[k for k, _ in pairs]], dtype=torch.float64)
+        for n in truth.theta_physical}))
     out: dict[str, tuple[float, float]] = {}
     for name in truth.theta_physical:
-        true = np.array([float(truth.theta_physical[name][k]) for k, _ in pairs])
+        true = getattr(rendered, name).numpy()
         est = np.array([float(theta[name]) for _, theta in pairs])  # type: ignore[index]
         if not len(pairs):
             continue
