@@ -336,6 +336,8 @@ class ThetaSearch:
                     promising.append(entry)
                 elif slot >= len(known_entries):
                     (pool + promising)[slot - len(known_entries)].n_converged += 1
+            log.debug("restart %d: best candidate SILs %s, %d promising", restart,
+                      [round(v, 3) for v in sorted(sils)[-5:]], len(promising))
             if promising and cfg.refine_steps > 0:
                 yield heartbeat(None)
                 # half-converged candidates too: the STA fit pulls θ into the unit's basin, and
@@ -343,6 +345,9 @@ class ThetaSearch:
                 self._refine(promising, x * scale, grid, fs)
                 yield heartbeat(None)
                 self._redetect(promising, estimator, grid, fs)
+            log.debug("restart %d: refined candidates (SIL, discharges, CoV ISI) %s", restart,
+                      [(round(e.detection.sil, 3), int(e.detection.discharge_samples.size), round(e.detection.cov_isi, 2))
+                       for e in promising])
             new: list[_PoolEntry] = []
             for entry in promising:
                 if (self._acceptable(entry.detection, fs)
