@@ -14,8 +14,9 @@ them), and fitted to three MUAP estimates:
    MUAPs leak into it;
 2. ``least squares, the identified units together``: the templates of all the units FastICA
    identifies, estimated at once by least squares from their true trains
-   (``least_squares_templates``, as the joint method estimates its templates): the known units
-   no longer leak into each other, the unknown ones still do;
+   (``least_squares_templates``, as the joint method estimates its templates) and handed to the
+   fit (``fit_units(templates_v=...)``): the known units no longer leak into each other, the
+   unknown ones still do;
 3. ``every other unit removed``: the spike-triggered average after the exact contribution of
    every other unit is subtracted: noise only, a perfect decomposition of everything else.
 
@@ -39,11 +40,9 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
-import bmiss_engine.inversion.search as search_module
 from bmiss_engine import Decomposer, DecomposerConfig
 from bmiss_engine.forward import MotorUnitParameters
 from bmiss_engine.inversion import ThetaSearch
-from bmiss_engine.inversion.residual import spike_triggered_average
 from bmiss_engine.inversion.search import THETA_NAMES
 from bmiss_engine.inversion.settings import InvertedUnit
 from bmiss_engine.metrics import match_units
@@ -78,26 +77,6 @@ def normalised_errors(search: ThetaSearch, rec: Recording, truth: SimulationTrut
     return out
 
 
-def with_templates(templates: dict[int, torch.Tensor], trains: list[NDArray[np.int64]],
-                   fit: Callable[[], list[InvertedUnit]]) -> list[InvertedUnit]:
-    """``fit()`` with the θ fit's spike-triggered averages replaced by ``templates`` (unit index
-    → (C, L)), each recognised by its train."""
-    original = spike_triggered_average
-
-    def template(x: torch.Tensor, discharges: NDArray[np.int64], onset: int, length: int) -> torch.Tensor:
-        for k, t in templates.items():
-            if np.array_equal(discharges, trains[k]):
-                return t.to(x.dtype)
-        return original(x, discharges, onset, length)
-
-    # the θ fit reads the average through its module's name
-    setattr(search_module, "spike_triggered_average", template)  # noqa: B010
-    try:
-        return fit()
-    finally:
-        setattr(search_module, "spike_triggered_average", original)  # noqa: B010
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--snr", type=float, default=20.0)
@@ -123,24 +102,23 @@ def main() -> None:
     everything = train_reconstruction(muaps, trains, truth.muap_onset, rec.n_samples)
     x = emg.float() - emg.float().mean(dim=1, keepdim=True)
 
-    def fit(units: list[int]) -> list[InvertedUnit]:
-        return list(search.fit_units(emg.float(), rec.grid, fs, [trains[k] for k in units],
-                                     config.inversion.theta_fit_max_lag_s))
+    lag_s = config.inversion.theta_fit_max_lag_s
+
+    def fit(units: list[int], emg_v: torch.Tensor, templates_v: torch.Tensor | None = None) -> list[InvertedUnit]:
+        return list(search.fit_units(emg_v.float(), rec.grid, fs, [trains[k] for k in units], lag_s, templates_v))
 
     estimates: dict[str, Callable[[], list[InvertedUnit]]] = {}
-    estimates["spike-triggered average"] = lambda: fit(which)
+    estimates["spike-triggered average"] = lambda: fit(which, emg)
     least_squares = least_squares_templates(x, [trains[k] for k in known], onset, n_muap)
-    estimates[f"least squares, the {len(known)} identified units together"] = lambda: with_templates(
-        {k: least_squares[i] for i, k in enumerate(known)}, trains, lambda: fit(which))
+    estimates[f"least squares, the {len(known)} identified units together"] = lambda: fit(
+        which, emg, least_squares[[known.index(k) for k in which]])
 
     def alone() -> list[InvertedUnit]:
+        # each unit's spike-triggered average once every other unit is subtracted exactly
         out: list[InvertedUnit] = []
         for k in which:
             own = train_reconstruction(muaps[k : k + 1], [trains[k]], truth.muap_onset, rec.n_samples)
-            left = (emg - everything + own).float()
-            left = left - left.mean(dim=1, keepdim=True)
-            out += with_templates({k: spike_triggered_average(left, trains[k], onset, n_muap)},
-                                  trains, lambda k=k: fit([k]))  # type: ignore[misc]
+            out += fit([k], emg - everything + own)
         return out
 
     estimates["every other unit removed"] = alone

@@ -336,8 +336,9 @@ class ThetaSearch:
                     promising.append(entry)
                 elif slot >= len(known_entries):
                     (pool + promising)[slot - len(known_entries)].n_converged += 1
-            log.debug("restart %d: best candidate SILs %s, %d promising", restart,
-                      [round(v, 3) for v in sorted(sils)[-5:]], len(promising))
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("restart %d: best candidate SILs %s, %d promising", restart,
+                          [round(v, 3) for v in sorted(sils)[-5:]], len(promising))
             if promising and cfg.refine_steps > 0:
                 yield heartbeat(None)
                 # half-converged candidates too: the STA fit pulls θ into the unit's basin, and
@@ -345,9 +346,10 @@ class ThetaSearch:
                 self._refine(promising, x * scale, grid, fs)
                 yield heartbeat(None)
                 self._redetect(promising, estimator, grid, fs)
-            log.debug("restart %d: refined candidates (SIL, discharges, CoV ISI) %s", restart,
-                      [(round(e.detection.sil, 3), int(e.detection.discharge_samples.size), round(e.detection.cov_isi, 2))
-                       for e in promising])
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("restart %d: refined candidates (SIL, discharges, CoV ISI) %s", restart,
+                          [(round(e.detection.sil, 3), int(e.detection.discharge_samples.size),
+                            round(e.detection.cov_isi, 2)) for e in promising])
             new: list[_PoolEntry] = []
             for entry in promising:
                 if (self._acceptable(entry.detection, fs)
@@ -403,7 +405,7 @@ class ThetaSearch:
 
     def fit_units(
         self, emg_v: torch.Tensor, grid: ElectrodeGrid, fs: float, trains: list[NDArray[np.int64]],
-        max_lag_s: float = 0.02,
+        max_lag_s: float = 0.02, templates_v: torch.Tensor | None = None,
     ) -> tuple[InvertedUnit, ...]:
         """θ of units whose discharges are already known (e.g. from FastICA), fitted to their
         spike-triggered MUAPs in ``emg_v`` (n_channels, n_samples, volts, channels as
@@ -413,7 +415,10 @@ class ThetaSearch:
         Each unit starts from the best-fitting points of a Latin-hypercube probe (there is no
         contrast θ to start from). ``max_lag_s``: how far the discharges given may sit from the
         model's discharge instant (FastICA marks the MUAP's energy peak, up to a propagation
-        time after the instant)."""
+        time after the instant). ``templates_v``: (K, n_channels, n_muap + 2·lag) MUAP estimates
+        in volts to fit instead of the spike-triggered averages (e.g. joint least-squares ones,
+        which the other units do not leak into), the discharge ``lag`` = round(max_lag_s·fs)
+        samples after each window's start plus the model's onset."""
         x = emg_v.to(self.device, torch.float32)
         x = x - x.mean(dim=1, keepdim=True)
         entries = [
@@ -422,11 +427,12 @@ class ThetaSearch:
             for t in trains
         ]
         if entries:
-            self._refine(entries, x, grid, fs, max_lag_s=max_lag_s, probe_starts_only=True)
+            self._refine(entries, x, grid, fs, max_lag_s=max_lag_s, probe_starts_only=True, targets=templates_v)
         return tuple(self._unit(e, grid, fs, x) for e in entries)
 
     def _refine(self, entries: list[_PoolEntry], x_v: torch.Tensor, grid: ElectrodeGrid, fs: float,
-                max_lag_s: float | None = None, probe_starts_only: bool = False) -> None:
+                max_lag_s: float | None = None, probe_starts_only: bool = False,
+                targets: torch.Tensor | None = None) -> None:
         """Fit the new units' θ to their spike-triggered MUAPs in ``x_v`` (n_channels,
         n_samples, volts), in place: θ, fibre count, Laplace sd, discharges moved to the
         modelled discharge instant. ``probe_starts_only``: the entries' θ is no estimate, the
@@ -434,10 +440,13 @@ class ThetaSearch:
         cfg = self.config
         onset, n_muap = self.model.onset(fs), self.model.n_samples(fs)
         max_lag = max(1, round((cfg.refine_max_lag_s if max_lag_s is None else max_lag_s) * fs))
-        sta = torch.stack([
-            spike_triggered_average(x_v, e.detection.discharge_samples, onset + max_lag, n_muap + 2 * max_lag)
-            for e in entries
-        ])
+        if targets is not None:
+            sta = targets.to(self.device, torch.float32)
+        else:
+            sta = torch.stack([
+                spike_triggered_average(x_v, e.detection.discharge_samples, onset + max_lag, n_muap + 2 * max_lag)
+                for e in entries
+            ])
 
         def render(searched: torch.Tensor) -> torch.Tensor:
             return self.render(self.full_theta(searched), grid, fs)

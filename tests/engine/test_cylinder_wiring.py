@@ -280,3 +280,30 @@ def test_bmiss_runs_with_the_cylinder(forearm_recording) -> None:
     for unit in result.units:
         assert unit.theta is not None
         assert 0.0 <= unit.theta["depth_mm"] <= 36.8 - 9.0 - 1.0
+
+
+def test_theta_is_fitted_to_the_templates_given(forearm_recording) -> None:
+    """``fit_units(templates_v=...)`` fits θ to the MUAP estimates given instead of the
+    spike-triggered averages: each unit's exact MUAP gives its own θ, and the templates handed
+    over in reverse order give the units' θ in reverse order."""
+    rec, truth = forearm_recording
+    cfg = DecomposerConfig().replace(forward_model="cylindrical").with_limb("forearm")
+    search = ThetaSearch(cfg.inversion_config(), anatomy=cfg.anatomy())
+    fs = rec.sampling_rate_hz
+    max_lag_s = 0.01
+    lag = round(max_lag_s * fs)
+    start = search.model.onset(fs) + lag - truth.muap_onset  # where the truth's MUAP sits in a window
+    width = search.model.n_samples(fs) + 2 * lag
+    templates = np.zeros((len(truth.discharge_samples), rec.n_channels, width), dtype=np.float32)
+    for k, muap in enumerate(truth.muaps_v):
+        lo, hi = max(0, start), min(width, start + muap.shape[1])
+        templates[k, :, lo:hi] = muap[:, lo - start : hi - start]
+    emg = torch.tensor(rec.emg_v)  # a copy: the recording's array is read-only
+    trains = list(truth.discharge_samples)
+    for order in (slice(None), slice(None, None, -1)):
+        fitted = search.fit_units(emg, rec.grid, fs, trains, max_lag_s,
+                                    templates_v=torch.as_tensor(np.ascontiguousarray(templates[order])))
+        expected = truth.theta_physical["depth_mm"][order]
+        for unit, depth in zip(fitted, expected, strict=True):
+            # the hybrid's tolerance; the units' depths lie 2.5-2.8 mm from their reverse's
+            assert abs(unit.theta_physical["depth_mm"] - depth) < 1.0
